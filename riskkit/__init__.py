@@ -1,0 +1,52 @@
+"""riskkit: quantitative IEC 62443 risk assessment for industrial control systems.
+
+Public names (a contract: extended, never renamed):
+
+- :func:`load_site` -> :class:`Site` (validated site model), :class:`SiteError`
+- :func:`simulate` -> ``Simulation`` (Monte Carlo annual losses)
+- :func:`target_levels`, :func:`gaps` (SL-T vectors and gap analysis)
+- :func:`prioritize`, :func:`optimize`, :func:`frontier` (countermeasure portfolios)
+- :func:`assess` (the deliverables: notebooks, HTML, summary.json)
+
+Heavy modules are imported on first use, so ``import riskkit`` stays fast for the CLI.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .io import load_site
+from .site import Problem, Site, SiteError
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "simulate": "riskkit.engine",
+    "Simulation": "riskkit.engine",
+    "expected_losses": "riskkit.exposure",
+    "target_levels": "riskkit.levels",
+    "TargetLevels": "riskkit.levels",
+    "gaps": "riskkit.levels",
+    "model_checks": "riskkit.levels",
+    "prioritize": "riskkit.portfolio",
+    "optimize": "riskkit.portfolio",
+    "frontier": "riskkit.portfolio",
+    "assess": "riskkit.pipeline",
+    "export_xlsx": "riskkit.io",
+}
+
+__all__ = ["__version__", "load_site", "Site", "SiteError", "Problem", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'riskkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,909 @@
+"""The validated site model: records of the site file and the checks across them.
+
+A :class:`Site` is the System under Consideration of IEC 62443-3-2 (ZCR 1) with its zones and
+conduits (ZCR 3), the threat actors and scenarios of the detailed risk assessment (ZCR 5) and
+the countermeasures to choose from. Field names and meanings follow ``docs/site-format.md``.
+
+Validation happens in two passes, and both collect every problem instead of stopping at the
+first: each record is validated on its own (types, ranges, distribution specs), then the
+records are checked against each other (ids, references, exclusive groups). All problems are
+raised together as one :class:`SiteError`, each :class:`Problem` naming the file, the record,
+the field and the bad value.
+
+References
+----------
+.. [1] IEC 62443-3-2:2020, *Security risk assessment for system design*, clauses 4.2-4.6
+   (ZCR 1 to ZCR 5).
+.. [2] IEC 62443-3-3:2013, *System security requirements and security levels*, clause 4
+   (foundational requirements FR1..FR7 and security levels SL 1..4).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .distributions import Dist
+
+__all__ = [
+    "FRS",
+    "MONEY_CATEGORIES",
+    "HARM_CATEGORIES",
+    "SECTIONS",
+    "Problem",
+    "SiteError",
+    "Site",
+    "SiteInfo",
+    "Zone",
+    "Conduit",
+    "ThreatActor",
+    "Scenario",
+    "Countermeasure",
+    "Tolerance",
+    "RiskMatrix",
+    "ModelSettings",
+    "build_site",
+]
+
+FRS: tuple[str, ...] = ("FR1", "FR2", "FR3", "FR4", "FR5", "FR6", "FR7")
+"""The seven foundational requirements of IEC 62443-3-3, in vector order."""
+
+MONEY_CATEGORIES: tuple[str, ...] = ("production", "equipment", "recovery", "regulatory", "other")
+"""Consequence categories measured in money, summed into the monetary loss."""
+
+HARM_CATEGORIES: tuple[str, ...] = ("safety", "environment")
+"""Consequence categories measured as severity classes 0..4."""
+
+ZONE_KINDS = (
+    "enterprise",
+    "dmz",
+    "operations",
+    "supervisory",
+    "control",
+    "safety",
+    "field",
+    "other",
+)
+
+SECTIONS: tuple[str, ...] = (
+    "zones",
+    "conduits",
+    "threat_actors",
+    "scenarios",
+    "countermeasures",
+)
+"""The list sections of a site file, each a table of records with an ``id``."""
+
+
+# --------------------------------------------------------------------------------------------
+# Problems
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a site file.
+
+    Attributes
+    ----------
+    file : str
+        The file that holds the record (as given by the user).
+    record : str or None
+        The record's id, or ``section[index]`` where it has none; None for the whole file.
+    field : str or None
+        Dotted path of the offending field inside the record.
+    message : str
+        What is wrong, with the bad value.
+    hint : str
+        What to do about it.
+    line, column : int or None
+        1-based position in the file, where known.
+    """
+
+    file: str
+    record: str | None
+    field: str | None
+    message: str
+    hint: str = ""
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        parts = [where]
+        if self.record:
+            parts.append(self.record)
+        if self.field:
+            parts.append(self.field)
+        text = ": ".join(parts) + f": {self.message}"
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        return text
+
+
+class SiteError(ValueError):
+    """A site file that cannot be used; ``problems`` lists everything wrong with it."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        n = len(self.problems)
+        head = f"{n} problem{'s' if n != 1 else ''} in the site"
+        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+# --------------------------------------------------------------------------------------------
+# Field types
+# --------------------------------------------------------------------------------------------
+
+
+def _check_probability(d):
+    lo, hi = d.bounds()
+    if lo < 0 or hi > 1:
+        raise ValueError(f"a probability must lie in [0, 1], this one spans [{lo:g}, {hi:g}]")
+    return d
+
+
+def _check_nonnegative(d):
+    lo, _ = d.bounds()
+    if lo < 0:
+        raise ValueError(f"must not be negative, it reaches {lo:g}")
+    return d
+
+
+ProbDist = Annotated[Dist, AfterValidator(_check_probability)]
+"""A distribution whose every value is a probability."""
+
+NonNegDist = Annotated[Dist, AfterValidator(_check_nonnegative)]
+"""A distribution of a quantity that cannot be negative (a rate, money, hours)."""
+
+Probability = Annotated[float, Field(ge=0, le=1)]
+SL = Annotated[int, Field(ge=0, le=4)]
+SLVector = Annotated[tuple[SL, SL, SL, SL, SL, SL, SL], Field()]
+FR = Literal["FR1", "FR2", "FR3", "FR4", "FR5", "FR6", "FR7"]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+
+
+def _sl_vector(v: Any) -> Any:
+    """Give a clear message for SL vectors of the wrong length."""
+    if isinstance(v, (list, tuple)) and len(v) != 7:
+        raise ValueError(f"an SL vector has 7 entries (FR1..FR7), {len(v)} were given: {list(v)}")
+    return v
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------------------------
+
+
+class SiteInfo(_Record):
+    """The ``site`` header."""
+
+    name: str = Field(min_length=1)
+    id: Id | None = None
+    currency: str = "EUR"
+    assessed: _dt.date | None = None
+    description: str | None = None
+
+    @property
+    def slug(self) -> str:
+        """Short name for folders: ``id`` or a slug of ``name``."""
+        if self.id:
+            return self.id
+        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "site"
+
+
+class Zone(_Record):
+    """A zone (62443-3-2 ZCR 3): assets with common security requirements."""
+
+    id: Id
+    name: str | None = None
+    kind: Literal[ZONE_KINDS] = "other"  # type: ignore[valid-type]
+    purdue_level: float | None = Field(None, ge=0, le=5)
+    sl_c: SLVector | None = None
+    sl_a: SLVector | None = None
+    assets: list[str] = Field(default_factory=list)
+    description: str | None = None
+
+    _v_sl = field_validator("sl_c", "sl_a", mode="before")(lambda cls, v: _sl_vector(v))
+
+
+class Conduit(_Record):
+    """A conduit (62443-3-2 ZCR 3): the controlled communication path between two zones."""
+
+    id: Id
+    name: str | None = None
+    zones: tuple[Id, Id]
+    protocols: list[str] = Field(default_factory=list)
+    sl_c: SLVector | None = None
+    sl_a: SLVector | None = None
+    description: str | None = None
+
+    _v_sl = field_validator("sl_c", "sl_a", mode="before")(lambda cls, v: _sl_vector(v))
+
+    @field_validator("zones", mode="before")
+    @classmethod
+    def _two_zones(cls, v):
+        if isinstance(v, (list, tuple)) and len(v) != 2:
+            raise ValueError(f"a conduit joins exactly two zones, {len(v)} were given: {list(v)}")
+        return v
+
+    @field_validator("zones")
+    @classmethod
+    def _distinct(cls, v):
+        if v[0] == v[1]:
+            raise ValueError(f"a conduit joins two different zones, {v[0]!r} was given twice")
+        return v
+
+
+class ThreatActor(_Record):
+    """A threat actor with its capability (the SL that resists it) and attempt rate."""
+
+    id: Id
+    name: str | None = None
+    capability: int = Field(ge=1, le=4)
+    attempt_rate: NonNegDist
+    resources: int | None = Field(None, ge=1, le=4)
+    knowledge: int | None = Field(None, ge=1, le=4)
+    description: str | None = None
+
+
+class Production(_Record):
+    """Lost production: hours [h] times margin [currency/h]."""
+
+    hours: NonNegDist
+    cost_per_hour: NonNegDist
+
+
+class Harm(_Record):
+    """Harm measured as a severity class, reached with a probability per event."""
+
+    severity: int = Field(ge=0, le=4)
+    probability: Probability = 1.0
+
+
+class Consequences(_Record):
+    """Consequences of one successful event."""
+
+    production: Production | None = None
+    equipment: NonNegDist | None = None
+    recovery: NonNegDist | None = None
+    regulatory: NonNegDist | None = None
+    other: NonNegDist | None = None
+    safety: Harm | None = None
+    environment: Harm | None = None
+
+    def money(self) -> dict[str, Any]:
+        """The money categories present, category -> spec (production as the record)."""
+        return {c: getattr(self, c) for c in MONEY_CATEGORIES if getattr(self, c) is not None}
+
+    def harms(self) -> dict[str, Harm]:
+        """The harm categories present with a severity above 0."""
+        out = {}
+        for c in HARM_CATEGORIES:
+            h = getattr(self, c)
+            if h is not None and h.severity > 0 and h.probability > 0:
+                out[c] = h
+        return out
+
+
+class Scenario(_Record):
+    """A threat scenario: an actor's attack on one zone, with its consequences."""
+
+    id: Id
+    name: str | None = None
+    zone: Id
+    actor: Id
+    entry: Id | None = None
+    frs: list[FR] = Field(min_length=1)
+    rate_share: Probability | None = None
+    rate: NonNegDist | None = None
+    vulnerability: ProbDist = 1.0
+    consequences: Consequences = Field(default_factory=Consequences)
+    description: str | None = None
+
+    @field_validator("frs", mode="before")
+    @classmethod
+    def _frs_list(cls, v):
+        if isinstance(v, str):
+            v = [s.strip() for s in re.split(r"[,;\s]+", v) if s.strip()]
+        if isinstance(v, list):
+            bad = [x for x in v if x not in FRS]
+            if bad:
+                raise ValueError(f"FR tags must be FR1..FR7, {bad} was given")
+        return v
+
+    @model_validator(mode="after")
+    def _one_rate(self):
+        if (self.rate_share is None) == (self.rate is None):
+            given = "both were" if self.rate is not None else "neither was"
+            raise ValueError(f"give exactly one of rate_share and rate, {given} given")
+        return self
+
+
+class _Targets(_Record):
+    scenarios: list[Id] = Field(default_factory=list)
+    zones: list[Id] = Field(default_factory=list)
+
+
+class SecurityLevelEffect(_Record):
+    """Raises SL-A of zones and conduits to at least the given level per FR."""
+
+    type: Literal["security_level"]
+    zones: list[Id] = Field(default_factory=list)
+    conduits: list[Id] = Field(default_factory=list)
+    levels: dict[FR, SL] = Field(min_length=1)
+
+    def vector(self) -> np.ndarray:
+        """The levels as an SL vector (0 where an FR is not raised)."""
+        return np.array([self.levels.get(f, 0) for f in FRS], dtype=int)
+
+
+class FrequencyEffect(_Targets):
+    """Prevents a fraction of the events of the targeted scenarios."""
+
+    type: Literal["frequency"]
+    reduction: ProbDist
+
+
+class ConsequenceEffect(_Targets):
+    """Removes a fraction of one consequence category of the targeted scenarios."""
+
+    type: Literal["consequence"]
+    category: Literal[MONEY_CATEGORIES + HARM_CATEGORIES]  # type: ignore[valid-type]
+    reduction: ProbDist
+
+
+Effect = Annotated[
+    Union[SecurityLevelEffect, FrequencyEffect, ConsequenceEffect], Field(discriminator="type")
+]
+
+
+class Cost(_Record):
+    """What a countermeasure costs: capex [currency], opex [currency/yr], lifetime [yr]."""
+
+    capex: float = Field(0.0, ge=0)
+    opex: float = Field(0.0, ge=0)
+    lifetime_years: float = Field(10.0, ge=1)
+
+
+class Countermeasure(_Record):
+    """A countermeasure, implemented or a candidate, with its cost and effects."""
+
+    id: Id
+    name: str | None = None
+    status: Literal["implemented", "candidate"] = "candidate"
+    cost: Cost = Field(default_factory=Cost)
+    exclusive_group: str | None = None
+    mandatory: bool = False
+    effects: list[Effect] = Field(default_factory=list)
+    description: str | None = None
+
+
+SeverityTable = dict[Annotated[int, Field(ge=1, le=4)], Annotated[float, Field(gt=0)]]
+
+
+class FinancialTolerance(_Record):
+    """Money tolerance: per-zone ALE [currency/yr] and exceedance points (loss, probability)."""
+
+    per_zone_ale: float | None = Field(None, gt=0)
+    exceedance: list[tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0, le=1)]]] = (
+        Field(default_factory=list)
+    )
+
+    @field_validator("exceedance")
+    @classmethod
+    def _ascending(cls, v):
+        for (x0, p0), (x1, p1) in zip(v, v[1:]):
+            if not (x1 > x0 and p1 <= p0):
+                raise ValueError(
+                    "exceedance points need ascending losses with non-increasing probabilities,"
+                    f" ({x0:g}, {p0:g}) is followed by ({x1:g}, {p1:g})"
+                )
+        return v
+
+
+class Tolerance(_Record):
+    """The organisation's risk tolerance (62443-3-2 ZCR 5.x: tolerable risk)."""
+
+    safety: SeverityTable = Field(default_factory=dict)
+    environment: SeverityTable = Field(default_factory=dict)
+    financial: FinancialTolerance = Field(default_factory=FinancialTolerance)
+
+    @field_validator("safety", "environment")
+    @classmethod
+    def _decreasing(cls, v):
+        items = sorted(v.items())
+        for (k0, f0), (k1, f1) in zip(items, items[1:]):
+            if f1 > f0:
+                raise ValueError(
+                    f"tolerable frequency must not grow with severity: class {k1} ({f1:g}/yr)"
+                    f" is above class {k0} ({f0:g}/yr)"
+                )
+        return v
+
+
+class RiskMatrix(_Record):
+    """A likelihood x consequence matrix mapping to SL (the ``matrix`` SL-T method)."""
+
+    likelihood: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
+    consequence: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
+    sl: list[list[SL]]
+
+    @field_validator("likelihood", "consequence")
+    @classmethod
+    def _ascending(cls, v):
+        if any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError(f"thresholds must be strictly ascending, {v} was given")
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self):
+        rows, cols = len(self.likelihood) + 1, len(self.consequence) + 1
+        if len(self.sl) != rows or any(len(r) != cols for r in self.sl):
+            shape = f"{len(self.sl)} x {[len(r) for r in self.sl]}"
+            raise ValueError(
+                f"sl must be a {rows} x {cols} table (likelihood classes x consequence classes),"
+                f" {shape} was given"
+            )
+        return self
+
+
+class ModelSettings(_Record):
+    """Model parameters (MODEL.md sections 2-4)."""
+
+    sl_reduction_per_level: float = Field(10.0, gt=1)
+    decision_statistic: str = Field("mean", pattern=r"^(mean|p\d{1,2}(\.\d+)?)$")
+    discount_rate: float = Field(0.08, ge=0, le=1)
+    trials: int = Field(20000, ge=100)
+    seed: int = Field(62443, ge=0)
+
+
+# --------------------------------------------------------------------------------------------
+# The site
+# --------------------------------------------------------------------------------------------
+
+
+class Site(BaseModel):
+    """A validated site: records and quick lookups by id.
+
+    Build one with :func:`riskkit.load_site`; ``source`` names the input and ``source_hash`` is
+    the SHA-256 of its bytes (the provenance every report states).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    site: SiteInfo
+    zones: list[Zone] = Field(min_length=1)
+    conduits: list[Conduit] = Field(default_factory=list)
+    threat_actors: list[ThreatActor] = Field(default_factory=list)
+    scenarios: list[Scenario] = Field(default_factory=list)
+    countermeasures: list[Countermeasure] = Field(default_factory=list)
+    tolerance: Tolerance = Field(default_factory=Tolerance)
+    risk_matrix: RiskMatrix | None = None
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    source: str | None = None
+    source_hash: str | None = None
+
+    _index: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, __context: Any) -> None:  # noqa: D102
+        self._index = {sec: {r.id: r for r in getattr(self, sec)} for sec in SECTIONS}
+
+    # lookups ------------------------------------------------------------------------------
+    def zone(self, zid: str) -> Zone:
+        """The zone with id ``zid``."""
+        return self._get("zones", zid)
+
+    def conduit(self, cid: str) -> Conduit:
+        """The conduit with id ``cid``."""
+        return self._get("conduits", cid)
+
+    def actor(self, aid: str) -> ThreatActor:
+        """The threat actor with id ``aid``."""
+        return self._get("threat_actors", aid)
+
+    def scenario(self, sid: str) -> Scenario:
+        """The scenario with id ``sid``."""
+        return self._get("scenarios", sid)
+
+    def countermeasure(self, cid: str) -> Countermeasure:
+        """The countermeasure with id ``cid``."""
+        return self._get("countermeasures", cid)
+
+    def _get(self, section: str, rid: str):
+        try:
+            return self._index[section][rid]
+        except KeyError:
+            known = ", ".join(self._index[section]) or "none"
+            raise KeyError(f"no {section[:-1].replace('_', ' ')} {rid!r}; known: {known}") from None
+
+    @property
+    def name(self) -> str:
+        """The site's name."""
+        return self.site.name
+
+    @property
+    def currency(self) -> str:
+        """The currency of every money value."""
+        return self.site.currency
+
+    @property
+    def candidates(self) -> list[Countermeasure]:
+        """Countermeasures with status ``candidate``."""
+        return [c for c in self.countermeasures if c.status == "candidate"]
+
+    @property
+    def implemented(self) -> list[Countermeasure]:
+        """Countermeasures with status ``implemented``."""
+        return [c for c in self.countermeasures if c.status == "implemented"]
+
+    def scenarios_in(self, zone_id: str) -> list[Scenario]:
+        """The scenarios that harm zone ``zone_id``."""
+        return [s for s in self.scenarios if s.zone == zone_id]
+
+    def inventory(self) -> dict[str, int]:
+        """Counts of each record kind."""
+        return {sec: len(getattr(self, sec)) for sec in SECTIONS}
+
+
+# --------------------------------------------------------------------------------------------
+# Building a site from raw data, collecting every problem
+# --------------------------------------------------------------------------------------------
+
+Origin = tuple[str, "int | None", dict]
+"""(file, line of the record, {top-level field: line}) of one record."""
+
+
+@dataclass
+class RawSite:
+    """Parsed but unvalidated site data with where each record came from."""
+
+    data: dict[str, Any]
+    file: str
+    origins: dict[tuple[str, int], Origin] = field(default_factory=dict)
+    section_lines: dict[str, int] = field(default_factory=dict)
+    source_hash: str | None = None
+
+    def where(self, section: str, index: int | None = None, fld: str | None = None):
+        """File and line of a record (and of one of its fields, where known)."""
+        if index is not None and (section, index) in self.origins:
+            f, line, fields = self.origins[(section, index)]
+            top = fld.split(".")[0] if fld else None
+            return f, fields.get(top, line)
+        return self.file, self.section_lines.get(section)
+
+
+_HINTS = {
+    "extra_forbidden": "unknown field; check the spelling against docs/site-format.md",
+    "missing": "this field is required",
+    "literal_error": "use one of the listed values",
+    "union_tag_invalid": "set 'dist' to a known distribution kind",
+    "greater_than_equal": "",
+    "less_than_equal": "",
+}
+
+
+def _loc_to_field(loc: tuple) -> str:
+    parts = []
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        elif p in _TAGS:
+            continue
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts).replace(".[", "[")
+
+
+_TAGS = {
+    "constant",
+    "pert",
+    "lognormal",
+    "triangular",
+    "uniform",
+    "normal",
+    "beta",
+    "poisson",
+    "empirical",
+    "security_level",
+    "frequency",
+    "consequence",
+    "function-before[as_dist(), tagged-union[Constant,Pert,LogNormal,Triangular,Uniform,Normal,"
+    "Beta,Poisson,Empirical]]",
+    "function-after[_check_probability(), function-before[as_dist(), tagged-union[Constant,Pert,"
+    "LogNormal,Triangular,Uniform,Normal,Beta,Poisson,Empirical]]]",
+}
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _problems_from(exc: ValidationError, raw: RawSite, section: str, index: int | None, rid):
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(str(x) if not isinstance(x, int) else x for x in err["loc"])
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+        fld = _loc_to_field(loc) or None
+        msg = err["msg"].removeprefix("Value error, ")
+        if (
+            err["type"] not in ("missing",)
+            and "input" in err
+            and not isinstance(err["input"], dict)
+        ):
+            if "given" not in msg:
+                msg += f", {_short(err['input'])} was given"
+        file, line = raw.where(section, index, fld)
+        out.append(Problem(file, rid, fld, msg, hint=_HINTS.get(err["type"], ""), line=line))
+    return out
+
+
+_SINGLE = {
+    "site": SiteInfo,
+    "tolerance": Tolerance,
+    "risk_matrix": RiskMatrix,
+    "model": ModelSettings,
+}
+_LISTS = {
+    "zones": Zone,
+    "conduits": Conduit,
+    "threat_actors": ThreatActor,
+    "scenarios": Scenario,
+    "countermeasures": Countermeasure,
+}
+
+
+def build_site(raw: RawSite) -> Site:
+    """Validate raw site data into a :class:`Site`, raising one :class:`SiteError` for all.
+
+    Parameters
+    ----------
+    raw : RawSite
+        Parsed data with the origin of each record (from :mod:`riskkit.io`).
+
+    Returns
+    -------
+    Site
+
+    Raises
+    ------
+    SiteError
+        Listing every problem found, in file order.
+    """
+    data = raw.data
+    problems: list[Problem] = []
+    if not isinstance(data, dict):
+        raise SiteError(
+            [
+                Problem(
+                    raw.file,
+                    None,
+                    None,
+                    f"a site file is a mapping of sections, got {type(data).__name__}",
+                )
+            ]
+        )
+    known = set(_SINGLE) | set(_LISTS)
+    for key in data:
+        if key not in known:
+            file, line = raw.where(str(key))
+            problems.append(
+                Problem(
+                    file,
+                    None,
+                    str(key),
+                    f"unknown section {key!r}",
+                    hint="sections are " + ", ".join(sorted(known)),
+                    line=line,
+                )
+            )
+
+    built: dict[str, Any] = {}
+    for key, model in _SINGLE.items():
+        if key not in data or data[key] is None:
+            if key == "site":
+                problems.append(
+                    Problem(
+                        raw.file,
+                        "site",
+                        None,
+                        "the 'site' section is missing",
+                        hint="add site: {name: ..., currency: EUR}",
+                    )
+                )
+            continue
+        try:
+            built[key] = model.model_validate(data[key])
+        except ValidationError as e:
+            problems += _problems_from(e, raw, key, None, key)
+
+    for key, model in _LISTS.items():
+        rows = data.get(key) or []
+        if not isinstance(rows, list):
+            file, line = raw.where(key)
+            problems.append(
+                Problem(
+                    file,
+                    key,
+                    None,
+                    f"must be a list of records, got {type(rows).__name__}",
+                    line=line,
+                )
+            )
+            continue
+        if key == "zones" and not rows:
+            file, line = raw.where(key)
+            problems.append(
+                Problem(file, "zones", None, "a site needs at least one zone", line=line)
+            )
+        good = []
+        for i, row in enumerate(rows):
+            rid = row.get("id") if isinstance(row, dict) else None
+            label = str(rid) if rid not in (None, "") else f"{key}[{i}]"
+            if not isinstance(row, dict):
+                file, line = raw.where(key, i)
+                problems.append(
+                    Problem(
+                        file, label, None, f"a record is a mapping, got {_short(row)}", line=line
+                    )
+                )
+                continue
+            try:
+                good.append((i, model.model_validate(row)))
+            except ValidationError as e:
+                problems += _problems_from(e, raw, key, i, label)
+        built[key] = good
+
+    problems += _cross_checks(raw, built)
+    if problems:
+        raise SiteError(problems)
+    kwargs = {k: v for k, v in built.items() if k in _SINGLE}
+    for key in _LISTS:
+        kwargs[key] = [r for _, r in built[key]]
+    return Site(**kwargs, source=raw.file, source_hash=raw.source_hash)
+
+
+def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
+    out: list[Problem] = []
+
+    def add(section, index, rid, fld, msg, hint=""):
+        file, line = raw.where(section, index, fld)
+        out.append(Problem(file, rid, fld, msg, hint=hint, line=line))
+
+    # ids: unique across every record kind; counted on the raw rows, so that a record that
+    # failed its own validation still takes part (no false "unknown id" after a typo elsewhere)
+    seen: dict[str, str] = {}
+    ids: dict[str, set] = {sec: set() for sec in SECTIONS}
+    for sec in SECTIONS:
+        rows = raw.data.get(sec) if isinstance(raw.data.get(sec), list) else []
+        for i, row in enumerate(rows):
+            rid = row.get("id") if isinstance(row, dict) else None
+            if not isinstance(rid, str) or not rid:
+                continue
+            if rid in seen:
+                add(
+                    sec,
+                    i,
+                    rid,
+                    "id",
+                    f"duplicate id {rid!r} (also a record of {seen[rid]})",
+                    hint="ids must be unique across zones, conduits, actors, scenarios and "
+                    "countermeasures",
+                )
+            else:
+                seen[rid] = sec
+            ids[sec].add(rid)
+
+    conduit_zones = {r.id: set(r.zones) for _, r in built.get("conduits", [])}
+
+    def unknown(sec, index, rid, fld, ref, kind):
+        choices = sorted(ids[kind])
+        add(
+            sec,
+            index,
+            rid,
+            fld,
+            f"unknown {kind[:-1].replace('_', ' ')} {ref!r}",
+            hint="known: "
+            + (
+                ", ".join(choices[:12]) + (" ..." if len(choices) > 12 else "")
+                if choices
+                else "none defined"
+            ),
+        )
+
+    for i, c in built.get("conduits", []):
+        for j, z in enumerate(c.zones):
+            if z not in ids["zones"]:
+                unknown("conduits", i, c.id, f"zones[{j}]", z, "zones")
+
+    for i, s in built.get("scenarios", []):
+        if s.zone not in ids["zones"]:
+            unknown("scenarios", i, s.id, "zone", s.zone, "zones")
+        if s.actor not in ids["threat_actors"]:
+            unknown("scenarios", i, s.id, "actor", s.actor, "threat_actors")
+        if s.entry is not None:
+            if s.entry not in ids["conduits"]:
+                unknown("scenarios", i, s.id, "entry", s.entry, "conduits")
+            elif s.zone not in conduit_zones[s.entry]:
+                add(
+                    "scenarios",
+                    i,
+                    s.id,
+                    "entry",
+                    f"entry conduit {s.entry!r} joins {sorted(conduit_zones[s.entry])}, not the scenario's zone {s.zone!r}",
+                    hint="the entry conduit is the one the attack crosses into the scenario's zone",
+                )
+
+    groups: dict[str, list] = defaultdict(list)
+    for i, cm in built.get("countermeasures", []):
+        if cm.exclusive_group:
+            groups[cm.exclusive_group].append((i, cm))
+        for k, eff in enumerate(cm.effects):
+            base = f"effects[{k}]"
+            targets = {"zones": eff.zones}
+            if isinstance(eff, SecurityLevelEffect):
+                targets["conduits"] = eff.conduits
+            else:
+                targets["scenarios"] = eff.scenarios
+            if not any(targets.values()):
+                add(
+                    "countermeasures",
+                    i,
+                    cm.id,
+                    base,
+                    f"a {eff.type} effect that targets nothing",
+                    hint="list the " + " or ".join(targets) + " it acts on",
+                )
+            for kind, refs in targets.items():
+                for j, ref in enumerate(refs):
+                    if ref not in ids[kind]:
+                        unknown("countermeasures", i, cm.id, f"{base}.{kind}[{j}]", ref, kind)
+    for g, members in groups.items():
+        mandatory = [cm.id for _, cm in members if cm.mandatory]
+        implemented = [cm.id for _, cm in members if cm.status == "implemented"]
+        if len(mandatory) > 1:
+            i, cm = next((i, cm) for i, cm in members if cm.mandatory and cm.id == mandatory[1])
+            add(
+                "countermeasures",
+                i,
+                cm.id,
+                "mandatory",
+                f"exclusive group {g!r} has {len(mandatory)} mandatory members {mandatory}; at most one can be chosen",
+                hint="make only one of them mandatory, or take them out of the group",
+            )
+        elif mandatory and implemented and mandatory[0] not in implemented:
+            i, cm = next((i, cm) for i, cm in members if cm.id == mandatory[0])
+            add(
+                "countermeasures",
+                i,
+                cm.id,
+                "mandatory",
+                f"{cm.id!r} is mandatory but its exclusive group {g!r} already has {implemented} implemented",
+                hint="drop the mandatory flag or the group",
+            )
+    return out
