@@ -322,6 +322,10 @@ class Scenario(_Record):
     rate: NonNegDist | None = None
     vulnerability: ProbDist = 1.0
     consequences: Consequences = Field(default_factory=Consequences)
+    # reductions of the threat-derived SL (capability SL-T method, Heinrich et al. 2019)
+    sl_reductions: dict[
+        Literal["location", "traceability", "extent"], Annotated[int, Field(ge=0, le=4)]
+    ] = Field(default_factory=dict)
     description: str | None = None
 
     @field_validator("frs", mode="before")
