@@ -1,0 +1,1274 @@
+"""Target security levels (SL-T), gap analysis and zone-model checks.
+
+MODEL.md section 3 in code. Per scenario, the required risk reduction factor (RRF) against
+every tolerance dimension of the site gives a required level; the SL-T vector of a zone over
+FR1..FR7 is the max of the levels of its scenarios tagged with each FR (at least 1), and a
+conduit takes the element-wise max of the zones it joins. Every SL-T value carries its driver
+(the scenario, its RRF, the dimension that set it, whether the actor's capability capped it),
+so a reviewer can follow each number back to one scenario.
+
+Three methods, so that an organisation can reproduce its own procedure and compare:
+
+``rrf`` (default)
+    ℓ = clamp(ceil(log_r RRF), 0, 4), capped at the actor's capability c: SL-T_s = min(ℓ, c),
+    r = ``model.sl_reduction_per_level``.
+``matrix``
+    the site's ``risk_matrix`` (likelihood class x consequence class -> SL).
+``capability``
+    every credible actor (one whose unmitigated risk exceeds tolerance) sets its capability
+    on the FRs of its scenarios; the capability may be derived from the actor's resources and
+    knowledge and lowered for location, traceability and extent (Heinrich et al. 2019).
+
+The risk measures behind the RRF
+--------------------------------
+All measures are taken in the *unmitigated* state (no SL-A, no countermeasures), with one
+event rate λ_s per scenario [events/yr]:
+
+- with ``decision_statistic: mean`` λ_s is the closed-form E[λ_s]
+  (:func:`riskkit.exposure.expected_losses`), so the result is deterministic;
+- with a percentile ``pXX`` λ_s is the XX-th percentile of the event rate sampled per trial
+  (``Simulation.event_rates()`` of the unmitigated state): the percentile is taken over the
+  *parameter* uncertainty of the rate. A percentile of the simulated annual loss itself would
+  be 0 for every scenario rarer than 1 - XX % and so would never ask for protection against
+  rare, severe events, which is the opposite of what a cautious analyst wants.
+
+Given λ_s, with p_h the probability that an event reaches harm h, E[X_s] the expected money
+loss per event and G_s(x) = P(X_s >= x) its tail:
+
+- safety / environment, for each class k with a tolerable frequency f_k and the scenario's
+  severity s >= k: RRF = λ_s p_h / f_k (a scenario has one severity, so its events of severity
+  >= k are all its harm events when s >= k and none otherwise);
+- money, expected loss: the zone's ``per_zone_ale`` is shared equally among the n_z scenarios
+  of the zone with money loss: RRF = λ_s E[X_s] / (per_zone_ale / n_z);
+- money, each exceedance point (x, p) of the site's tolerance curve: the site's probability p
+  is shared equally among the N scenarios of the *site* with money loss (the curve is a
+  site-level tolerance), p_s = p / N, and the scenario's share is spent on the probability
+  that at least one of its events alone loses x or more, 1 - exp(-λ_s G_s(x)). The RRF is the
+  factor by which the rate must be divided to bring that probability to p_s:
+  RRF = λ_s G_s(x) / (-ln(1 - p_s)), which is P / p_s for small probabilities. By the union
+  bound this keeps P(some single event of the site loses >= x in a year) <= p; it does not
+  bound the sum of many smaller losses, which the engine's exceedance curve shows. G_s is
+  estimated from ``tail_samples`` draws of the per-event loss with a generator seeded from
+  ``model.seed`` (spawned per scenario), so it too is reproducible.
+
+The scenario's RRF is the max over these dimensions; the dimension that set it is recorded.
+
+References
+----------
+.. [1] IEC 62443-3-2:2020, *Security risk assessment for system design*, clause 4.6 (ZCR 5:
+   detailed risk assessment, ZCR 5.6 tolerable risk, ZCR 5.7 SL-T per zone and conduit) and
+   clause 4.5 (ZCR 3: zones and conduits).
+.. [2] IEC 62443-3-3:2013, clause 4 (FR1..FR7, security levels 1..4; SL-T, SL-C and SL-A).
+.. [3] IEC 61511-3:2016, Annex F (layer of protection analysis: required risk reduction as
+   the ratio of unmitigated to tolerable frequency), the analogy behind the RRF method.
+.. [4] M. Heinrich et al. (2019), "Security Requirements Engineering in Safety-Critical
+   Railway Signalling Networks", *Security and Communication Networks* 2019, 8348925,
+   Table 1 (threat-derived SL: resources, knowledge, location, traceability, extent).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .exposure import achieved_levels, expected_losses, resolve_state
+from .site import FRS, HARM_CATEGORIES, SecurityLevelEffect, Site
+
+__all__ = [
+    "METHODS",
+    "TargetLevels",
+    "Gaps",
+    "target_levels",
+    "gaps",
+    "model_checks",
+    "compare_methods",
+    "scenario_risk",
+    "risk_reduction",
+    "required_level",
+    "threat_level",
+    "matrix_class",
+]
+
+METHODS = ("rrf", "matrix", "capability")
+FR_INDEX = {f: i for i, f in enumerate(FRS)}
+SEVERITIES = ("error", "warning", "info")
+CHECK_COLUMNS = ["severity", "rule", "subject", "message"]
+
+# Purdue level assumed for a zone without ``purdue_level``, from its kind
+_KIND_PURDUE = {
+    "enterprise": 4.0,
+    "dmz": 3.5,
+    "operations": 3.0,
+    "supervisory": 2.0,
+    "control": 1.0,
+    "safety": 1.0,
+    "field": 0.0,
+}
+
+_OPTIONS = {
+    "rrf": {"statistic", "tail_samples", "cap"},
+    "matrix": {"statistic", "tail_samples", "cap", "severity_map"},
+    "capability": {
+        "statistic",
+        "tail_samples",
+        "derive",
+        "credible",
+        "scope",
+        "threshold",
+        "reductions",
+        "reduction_rule",
+        "floor",
+    },
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Small pure rules
+# --------------------------------------------------------------------------------------------
+
+
+def required_level(rrf: float, r: float = 10.0) -> int:
+    """Required SL for a risk reduction factor: clamp(ceil(log_r RRF), 0, 4).
+
+    Parameters
+    ----------
+    rrf : float
+        Required risk reduction factor [-] (unmitigated / tolerable risk).
+    r : float
+        Reduction per achieved level (``model.sl_reduction_per_level``), > 1.
+
+    Returns
+    -------
+    int
+        0 where RRF <= 1 (already tolerable); 4 at most.
+
+    Examples
+    --------
+    >>> required_level(1000.0), required_level(1000.1), required_level(0.5)
+    (3, 4, 0)
+    """
+    if not r > 1:
+        raise ValueError(f"r (sl_reduction_per_level) must be > 1, {r!r} was given")
+    if not np.isfinite(rrf) or rrf <= 1:
+        return 4 if rrf == np.inf else 0
+    # a small tolerance so that RRF = r^k exactly (up to rounding) asks for k, not k + 1
+    return int(min(4, max(0, math.ceil(math.log(rrf) / math.log(r) - 1e-9))))
+
+
+def threat_level(
+    resources: int,
+    knowledge: int,
+    location: int = 0,
+    traceability: int = 0,
+    extent: int = 0,
+    rule: str = "sum",
+    floor: int = 1,
+) -> int:
+    """Threat-derived SL after Heinrich et al. (2019), Table 1.
+
+    The preliminary level PSL = max(resources, knowledge) is lowered by the reductions for
+    location (the attacker must be on site), traceability (the attacker can be identified) and
+    extent of damage (the damage stays local), and kept within [floor, 4].
+
+    Parameters
+    ----------
+    resources, knowledge : int
+        The attacker's resources and knowledge, 1..4.
+    location, traceability, extent : int
+        Reductions, 0..4.
+    rule : {'sum', 'max'}
+        How reductions combine: their sum (default) or only the largest. The paper's Table 1
+        is reproduced by both (with ``floor=1``); its text was not available to check which
+        one the authors meant.
+    floor : int
+        Lowest level the reductions can reach (default 1: a credible threat asks for SL 1).
+
+    Returns
+    -------
+    int
+        The SL, ``floor``..4.
+
+    Examples
+    --------
+    Table 1 of Heinrich et al. (2019):
+
+    >>> threat_level(3, 4), threat_level(2, 2, extent=1), threat_level(2, 2, location=1, extent=1)
+    (4, 1, 1)
+    """
+    for name, v, lo in (("resources", resources, 1), ("knowledge", knowledge, 1)):
+        if not (isinstance(v, (int, np.integer)) and lo <= v <= 4):
+            raise ValueError(f"{name} must be an integer 1..4, {v!r} was given")
+    red = {"location": location, "traceability": traceability, "extent": extent}
+    for name, v in red.items():
+        if not (isinstance(v, (int, np.integer)) and 0 <= v <= 4):
+            raise ValueError(f"{name} reduction must be an integer 0..4, {v!r} was given")
+    if rule == "sum":
+        cut = sum(red.values())
+    elif rule == "max":
+        cut = max(red.values())
+    else:
+        raise ValueError(f"reduction_rule must be 'sum' or 'max', {rule!r} was given")
+    if not 0 <= floor <= 4:
+        raise ValueError(f"floor must be 0..4, {floor!r} was given")
+    return int(min(4, max(floor, max(resources, knowledge) - cut)))
+
+
+def matrix_class(value: float, thresholds: Iterable[float]) -> int:
+    """Class of a value on ascending thresholds: the number of thresholds <= value.
+
+    Class 0 lies below the first threshold; class i is a value >= threshold i (1-based).
+
+    Examples
+    --------
+    >>> matrix_class(0.05, [1e-3, 1e-2, 1e-1]), matrix_class(1e-2, [1e-3, 1e-2, 1e-1])
+    (2, 2)
+    """
+    return int(np.searchsorted(np.asarray(list(thresholds), dtype=float), value, side="right"))
+
+
+def _parse_statistic(stat: str) -> float | None:
+    """None for 'mean', else the quantile in (0, 1) of 'pXX'."""
+    if stat == "mean":
+        return None
+    if isinstance(stat, str) and stat.startswith("p"):
+        try:
+            q = float(stat[1:]) / 100.0
+        except ValueError:
+            q = -1.0
+        if 0 < q < 1:
+            return q
+    raise ValueError(f"statistic must be 'mean' or a percentile such as 'p90', {stat!r} was given")
+
+
+# --------------------------------------------------------------------------------------------
+# Risk measures and RRF per scenario
+# --------------------------------------------------------------------------------------------
+
+
+def _event_loss_tail(site: Site, xs: list[float], n: int) -> dict[str, np.ndarray]:
+    """P(X_s >= x) per scenario with money loss, per exceedance point, by seeded sampling."""
+    money = [s for s in site.scenarios if s.consequences.money()]
+    if not xs or not money:
+        return {}
+    children = np.random.SeedSequence(site.model.seed).spawn(len(site.scenarios))
+    seeds = {s.id: children[i] for i, s in enumerate(site.scenarios)}
+    out = {}
+    xs_arr = np.asarray(xs, dtype=float)
+    for s in money:
+        rng = np.random.default_rng(seeds[s.id])
+        loss = np.zeros(n)
+        for cat, spec in s.consequences.money().items():
+            if cat == "production":
+                loss += spec.hours.sample(rng, n) * spec.cost_per_hour.sample(rng, n)
+            else:
+                loss += spec.sample(rng, n)
+        out[s.id] = (loss[:, None] >= xs_arr[None, :]).mean(axis=0)
+    return out
+
+
+def scenario_risk(
+    site: Site,
+    sim: Any = None,
+    statistic: str | None = None,
+    tail_samples: int = 20000,
+) -> pd.DataFrame:
+    """Unmitigated risk measures of every scenario, one row per scenario.
+
+    Parameters
+    ----------
+    site : Site
+    sim : Simulation, optional
+        A simulation of the unmitigated state; used (and run if absent) only for a percentile
+        statistic, whose event rate is the percentile of ``sim.event_rates()``.
+    statistic : str, optional
+        ``mean`` or ``pXX``; default ``site.model.decision_statistic``.
+    tail_samples : int
+        Draws of the per-event loss used for the exceedance tails G_s(x).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by scenario: ``zone``, ``actor``, ``capability``, ``frs`` (list),
+        ``rate`` [events/yr] (the decision statistic of λ_s), ``mean_rate`` [events/yr],
+        ``loss_per_event`` [currency], ``ale`` [currency/yr] = rate x loss_per_event,
+        ``money`` (bool: has money loss), and for safety and environment ``<h>_severity``,
+        ``<h>_probability`` and ``<h>_rate`` [events/yr] = rate x probability; plus one column
+        ``tail_<x>`` = G_s(x) per exceedance point.
+    """
+    stat = statistic or site.model.decision_statistic
+    q = _parse_statistic(stat)
+    ex = expected_losses(site, "unmitigated")
+    if not site.scenarios:
+        return pd.DataFrame(
+            columns=["zone", "actor", "capability", "frs", "rate", "loss_per_event", "ale"]
+        )
+    rate = ex["event_rate"].astype(float)
+    if q is not None:
+        if sim is None:
+            sim = _simulate_unmitigated(site)
+        _check_sim_state(sim)
+        rates = sim.event_rates()
+        missing = [s for s in ex.index if s not in rates.columns]
+        if missing:
+            raise ValueError(f"the simulation has no event rates for scenarios {missing}")
+        rate = rates[list(ex.index)].quantile(q).astype(float)
+    df = pd.DataFrame(index=ex.index.copy())
+    df["zone"] = ex["zone"]
+    df["actor"] = ex["actor"]
+    df["capability"] = ex["capability"].astype(int)
+    df["frs"] = [list(site.scenario(s).frs) for s in ex.index]
+    df["rate"] = rate
+    df["mean_rate"] = ex["event_rate"].astype(float)
+    df["loss_per_event"] = ex["loss_per_event"].astype(float)
+    df["ale"] = df["rate"] * df["loss_per_event"]
+    df["money"] = [bool(site.scenario(s).consequences.money()) for s in ex.index]
+    for h in HARM_CATEGORIES:
+        sev, prob = [], []
+        for s in ex.index:
+            harm = getattr(site.scenario(s).consequences, h)
+            ok = harm is not None and harm.severity > 0
+            sev.append(harm.severity if ok else 0)
+            prob.append(harm.probability if ok else 0.0)
+        df[f"{h}_severity"] = sev
+        df[f"{h}_probability"] = prob
+        df[f"{h}_rate"] = df["rate"] * df[f"{h}_probability"]
+    xs = [x for x, _ in site.tolerance.financial.exceedance]
+    tails = _event_loss_tail(site, xs, int(tail_samples))
+    for j, x in enumerate(xs):
+        df[f"tail_{x:g}"] = [float(tails[s][j]) if s in tails else 0.0 for s in ex.index]
+    df.attrs["statistic"] = stat
+    return df
+
+
+def _simulate_unmitigated(site: Site):
+    try:
+        from .engine import simulate
+    except ImportError as e:  # pragma: no cover - until the engine lands
+        raise NotImplementedError(
+            "a percentile decision statistic needs the Monte Carlo engine (riskkit.engine),"
+            " which is not available; use statistic='mean'"
+        ) from e
+    return simulate(site, state="unmitigated")
+
+
+def _check_sim_state(sim) -> None:
+    st = getattr(sim, "state", None)
+    name = getattr(st, "name", st)
+    if isinstance(name, str) and name != "unmitigated":
+        raise ValueError(
+            "target levels need a simulation of the unmitigated state,"
+            f" a simulation of {name!r} was given"
+        )
+
+
+def risk_reduction(site: Site, risk: pd.DataFrame) -> pd.DataFrame:
+    """RRF of every scenario against every tolerance dimension (long form).
+
+    Parameters
+    ----------
+    site : Site
+    risk : pandas.DataFrame
+        From :func:`scenario_risk`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (scenario, dimension) that applies: ``scenario``, ``dimension`` (a label
+        such as ``safety>=3``, ``financial:ale``, ``financial:P(L>=5e+06)``), ``category``
+        (safety, environment, ale, exceedance), ``threshold`` (severity class or loss x),
+        ``measure`` (the unmitigated risk: [events/yr], [currency/yr] or a probability),
+        ``tolerable`` (its share of the tolerance, same unit) and ``rrf`` [-].
+    """
+    tol = site.tolerance
+    rows = []
+    for h in HARM_CATEGORIES:
+        table = getattr(tol, h)
+        for sid, rec in risk.iterrows():
+            sev = int(rec[f"{h}_severity"])
+            if sev <= 0 or rec[f"{h}_probability"] <= 0:
+                continue
+            for k, f in sorted(table.items()):
+                if sev >= k:
+                    m = float(rec[f"{h}_rate"])
+                    rows.append((sid, f"{h}>={k}", h, float(k), m, float(f), m / f))
+    fin = tol.financial
+    money = risk[risk["money"] & (risk["loss_per_event"] > 0)] if len(risk) else risk
+    if fin.per_zone_ale is not None and len(money):
+        n_zone = money.groupby("zone").size()
+        for sid, rec in money.iterrows():
+            share = fin.per_zone_ale / n_zone[rec["zone"]]
+            m = float(rec["ale"])
+            rows.append((sid, "financial:ale", "ale", np.nan, m, share, m / share))
+    n_site = len(money)
+    for x, p in fin.exceedance:
+        p_s = p / n_site if n_site else p
+        denom = -math.log1p(-p_s) if p_s < 1 else np.inf
+        for sid, rec in money.iterrows():
+            lam_g = float(rec["rate"]) * float(rec[f"tail_{x:g}"])
+            measure = -math.expm1(-lam_g)
+            rows.append(
+                (sid, f"financial:P(L>={x:g})", "exceedance", float(x), measure, p_s, lam_g / denom)
+            )
+    cols = ["scenario", "dimension", "category", "threshold", "measure", "tolerable", "rrf"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --------------------------------------------------------------------------------------------
+# The result object
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TargetLevels:
+    """SL-T vectors of every zone and conduit, with the scenarios that drive them.
+
+    Attributes
+    ----------
+    method : str
+        ``rrf``, ``matrix`` or ``capability``.
+    statistic : str
+        The decision statistic of the event rate (``mean`` or ``pXX``).
+    options : dict
+        The method's options as used.
+    zones : pandas.DataFrame
+        Index zone id, columns FR1..FR7: SL-T (int, 1..4).
+    conduits : pandas.DataFrame
+        Index conduit id, columns FR1..FR7: SL-T (int).
+    scenarios : pandas.DataFrame
+        Per scenario: ``zone``, ``actor``, ``capability``, ``rrf`` [-], ``dimension``,
+        ``required`` (level before the cap), ``sl_t`` (after it), ``capped`` (bool: the cap
+        lowered the level), ``frs`` (list), ``residual_rrf`` (RRF / r^sl_t, the reduction an
+        SL cannot give) and the method's own columns (``likelihood_class``, ``credible``, ...).
+    drivers : pandas.DataFrame
+        Long form, one row per (kind, id, FR): ``kind`` (zone/conduit), ``id``, ``fr``,
+        ``sl_t``, ``basis`` (``scenario``, or ``floor`` where no scenario asks for 1), ``via``
+        (the zone that set a conduit's value; the zone itself for zones), ``scenario``,
+        ``actor``, ``rrf``, ``dimension``, ``required``, ``capability``, ``capped``.
+    flags : pandas.DataFrame
+        Security PHA Review findings: scenarios whose RRF an SL cannot deliver (ℓ above the
+        actor's capability, or RRF above r^4): ``scenario``, ``zone``, ``actor``, ``rrf``,
+        ``dimension``, ``required``, ``capability``, ``residual_rrf``, ``reason``, ``message``.
+        These follow from the RRF analysis and are the same for every method.
+    rrfs : pandas.DataFrame
+        Every (scenario, dimension) RRF, from :func:`risk_reduction`.
+    summary : pandas.DataFrame
+        One row per zone and conduit: ``kind``, ``id``, FR1..FR7, ``max_sl_t``,
+        ``scenarios`` (count), ``flagged`` (flagged scenarios), ``top_driver``.
+    """
+
+    method: str
+    statistic: str
+    options: dict
+    zones: pd.DataFrame
+    conduits: pd.DataFrame
+    scenarios: pd.DataFrame
+    drivers: pd.DataFrame
+    flags: pd.DataFrame
+    rrfs: pd.DataFrame
+    summary: pd.DataFrame
+    r: float = 10.0
+    meta: dict = field(default_factory=dict)
+
+    def vector(self, ident: str) -> tuple[int, ...]:
+        """SL-T vector (FR1..FR7) of a zone or conduit."""
+        for table in (self.zones, self.conduits):
+            if ident in table.index:
+                return tuple(int(v) for v in table.loc[ident, list(FRS)])
+        known = ", ".join([*self.zones.index, *self.conduits.index])
+        raise KeyError(f"no zone or conduit {ident!r}; known: {known}")
+
+    def driver(self, ident: str, fr: str) -> dict:
+        """The driver record of one SL-T value (a row of :attr:`drivers` as a dict)."""
+        d = self.drivers
+        hit = d[(d["id"] == ident) & (d["fr"] == fr)]
+        if hit.empty:
+            raise KeyError(f"no SL-T value for {ident!r} {fr!r}")
+        return hit.iloc[0].to_dict()
+
+    def __repr__(self) -> str:
+        return (
+            f"TargetLevels(method={self.method!r}, statistic={self.statistic!r},"
+            f" {len(self.zones)} zones, {len(self.conduits)} conduits, {len(self.flags)} flags)"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# target_levels
+# --------------------------------------------------------------------------------------------
+
+
+def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -> TargetLevels:
+    """SL-T vector of every zone and conduit (62443-3-2 ZCR 5.7), traceable to scenarios.
+
+    Parameters
+    ----------
+    site : Site
+    sim : Simulation, optional
+        Simulation of the unmitigated state; needed only for a percentile statistic (run with
+        the site's trials and seed when absent).
+    method : {'rrf', 'matrix', 'capability'}
+    **options
+        Common: ``statistic`` (override ``model.decision_statistic``), ``tail_samples``
+        (default 20000, draws for the exceedance tails).
+
+        ``rrf``: ``cap`` (default True): cap ℓ at the actor's capability.
+
+        ``matrix``: ``cap`` (default False: the matrix value as the organisation's procedure
+        gives it); ``severity_map``: ``{'safety': {severity: consequence class}, 'environment':
+        {...}}``. By default severity k maps to consequence class max(0, m - 4 + k), m the
+        top class (``len(risk_matrix.consequence)``): severity 4 is the worst consequence class
+        and each lower severity one class less.
+
+        ``capability``: ``credible`` ('risk' (default): actors whose risk exceeds tolerance,
+        or 'all'); ``scope`` ('zone' (default): an actor is credible in a zone where one of
+        its scenarios there has RRF > ``threshold``; 'scenario'; 'site'); ``threshold``
+        (default 1.0); ``derive`` ('actor' (default): the actor's ``capability``, or
+        'heinrich': :func:`threat_level` of the actor's ``resources`` and ``knowledge``
+        reduced by the scenario's ``sl_reductions``); ``reductions`` ({scenario id:
+        {location, traceability, extent}}, merged over the site's); ``reduction_rule``
+        ('sum' or 'max'); ``floor`` (default 1).
+
+    Returns
+    -------
+    TargetLevels
+
+    Notes
+    -----
+    Per scenario of actor capability c, SL-T_s = min(ℓ, c) (``rrf``); then
+    SL-T_z[k] = max(1, max over the zone's scenarios tagged k of SL-T_s) and a conduit's
+    SL-T is the element-wise max of its two zones' vectors. Ties between scenarios are broken
+    by the larger RRF, then by the order of the site file.
+
+    References
+    ----------
+    .. [1] IEC 62443-3-2:2020, clause 4.6.7 (ZCR 5.7: determine SL-T).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, {method!r} was given")
+    bad = sorted(set(options) - _OPTIONS[method])
+    if bad:
+        raise TypeError(
+            f"unknown option {bad[0]!r} for method {method!r}; options are"
+            f" {', '.join(sorted(_OPTIONS[method]))}"
+        )
+    stat = options.get("statistic") or site.model.decision_statistic
+    _parse_statistic(stat)
+    r = float(site.model.sl_reduction_per_level)
+    risk = scenario_risk(site, sim, stat, options.get("tail_samples", 20000))
+    rrfs = risk_reduction(site, risk)
+    scen = _scenario_rrf(site, risk, rrfs, r)
+
+    if method == "rrf":
+        cap = bool(options.get("cap", True))
+        scen["required"] = scen["rrf_level"]
+    elif method == "matrix":
+        cap = bool(options.get("cap", False))
+        _matrix_levels(site, risk, scen, options.get("severity_map"))
+    else:
+        cap = False
+        _capability_levels(site, scen, options)
+    scen["sl_t"] = (
+        np.minimum(scen["required"], scen["capability"]) if cap else scen["required"]
+    ).astype(int)
+    scen["capped"] = scen["sl_t"] < scen["required"]
+    scen["residual_rrf"] = scen["rrf"] / r ** scen["rrf_level"].clip(upper=scen["capability"])
+    zones, conduits, drivers = _aggregate(site, scen)
+    flags = _flags(scen, r)
+    summary = _summary(site, zones, conduits, drivers, scen, flags)
+    used = {k: v for k, v in options.items() if k != "statistic"}
+    if method in ("rrf", "matrix"):
+        used["cap"] = cap
+    return TargetLevels(
+        method=method,
+        statistic=stat,
+        options=used,
+        zones=zones,
+        conduits=conduits,
+        scenarios=scen,
+        drivers=drivers,
+        flags=flags,
+        rrfs=rrfs,
+        summary=summary,
+        r=r,
+    )
+
+
+def _scenario_rrf(site: Site, risk: pd.DataFrame, rrfs: pd.DataFrame, r: float) -> pd.DataFrame:
+    """Per scenario: the max RRF, its dimension and the RRF level ℓ (before any cap)."""
+    scen = risk[["zone", "actor", "capability"]].copy()
+    scen["rate"] = risk["rate"]
+    scen["rrf"] = 0.0
+    scen["dimension"] = pd.Series([None] * len(scen), index=scen.index, dtype=object)
+    if len(rrfs):
+        # first max in file order of dimensions (safety, environment, ale, exceedance)
+        best = rrfs.loc[rrfs.groupby("scenario", sort=False)["rrf"].idxmax()]
+        best = best.set_index("scenario")
+        scen.loc[best.index, "rrf"] = best["rrf"].astype(float)
+        scen.loc[best.index, "dimension"] = best["dimension"]
+    scen["rrf_level"] = [required_level(v, r) for v in scen["rrf"]]
+    scen["frs"] = risk["frs"]
+    return scen
+
+
+def _matrix_levels(site: Site, risk: pd.DataFrame, scen: pd.DataFrame, severity_map) -> None:
+    rm = site.risk_matrix
+    if rm is None:
+        raise ValueError(
+            "method 'matrix' needs a risk_matrix section in the site file"
+            " (likelihood and consequence thresholds and an sl table)"
+        )
+    top = len(rm.consequence)
+    smap: dict[str, dict[int, int]] = {}
+    for h in HARM_CATEGORIES:
+        default = {k: max(0, top - 4 + k) for k in range(1, 5)}
+        given = (severity_map or {}).get(h)
+        if given is not None:
+            for k, c in given.items():
+                if not (isinstance(c, (int, np.integer)) and 0 <= c <= top):
+                    raise ValueError(
+                        f"severity_map[{h!r}][{k}] must be a consequence class 0..{top},"
+                        f" {c!r} was given"
+                    )
+            default = {**default, **{int(k): int(c) for k, c in given.items()}}
+        smap[h] = default
+    levels, lcls, ccls, dims = [], [], [], []
+    for _, rec in risk.iterrows():
+        cands = []  # (sl, dimension, likelihood class, consequence class)
+        if rec["money"] and rec["loss_per_event"] > 0:
+            li = matrix_class(rec["rate"], rm.likelihood)
+            ci = matrix_class(rec["loss_per_event"], rm.consequence)
+            cands.append((rm.sl[li][ci], "financial", li, ci))
+        for h in HARM_CATEGORIES:
+            sev = int(rec[f"{h}_severity"])
+            if sev > 0 and rec[f"{h}_rate"] > 0:
+                li = matrix_class(rec[f"{h}_rate"], rm.likelihood)
+                ci = smap[h][sev]
+                cands.append((rm.sl[li][ci], f"{h}:{sev}", li, ci))
+        if not cands:
+            li = matrix_class(rec["rate"], rm.likelihood)
+            cands.append((rm.sl[li][0], "none", li, 0))
+        # highest SL; ties to the higher consequence class, then likelihood class
+        sl, dim, li, ci = max(cands, key=lambda t: (t[0], t[3], t[2]))
+        levels.append(int(sl))
+        dims.append(dim)
+        lcls.append(li)
+        ccls.append(ci)
+    scen["required"] = levels
+    scen["likelihood_class"] = lcls
+    scen["consequence_class"] = ccls
+    scen["matrix_dimension"] = dims
+
+
+def _capability_levels(site: Site, scen: pd.DataFrame, options: Mapping) -> None:
+    credible = options.get("credible", "risk")
+    scope = options.get("scope", "zone")
+    threshold = float(options.get("threshold", 1.0))
+    derive = options.get("derive", "actor")
+    if credible not in ("risk", "all"):
+        raise ValueError(f"credible must be 'risk' or 'all', {credible!r} was given")
+    if scope not in ("zone", "scenario", "site"):
+        raise ValueError(f"scope must be 'zone', 'scenario' or 'site', {scope!r} was given")
+    if derive not in ("actor", "heinrich"):
+        raise ValueError(f"derive must be 'actor' or 'heinrich', {derive!r} was given")
+    exceeds = scen["rrf"] > threshold
+    if credible == "all":
+        cred = pd.Series(True, index=scen.index)
+    elif scope == "scenario":
+        cred = exceeds
+    else:
+        keys = ["actor", "zone"] if scope == "zone" else ["actor"]
+        cred = exceeds.groupby([scen[k] for k in keys]).transform("any")
+    extra = options.get("reductions") or {}
+    unknown = [s for s in extra if s not in scen.index]
+    if unknown:
+        raise ValueError(f"reductions name unknown scenarios {unknown}")
+    level = []
+    for sid in scen.index:
+        s = site.scenario(sid)
+        a = site.actor(s.actor)
+        if derive == "actor":
+            level.append(a.capability)
+            continue
+        if a.resources is None or a.knowledge is None:
+            raise ValueError(
+                f"derive='heinrich' needs resources and knowledge of every actor; {a.id!r} has"
+                f" resources={a.resources!r}, knowledge={a.knowledge!r}"
+            )
+        red = {**s.sl_reductions, **extra.get(sid, {})}
+        level.append(
+            threat_level(
+                a.resources,
+                a.knowledge,
+                int(red.get("location", 0)),
+                int(red.get("traceability", 0)),
+                int(red.get("extent", 0)),
+                rule=options.get("reduction_rule", "sum"),
+                floor=int(options.get("floor", 1)),
+            )
+        )
+    scen["threat_level"] = level
+    scen["credible"] = cred.astype(bool)
+    scen["required"] = np.where(scen["credible"], scen["threat_level"], 0).astype(int)
+
+
+def _aggregate(site: Site, scen: pd.DataFrame):
+    """Zone and conduit SL-T vectors and their drivers."""
+    order = {sid: i for i, sid in enumerate(scen.index)}
+    zone_rows, drivers = {}, []
+    for z in site.zones:
+        vec = []
+        mine = scen[scen["zone"] == z.id]
+        for fr in FRS:
+            tagged = mine[[fr in frs for frs in mine["frs"]]]
+            best = None
+            if len(tagged):
+                key = sorted(
+                    tagged.index,
+                    key=lambda s: (-tagged.at[s, "sl_t"], -tagged.at[s, "rrf"], order[s]),
+                )
+                best = key[0]
+            if best is not None and tagged.at[best, "sl_t"] >= 1:
+                rec = tagged.loc[best]
+                val = int(rec["sl_t"])
+                drv = _driver_fields(best, rec, "scenario")
+            else:
+                val = 1
+                drv = _driver_fields(None, None, "floor")
+            vec.append(val)
+            drivers.append({"kind": "zone", "id": z.id, "fr": fr, "sl_t": val, "via": z.id, **drv})
+        zone_rows[z.id] = vec
+    zones = _vectors(zone_rows, "zone")
+    zdrv = {(d["id"], d["fr"]): d for d in drivers}
+    con_rows = {}
+    for c in site.conduits:
+        vec = []
+        for fr in FRS:
+            a, b = (zdrv[(zid, fr)] for zid in c.zones)
+            ra = a["rrf"] if a["basis"] == "scenario" else -1.0
+            rb = b["rrf"] if b["basis"] == "scenario" else -1.0
+            win = a if (a["sl_t"], ra) >= (b["sl_t"], rb) else b
+            vec.append(win["sl_t"])
+            drivers.append({**win, "kind": "conduit", "id": c.id})
+        con_rows[c.id] = vec
+    conduits = _vectors(con_rows, "conduit")
+    cols = [
+        "kind",
+        "id",
+        "fr",
+        "sl_t",
+        "basis",
+        "via",
+        "scenario",
+        "actor",
+        "rrf",
+        "dimension",
+        "required",
+        "capability",
+        "capped",
+    ]
+    ddf = pd.DataFrame(drivers, columns=cols)
+    ddf["sl_t"] = ddf["sl_t"].astype(int)
+    for c in ("required", "capability"):
+        ddf[c] = ddf[c].astype("Int64")
+    ddf["capped"] = ddf["capped"].astype("boolean")
+    return zones, conduits, ddf
+
+
+def _driver_fields(sid, rec, basis: str) -> dict:
+    if rec is None:
+        return {
+            "basis": basis,
+            "scenario": None,
+            "actor": None,
+            "rrf": np.nan,
+            "dimension": None,
+            "required": pd.NA,
+            "capability": pd.NA,
+            "capped": pd.NA,
+        }
+    dim = rec.get("matrix_dimension", rec["dimension"])
+    return {
+        "basis": basis,
+        "scenario": sid,
+        "actor": rec["actor"],
+        "rrf": float(rec["rrf"]),
+        "dimension": dim,
+        "required": int(rec["required"]),
+        "capability": int(rec["capability"]),
+        "capped": bool(rec["capped"]),
+    }
+
+
+def _vectors(rows: dict, name: str) -> pd.DataFrame:
+    df = pd.DataFrame.from_dict(rows, orient="index", columns=list(FRS)) if rows else None
+    if df is None:
+        df = pd.DataFrame(columns=list(FRS), dtype=int)
+    df = df.astype(int)
+    df.index.name = name
+    return df
+
+
+def _flags(scen: pd.DataFrame, r: float) -> pd.DataFrame:
+    cols = [
+        "scenario",
+        "zone",
+        "actor",
+        "rrf",
+        "dimension",
+        "required",
+        "capability",
+        "residual_rrf",
+        "reason",
+        "message",
+    ]
+    rows = []
+    for sid, rec in scen.iterrows():
+        ell, c, rrf = int(rec["rrf_level"]), int(rec["capability"]), float(rec["rrf"])
+        if ell > c:
+            reason = "capability"
+            why = (
+                f"needs SL {ell} but actor {rec['actor']} has capability {c}; levels above"
+                f" {c} do not slow this actor further"
+            )
+        elif rrf > r**4 * (1 + 1e-9):
+            reason = "beyond-sl4"
+            why = f"needs more than SL 4 gives (RRF {rrf:.3g} > r^4 = {r**4:g})"
+        else:
+            continue
+        resid = rrf / r ** min(ell, c)
+        rows.append(
+            (
+                sid,
+                rec["zone"],
+                rec["actor"],
+                rrf,
+                rec["dimension"],
+                ell,
+                c,
+                resid,
+                reason,
+                f"{sid} ({rec['zone']}): RRF {rrf:.3g} on {rec['dimension']} {why}; a residual"
+                f" factor of {resid:.3g} must come from a non-hackable safeguard or a"
+                " consequence reduction (Security PHA Review finding)",
+            )
+        )
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _summary(site, zones, conduits, drivers, scen, flags) -> pd.DataFrame:
+    rows = []
+    flagged = set(flags["scenario"]) if len(flags) else set()
+    for kind, table in (("zone", zones), ("conduit", conduits)):
+        for ident, vec in table.iterrows():
+            if kind == "zone":
+                members = list(scen.index[scen["zone"] == ident])
+            else:
+                zs = site.conduit(ident).zones
+                members = list(scen.index[scen["zone"].isin(zs)])
+            d = drivers[(drivers["id"] == ident) & (drivers["basis"] == "scenario")]
+            top = None
+            if len(d):
+                top = d.sort_values(["sl_t", "rrf"], ascending=False).iloc[0]["scenario"]
+            rows.append(
+                {
+                    "kind": kind,
+                    "id": ident,
+                    **{fr: int(vec[fr]) for fr in FRS},
+                    "max_sl_t": int(vec.max()),
+                    "scenarios": len(members),
+                    "flagged": sum(m in flagged for m in members),
+                    "top_driver": top,
+                }
+            )
+    cols = ["kind", "id", *FRS, "max_sl_t", "scenarios", "flagged", "top_driver"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def compare_methods(
+    site: Site, sim: Any = None, methods: Iterable[str] = METHODS, **options
+) -> pd.DataFrame:
+    """SL-T of every zone, conduit and FR under several methods, side by side.
+
+    Parameters
+    ----------
+    site : Site
+    sim : Simulation, optional
+    methods : iterable of str
+        Methods to run; a method is skipped (with a column of NA) where the site lacks its
+        inputs (``matrix`` without a ``risk_matrix``).
+    **options
+        ``{method: {option: value}}`` per method, e.g. ``capability={'derive': 'heinrich'}``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long form: ``kind``, ``id``, ``fr`` and one SL-T column per method.
+    """
+    out = None
+    for m in methods:
+        try:
+            t = target_levels(site, sim, method=m, **options.get(m, {}))
+            col = t.drivers[["kind", "id", "fr", "sl_t"]].rename(columns={"sl_t": m})
+        except ValueError:
+            if m != "matrix" or site.risk_matrix is not None:
+                raise
+            col = None
+        if col is None:
+            out[m] = pd.NA
+            continue
+        out = col if out is None else out.merge(col, on=["kind", "id", "fr"], how="left")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Gap analysis
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Gaps:
+    """SL-T vs SL-C vs SL-A per zone, conduit and FR (62443-3-2 ZCR 6, 62443-3-3 clause 4).
+
+    Attributes
+    ----------
+    state : str
+        The state whose SL-A was used (``current``, ``plan`` or ``unmitigated``).
+    plan : tuple of str
+        The plan's candidate ids.
+    table : pandas.DataFrame
+        Long form: ``kind``, ``id``, ``fr``, ``sl_t``, ``sl_c`` (Int64, NA where the site
+        gives none), ``sl_a``, ``gap`` = max(0, SL-T - SL-A), ``capability_gap`` (bool:
+        SL-T > SL-C, so the installed equipment cannot reach the target; False where SL-C is
+        unknown).
+    zones_meeting : pandas.Series
+        Bool per zone and conduit id: SL-A >= SL-T in every FR.
+    closers : pandas.DataFrame
+        Candidate countermeasures (not active in the state) whose ``security_level`` effects
+        raise an SL-A that has a gap: ``countermeasure``, ``kind``, ``id``, ``fr``, ``sl_t``,
+        ``sl_a``, ``level``, ``gap``, ``gap_after``, ``closes`` (bool).
+    summary : pandas.DataFrame
+        One row per zone and conduit: ``kind``, ``id``, ``meets``, ``gaps`` (FRs with a gap),
+        ``total_gap`` (sum of levels missing), ``max_gap``, ``capability_gaps``.
+    """
+
+    state: str
+    plan: tuple
+    table: pd.DataFrame
+    zones_meeting: pd.Series
+    closers: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def gaps(
+    site: Site,
+    targets: TargetLevels | None = None,
+    state: str = "current",
+    plan: Iterable[str] | None = None,
+) -> Gaps:
+    """Gap analysis: SL-T against SL-C and SL-A for every zone, conduit and FR.
+
+    Parameters
+    ----------
+    site : Site
+    targets : TargetLevels, optional
+        From :func:`target_levels`; computed with the default method when absent.
+    state : {'current', 'plan', 'unmitigated'}
+        Which SL-A to use (:func:`riskkit.exposure.achieved_levels`): the site's ``sl_a`` and
+        implemented ``security_level`` effects, plus a plan's candidates.
+    plan : iterable of str, optional
+        Candidate countermeasure ids added to the current state.
+
+    Returns
+    -------
+    Gaps
+
+    References
+    ----------
+    .. [1] IEC 62443-3-2:2020, clause 4.6.7 (ZCR 5.7) and clause 4.7 (ZCR 6: cybersecurity
+       requirements specification); IEC 62443-3-3:2013, clause 4.3 (SL-T, SL-C, SL-A).
+    """
+    if targets is None:
+        targets = target_levels(site)
+    st = resolve_state(site, state, plan)
+    za, ca = achieved_levels(site, st)
+    blocks = []
+    for kind, table, achieved, rec_of in (
+        ("zone", targets.zones, za, site.zone),
+        ("conduit", targets.conduits, ca, site.conduit),
+    ):
+        ids = list(table.index)
+        if not ids:
+            continue
+        t = table.loc[ids, list(FRS)].to_numpy(dtype=int)
+        a = np.array([achieved[i] for i in ids], dtype=int).reshape(len(ids), 7)
+        c = np.array(
+            [rec_of(i).sl_c if rec_of(i).sl_c is not None else (-1,) * 7 for i in ids], dtype=int
+        ).reshape(len(ids), 7)
+        n = len(ids)
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "kind": kind,
+                    "id": np.repeat(ids, 7),
+                    "fr": np.tile(FRS, n),
+                    "sl_t": t.ravel(),
+                    "sl_c": c.ravel(),
+                    "sl_a": a.ravel(),
+                }
+            )
+        )
+    cols = ["kind", "id", "fr", "sl_t", "sl_c", "sl_a", "gap", "capability_gap"]
+    if blocks:
+        tab = pd.concat(blocks, ignore_index=True)
+    else:
+        tab = pd.DataFrame(columns=cols[:6])
+    known_c = tab["sl_c"] >= 0
+    tab["gap"] = (tab["sl_t"] - tab["sl_a"]).clip(lower=0).astype(int)
+    tab["capability_gap"] = known_c & (tab["sl_t"] > tab["sl_c"])
+    tab["sl_c"] = tab["sl_c"].astype("Int64").where(known_c, pd.NA)
+    tab = tab[cols]
+    meeting = tab.groupby("id", sort=False)["gap"].max() == 0
+    meeting.name = "meets"
+    closers = _closers(site, st, tab)
+    g = tab.groupby(["kind", "id"], sort=False)
+    summary = pd.DataFrame(
+        {
+            "meets": g["gap"].max() == 0,
+            "gaps": g["gap"].apply(lambda s: int((s > 0).sum())),
+            "total_gap": g["gap"].sum().astype(int),
+            "max_gap": g["gap"].max().astype(int),
+            "capability_gaps": g["capability_gap"].sum().astype(int),
+        }
+    ).reset_index()
+    return Gaps(st.name, st.plan, tab, meeting, closers, summary)
+
+
+def _closers(site: Site, st, tab: pd.DataFrame) -> pd.DataFrame:
+    cols = ["countermeasure", "kind", "id", "fr", "sl_t", "sl_a", "level", "gap", "gap_after"]
+    open_ = tab[tab["gap"] > 0].set_index(["kind", "id", "fr"])
+    rows = []
+    if len(open_):
+        active = set(st.active)
+        for cm in site.candidates:
+            if cm.id in active:
+                continue
+            for eff in cm.effects:
+                if not isinstance(eff, SecurityLevelEffect):
+                    continue
+                for kind, targets in (("zone", eff.zones), ("conduit", eff.conduits)):
+                    for ident in targets:
+                        for fr, lvl in eff.levels.items():
+                            key = (kind, ident, fr)
+                            if key not in open_.index:
+                                continue
+                            rec = open_.loc[key]
+                            if lvl <= rec["sl_a"]:
+                                continue
+                            rows.append(
+                                (
+                                    cm.id,
+                                    kind,
+                                    ident,
+                                    fr,
+                                    int(rec["sl_t"]),
+                                    int(rec["sl_a"]),
+                                    int(lvl),
+                                    int(rec["gap"]),
+                                    int(max(0, rec["sl_t"] - lvl)),
+                                )
+                            )
+    df = pd.DataFrame(rows, columns=cols)
+    # the same candidate may reach one (id, FR) through two effects: keep its best level
+    if len(df):
+        df = (
+            df.sort_values("level", ascending=False)
+            .drop_duplicates(["countermeasure", "kind", "id", "fr"])
+            .sort_values(["countermeasure", "kind", "id", "fr"])
+            .reset_index(drop=True)
+        )
+    df["closes"] = df["gap_after"] == 0
+    return df
+
+
+# --------------------------------------------------------------------------------------------
+# Zone-model checks
+# --------------------------------------------------------------------------------------------
+
+
+def _purdue(z) -> float | None:
+    if z.purdue_level is not None:
+        return float(z.purdue_level)
+    return _KIND_PURDUE.get(z.kind)
+
+
+def _is_dmz(z) -> bool:
+    return z.kind == "dmz" or z.purdue_level == 3.5
+
+
+def model_checks(site: Site, targets: TargetLevels | None = None) -> pd.DataFrame:
+    """Zone-model checks a reviewer runs before trusting the numbers (a lint).
+
+    Rules (``rule``: severity):
+
+    - ``conduit-sl-span`` (warning): a conduit joins zones whose SL-T differ by 2 or more in
+      some FR; the conduit must hold the higher level against the weaker side.
+    - ``safety-zone-below-sl3`` (warning): a zone of kind ``safety`` with SL-T below 3 in
+      some FR (the FRs are listed: FR4 may be a deliberate choice).
+    - ``enterprise-reaches-control`` (error): an enterprise zone (Purdue 4-5, or kind
+      ``enterprise``) reaches a zone of Purdue level 2 or below through conduits without
+      passing a DMZ (kind ``dmz`` or Purdue 3.5); the path is named.
+    - ``zone-without-scenarios`` (warning): no scenario harms the zone, so its SL-T is the
+      floor of 1 by default rather than by analysis.
+    - ``conduit-not-crossed`` (warning): no scenario names the conduit as its ``entry``.
+    - ``actor-unused`` (warning): a threat actor no scenario uses.
+
+    Zones without ``purdue_level`` take the usual level of their kind (operations 3,
+    supervisory 2, control/safety 1, field 0).
+
+    Parameters
+    ----------
+    site : Site
+    targets : TargetLevels, optional
+        For the two SL-T rules; computed with the default method when absent. If that is not
+        possible (a percentile statistic without the engine), an ``info`` finding says the
+        SL-T rules were skipped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``severity`` (error, warning, info), ``rule``, ``subject``, ``message``;
+        sorted by severity, then rule.
+
+    References
+    ----------
+    .. [1] IEC 62443-3-2:2020, clause 4.5 (ZCR 3: separate business and control assets,
+       safety-related assets, temporarily connected devices), ZCR 3.2-3.4.
+    .. [2] ANSI/ISA-62443-1-1 / IEC TS 62443-1-1:2009, clause 6 (reference model, Purdue
+       levels; the DMZ between enterprise and control).
+    """
+    out: list[tuple[str, str, str, str]] = []
+    zones = {z.id: z for z in site.zones}
+    used_zones = {s.zone for s in site.scenarios}
+    entries = {s.entry for s in site.scenarios if s.entry}
+    used_actors = {s.actor for s in site.scenarios}
+
+    if targets is None:
+        try:
+            targets = target_levels(site)
+        except (NotImplementedError, ImportError) as e:
+            out.append(("info", "sl-t-rules-skipped", site.name, f"SL-T rules skipped: {e}"))
+    if targets is not None:
+        for c in site.conduits:
+            a, b = c.zones
+            if a not in targets.zones.index or b not in targets.zones.index:
+                continue
+            va, vb = targets.zones.loc[a, list(FRS)], targets.zones.loc[b, list(FRS)]
+            diff = (va - vb).abs()
+            wide = [fr for fr in FRS if diff[fr] >= 2]
+            if wide:
+                detail = ", ".join(f"{fr} {va[fr]} vs {vb[fr]}" for fr in wide)
+                out.append(
+                    (
+                        "warning",
+                        "conduit-sl-span",
+                        c.id,
+                        f"joins {a} and {b} whose SL-T differ by 2 or more ({detail});"
+                        " the conduit must enforce the higher level, or an intermediate zone"
+                        " is missing",
+                    )
+                )
+        for z in site.zones:
+            if z.kind != "safety" or z.id not in targets.zones.index:
+                continue
+            v = targets.zones.loc[z.id, list(FRS)]
+            low = [fr for fr in FRS if v[fr] < 3]
+            if low:
+                detail = ", ".join(f"{fr} {v[fr]}" for fr in low)
+                out.append(
+                    (
+                        "warning",
+                        "safety-zone-below-sl3",
+                        z.id,
+                        f"safety zone with SL-T below 3 in {detail}; check that its scenarios"
+                        " and tolerances capture the safety consequences (SL-T 3 is the usual"
+                        " floor for a SIS)",
+                    )
+                )
+
+    # enterprise reaching Purdue <= 2 without a DMZ: search through non-DMZ zones
+    adj: dict[str, list[tuple[str, str]]] = {z: [] for z in zones}
+    for c in site.conduits:
+        a, b = c.zones
+        if a in adj and b in adj:
+            adj[a].append((b, c.id))
+            adj[b].append((a, c.id))
+    for z in site.zones:
+        p = _purdue(z)
+        if not (z.kind == "enterprise" or (p is not None and p >= 4)) or _is_dmz(z):
+            continue
+        prev: dict[str, tuple[str, str] | None] = {z.id: None}
+        queue = deque([z.id])
+        while queue:
+            cur = queue.popleft()
+            for nxt, cid in adj[cur]:
+                if nxt in prev or _is_dmz(zones[nxt]):
+                    continue
+                prev[nxt] = (cur, cid)
+                pn = _purdue(zones[nxt])
+                if pn is None or pn > 2:  # stop at the first zone of Purdue <= 2: the breach
+                    queue.append(nxt)
+        for tid in prev:
+            pt = _purdue(zones[tid])
+            if tid == z.id or pt is None or pt > 2:
+                continue
+            path, node = [tid], tid
+            while prev[node] is not None:
+                node, cid = prev[node]
+                path[:0] = [node, f"--{cid}-->"]
+            out.append(
+                (
+                    "error",
+                    "enterprise-reaches-control",
+                    f"{z.id}->{tid}",
+                    f"enterprise-level zone {z.id} (Purdue {_purdue(z):g}) reaches {tid}"
+                    f" (Purdue {pt:g}) without a DMZ: {' '.join(path)}",
+                )
+            )
+
+    for z in site.zones:
+        if z.id not in used_zones:
+            out.append(
+                (
+                    "warning",
+                    "zone-without-scenarios",
+                    z.id,
+                    "no scenario harms this zone; its SL-T is the floor of 1 by default, not"
+                    " by analysis",
+                )
+            )
+    for c in site.conduits:
+        if c.id not in entries:
+            out.append(
+                (
+                    "warning",
+                    "conduit-not-crossed",
+                    c.id,
+                    f"no scenario enters through this conduit ({c.zones[0]} - {c.zones[1]});"
+                    " its SL-A then protects nothing in the model",
+                )
+            )
+    for a in site.threat_actors:
+        if a.id not in used_actors:
+            out.append(("warning", "actor-unused", a.id, "no scenario uses this threat actor"))
+    df = pd.DataFrame(out, columns=CHECK_COLUMNS)
+    if len(df):
+        df["_o"] = df["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
+        df = df.sort_values(["_o", "rule"], kind="stable").drop(columns="_o")
+        df = df.reset_index(drop=True)
+    return df
