@@ -1,0 +1,998 @@
+"""Every plotly figure of riskkit, used by the notebooks, the HTML reports and widgets alike.
+
+Each function takes results as plain pandas objects (or the :class:`~riskkit.site.Site`) and
+returns a :class:`plotly.graph_objects.Figure`; none computes risk itself. Colours are fixed per
+state (unmitigated, current, plan) so that every figure of a report reads the same way.
+
+References
+----------
+.. [1] IEC 62443-3-2:2020, clauses 4.4 (ZCR 3: zones and conduits) and 4.6 (ZCR 5: detailed
+   risk assessment, SL-T).
+.. [2] IEC 62443-1-1:2009, clause 6.3 (the reference model of levels 0-4, after Purdue).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .site import FRS, Site
+
+__all__ = [
+    "STATE_COLORS",
+    "money",
+    "zone_diagram",
+    "exceedance_curves",
+    "ale_by_zone",
+    "severity_frequencies",
+    "sl_radar",
+    "gap_heatmap",
+    "frontier_figure",
+    "ranking_bars",
+    "plan_value",
+    "change_bars",
+]
+
+STATE_COLORS = {
+    "unmitigated": "#9e9e9e",
+    "current": "#d9534f",
+    "plan": "#2a7ab0",
+    "previous": "#bdbdbd",
+    "tolerance": "#222222",
+}
+"""One colour per state, shared by every figure."""
+
+KIND_COLORS = {
+    "enterprise": "#6a8caf",
+    "dmz": "#f0ad4e",
+    "operations": "#5bc0de",
+    "supervisory": "#7fb77e",
+    "control": "#4a9d5b",
+    "safety": "#c9302c",
+    "field": "#8d6e63",
+    "other": "#9575cd",
+}
+
+PURDUE_NAMES = {
+    5: "Enterprise network",
+    4: "Business planning and logistics",
+    3.5: "Industrial DMZ",
+    3: "Site operations",
+    2: "Supervisory control",
+    1: "Basic and safety control",
+    0: "Process (field)",
+}
+"""Names of the levels of the reference model (IEC 62443-1-1, after Purdue)."""
+
+_KIND_LEVEL = {
+    "enterprise": 4,
+    "dmz": 3.5,
+    "operations": 3,
+    "supervisory": 2,
+    "control": 1,
+    "safety": 1,
+    "field": 0,
+}
+
+_LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=30, t=60, b=50))
+
+
+def money(x: float, currency: str = "") -> str:
+    """Format an amount compactly: 1.2 M EUR, 350 k EUR, 900 EUR."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    a = abs(x)
+    if a >= 1e9:
+        s = f"{x / 1e9:.3g} bn"
+    elif a >= 1e6:
+        s = f"{x / 1e6:.3g} M"
+    elif a >= 1e3:
+        s = f"{x / 1e3:.3g} k"
+    else:
+        s = f"{x:.3g}"
+    return f"{s} {currency}".strip()
+
+
+def _vec(v) -> str:
+    if v is None:
+        return "-"
+    return "[" + " ".join(str(int(x)) for x in v) + "]"
+
+
+# --------------------------------------------------------------------------------------------
+# System under consideration
+# --------------------------------------------------------------------------------------------
+
+
+def _zone_level(z) -> float:
+    if z.purdue_level is not None:
+        return float(z.purdue_level)
+    return float(_KIND_LEVEL.get(z.kind, -1))
+
+
+def _layout_zones(site: Site) -> tuple[dict[str, tuple[float, float]], list[float]]:
+    """x, y of every zone (y = rank of its Purdue level) and the levels from the top."""
+    levels: dict[float, list[str]] = {}
+    for z in site.zones:
+        levels.setdefault(_zone_level(z), []).append(z.id)
+    nbrs: dict[str, list[str]] = {z.id: [] for z in site.zones}
+    for c in site.conduits:
+        a, b = c.zones
+        nbrs[a].append(b)
+        nbrs[b].append(a)
+    order = sorted(levels, reverse=True)
+    width = max(len(v) for v in levels.values())
+    pos: dict[str, float] = {}
+
+    def place(lv):
+        ids = levels[lv]
+        n = len(ids)
+        for i, zid in enumerate(ids):
+            pos[zid] = (width - 1) / 2 + (i - (n - 1) / 2) * max(1.0, (width - 1) / max(n - 1, 1))
+
+    for lv in order:
+        place(lv)
+    # a few barycentre sweeps (down, up) reduce crossings; ties keep file order
+    for sweep in range(4):
+        seq = order if sweep % 2 == 0 else order[::-1]
+        for lv in seq:
+            ids = levels[lv]
+
+            def bary(zid, ids=ids):
+                xs = [pos[n] for n in nbrs[zid] if n not in ids]
+                return sum(xs) / len(xs) if xs else pos[zid]
+
+            levels[lv] = sorted(ids, key=lambda z: (bary(z), ids.index(z)))
+            place(lv)
+    rank = {lv: len(order) - 1 - i for i, lv in enumerate(order)}
+    return {z.id: (pos[z.id], float(rank[_zone_level(z)])) for z in site.zones}, order
+
+
+_JUDGED_COLORS = {"meets SL-T": "#4a9d5b", "below SL-T": "#c9302c", "no target": "#9e9e9e"}
+
+
+def zone_diagram(
+    site: Site,
+    sl_t: pd.DataFrame | None = None,
+    sl_a: pd.DataFrame | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Zones and conduits drawn on the layers of the Purdue reference model.
+
+    Parameters
+    ----------
+    site : Site
+    sl_t, sl_a : pandas.DataFrame, optional
+        Target and achieved levels, indexed by zone or conduit id, columns FR1..FR7. When both
+        are given, zones are coloured by whether they meet their target (SL-A >= SL-T in every
+        FR) and conduits that miss theirs are drawn dashed red; otherwise zones are coloured by
+        kind.
+    title : str, optional
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+
+    References
+    ----------
+    .. [1] IEC 62443-3-2:2020, clause 4.4 (ZCR 3.1-3.5: zone and conduit diagram).
+    """
+    xy, order = _layout_zones(site)
+    judged = sl_t is not None and sl_a is not None
+    frs = list(FRS)
+
+    def missing(rid):
+        if not judged or rid not in sl_t.index or rid not in sl_a.index:
+            return None
+        diff = sl_t.loc[rid, frs].to_numpy(dtype=float) - sl_a.loc[rid, frs].to_numpy(dtype=float)
+        return int(np.clip(diff, 0, None).sum())
+
+    fig = go.Figure()
+    xmax = max(x for x, _ in xy.values())
+    bw, bh = 0.36, 0.2  # half width and half height of a zone box
+    for lv in order:
+        y = float(len(order) - 1 - order.index(lv))
+        fig.add_shape(
+            type="rect",
+            x0=-0.6,
+            x1=xmax + 0.6,
+            y0=y - 0.36,
+            y1=y + 0.36,
+            line=dict(width=0),
+            fillcolor="#f2f5f9" if order.index(lv) % 2 == 0 else "#e6ebf2",
+            layer="below",
+        )
+    # conduits: one line each and a midpoint marker that carries the hover text
+    mids: dict[str, list] = {"x": [], "y": [], "text": [], "color": []}
+    pair_count: dict[frozenset, int] = {}
+    for c in site.conduits:
+        (x0, y0), (x1, y1) = xy[c.zones[0]], xy[c.zones[1]]
+        key = frozenset(c.zones)
+        k = pair_count.get(key, 0)
+        pair_count[key] = k + 1
+        bend = 0.15 * ((k + 1) // 2) * (1 if k % 2 else -1)
+        mx, my = (x0 + x1) / 2 + bend, (y0 + y1) / 2
+        miss = missing(c.id)
+        bad = judged and bool(miss)
+        color = "#c9302c" if bad else "#555555"
+        fig.add_trace(
+            go.Scatter(
+                x=[x0, mx, x1],
+                y=[y0, my, y1],
+                mode="lines",
+                line=dict(color=color, width=2.5 if bad else 1.8, dash="dash" if bad else None),
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        text = (
+            f"<b>{c.id}</b> {c.name or ''}<br>{c.zones[0]} - {c.zones[1]}"
+            f"<br>protocols: {', '.join(c.protocols) or '-'}"
+            f"<br>SL-C {_vec(c.sl_c)}<br>SL-A {_vec(c.sl_a)} (site file)"
+        )
+        if judged and c.id in sl_t.index:
+            text += f"<br>SL-T {_vec(sl_t.loc[c.id, frs])}"
+            if c.id in sl_a.index:
+                text += f"<br>SL-A {_vec(sl_a.loc[c.id, frs])} (assessed state)"
+            text += f"<br>levels missing: {miss}"
+        for k_, v in zip(("x", "y", "text", "color"), (mx, my, text, color)):
+            mids[k_].append(v)
+    if site.conduits:
+        fig.add_trace(
+            go.Scatter(
+                x=mids["x"],
+                y=mids["y"],
+                mode="markers",
+                marker=dict(size=10, color=mids["color"], symbol="diamond"),
+                hovertext=mids["text"],
+                hoverinfo="text",
+                name="conduit (hover for details)",
+            )
+        )
+    # zones as boxes (shapes) with a label, plus an invisible marker for the hover text
+    keys = {}
+    hover = {"x": [], "y": [], "text": []}
+    for z in site.zones:
+        x, y = xy[z.id]
+        if judged:
+            miss = missing(z.id)
+            key = "no target" if miss is None else ("meets SL-T" if miss == 0 else "below SL-T")
+            color = _JUDGED_COLORS[key]
+        else:
+            key, color = z.kind, KIND_COLORS.get(z.kind, "#999999")
+        keys[key] = color
+        fig.add_shape(
+            type="rect",
+            x0=x - bw,
+            x1=x + bw,
+            y0=y - bh,
+            y1=y + bh,
+            fillcolor=color,
+            line=dict(color="white", width=2),
+            layer="above",
+        )
+        name = (z.name or "")[:28] + ("..." if z.name and len(z.name) > 28 else "")
+        fig.add_annotation(
+            x=x,
+            y=y,
+            text=f"<b>{z.id}</b><br><span style='font-size:10px'>{name}</span>",
+            showarrow=False,
+            font=dict(color="white", size=12),
+        )
+        t = (
+            f"<b>{z.id}</b> {z.name or ''}<br>kind: {z.kind}, level {_zone_level(z):g}"
+            f"<br>SL-C {_vec(z.sl_c)}<br>SL-A {_vec(z.sl_a)} (site file)"
+            f"<br>scenarios: {len(site.scenarios_in(z.id))}"
+        )
+        if z.assets:
+            t += "<br>assets: " + ", ".join(z.assets[:5]) + (" ..." if len(z.assets) > 5 else "")
+        if judged and z.id in sl_t.index:
+            t += f"<br>SL-T {_vec(sl_t.loc[z.id, frs])}"
+            if z.id in sl_a.index:
+                t += f"<br>SL-A {_vec(sl_a.loc[z.id, frs])} (assessed state)"
+        hover["x"].append(x)
+        hover["y"].append(y)
+        hover["text"].append(t)
+    fig.add_trace(
+        go.Scatter(
+            x=hover["x"],
+            y=hover["y"],
+            mode="markers",
+            marker=dict(size=40, opacity=0),
+            hovertext=hover["text"],
+            hoverinfo="text",
+            showlegend=False,
+        )
+    )
+    for key, color in keys.items():  # legend entries for the box colours
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker=dict(size=14, symbol="square", color=color),
+                name=key,
+            )
+        )
+    n = len(order)
+    fig.update_layout(
+        **_LAYOUT,
+        title=title or f"Zones and conduits of {site.name}",
+        height=max(420, 105 * n + 140),
+        xaxis=dict(visible=False, range=[-0.65, xmax + 0.65]),
+        yaxis=dict(
+            tickvals=list(range(n)),
+            ticktext=[f"L{lv:g} {PURDUE_NAMES.get(lv, '')}".strip() for lv in order[::-1]],
+            range=[-0.5, n - 0.5],
+            zeroline=False,
+            showgrid=False,
+        ),
+        legend=dict(orientation="h", y=-0.04),
+        hoverlabel=dict(align="left"),
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Risk
+# --------------------------------------------------------------------------------------------
+
+
+def _as_curve(c) -> tuple[np.ndarray, np.ndarray]:
+    """(loss, probability) arrays from a Series (index = loss) or a two-column DataFrame."""
+    if isinstance(c, pd.Series):
+        return c.index.to_numpy(dtype=float), c.to_numpy(dtype=float)
+    if isinstance(c, pd.DataFrame):
+        cols = [x for x in c.columns if str(x).lower() in ("loss", "x", "threshold")]
+        pcols = [x for x in c.columns if str(x).lower() in ("probability", "p", "exceedance")]
+        if cols and pcols:
+            return c[cols[0]].to_numpy(dtype=float), c[pcols[0]].to_numpy(dtype=float)
+        if c.shape[1] == 1:
+            return c.index.to_numpy(dtype=float), c.iloc[:, 0].to_numpy(dtype=float)
+        return c.iloc[:, 0].to_numpy(dtype=float), c.iloc[:, 1].to_numpy(dtype=float)
+    x, p = c
+    return np.asarray(x, dtype=float), np.asarray(p, dtype=float)
+
+
+def exceedance_curves(
+    curves: Mapping[str, object],
+    tolerance: Sequence[tuple[float, float]] = (),
+    currency: str = "",
+    title: str = "Loss exceedance: P(annual loss >= x)",
+) -> go.Figure:
+    """Loss exceedance curves of several states against the tolerance curve.
+
+    Parameters
+    ----------
+    curves : mapping of str to curve
+        Label (a state name picks its colour) to a curve: a Series indexed by loss
+        [currency] holding P(annual loss >= loss), a DataFrame with columns ``loss`` and
+        ``probability``, or a pair of arrays.
+    tolerance : sequence of (loss, probability)
+        The tolerance points (``site.tolerance.financial.exceedance``), drawn as a step curve:
+        a state is within tolerance where its curve stays below every point.
+    currency : str
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    fig = go.Figure()
+    for label, c in curves.items():
+        x, p = _as_curve(c)
+        keep = (x > 0) & (p > 0)
+        fig.add_trace(
+            go.Scatter(
+                x=x[keep],
+                y=p[keep],
+                mode="lines",
+                name=label,
+                line=dict(color=STATE_COLORS.get(label), width=2.5, shape="hv"),
+                hovertemplate=f"{label}<br>loss >= %{{x:,.3s}} {currency}"
+                "<br>P = %{y:.3g}<extra></extra>",
+            )
+        )
+    if tolerance:
+        tx = [float(x) for x, _ in tolerance]
+        tp = [float(p) for _, p in tolerance]
+        fig.add_trace(
+            go.Scatter(
+                x=tx,
+                y=tp,
+                mode="lines+markers",
+                name="tolerance",
+                line=dict(color=STATE_COLORS["tolerance"], dash="dash", shape="vh"),
+                marker=dict(size=10, symbol="x"),
+                hovertemplate="tolerable: P(loss >= %{x:,.3s}) <= %{y:.3g}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        **_LAYOUT,
+        title=title,
+        xaxis=dict(type="log", title=f"annual loss x [{currency}]", exponentformat="SI"),
+        yaxis=dict(type="log", title="P(annual loss >= x)", exponentformat="power"),
+        legend=dict(orientation="h", y=-0.18),
+        height=480,
+    )
+    return fig
+
+
+def ale_by_zone(
+    ale: pd.DataFrame,
+    se: pd.DataFrame | None = None,
+    tolerance: float | None = None,
+    currency: str = "",
+    title: str = "Expected annual loss per zone",
+) -> go.Figure:
+    """Grouped bars of ALE per zone, one bar per state, with Monte Carlo error bars.
+
+    Parameters
+    ----------
+    ale : pandas.DataFrame
+        Index zone id, one column per state: ALE [currency/yr].
+    se : pandas.DataFrame, optional
+        Same shape: standard error of each ALE [currency/yr]; drawn as +-2 SE.
+    tolerance : float, optional
+        ``per_zone_ale`` [currency/yr], drawn as a horizontal line.
+    currency : str
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    fig = go.Figure()
+    for state in ale.columns:
+        err = None
+        if se is not None and state in se.columns:
+            err = dict(type="data", array=2 * se[state].to_numpy(dtype=float), visible=True)
+        fig.add_trace(
+            go.Bar(
+                x=list(ale.index),
+                y=ale[state].to_numpy(dtype=float),
+                name=str(state),
+                marker_color=STATE_COLORS.get(str(state)),
+                error_y=err,
+                hovertemplate=f"{state}<br>%{{x}}: %{{y:,.4s}} {currency}/yr<extra></extra>",
+            )
+        )
+    if tolerance:
+        fig.add_hline(
+            y=tolerance,
+            line=dict(color=STATE_COLORS["tolerance"], dash="dash"),
+            annotation_text=f"tolerable per zone {money(tolerance, currency)}/yr",
+            annotation_position="top left",
+        )
+    fig.update_layout(
+        **_LAYOUT,
+        title=title,
+        barmode="group",
+        yaxis=dict(type="log", title=f"ALE [{currency}/yr] (log scale)", exponentformat="SI"),
+        legend=dict(orientation="h", y=-0.15),
+        height=460,
+    )
+    return fig
+
+
+def severity_frequencies(
+    freq: pd.DataFrame,
+    tolerance=None,
+    title: str = "Frequency of harm by severity class",
+) -> go.Figure:
+    """Frequencies of safety and environmental events of each severity class or worse.
+
+    Parameters
+    ----------
+    freq : pandas.DataFrame
+        Index = state (or any label), columns ``safety_ge1..4`` and ``environment_ge1..4``
+        [events/yr]: frequency of events of class >= k.
+    tolerance : Tolerance, optional
+        ``site.tolerance``; its per-scenario tolerable frequencies are drawn as markers (a
+        reference: the site total may exceed them while each scenario stays within).
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    harms = ("safety", "environment")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[h.capitalize() for h in harms])
+    classes = [1, 2, 3, 4]
+    for j, h in enumerate(harms, start=1):
+        for state, row in freq.iterrows():
+            y = [float(row.get(f"{h}_ge{k}", np.nan)) for k in classes]
+            fig.add_trace(
+                go.Bar(
+                    x=[f">= {k}" for k in classes],
+                    y=y,
+                    name=str(state),
+                    legendgroup=str(state),
+                    showlegend=j == 1,
+                    marker_color=STATE_COLORS.get(str(state)),
+                    hovertemplate=f"{state}<br>class %{{x}}: %{{y:.3g}} /yr<extra></extra>",
+                ),
+                row=1,
+                col=j,
+            )
+        table = getattr(tolerance, h, None) if tolerance is not None else None
+        if table:
+            ks = [k for k in classes if k in table]
+            fig.add_trace(
+                go.Scatter(
+                    x=[f">= {k}" for k in ks],
+                    y=[table[k] for k in ks],
+                    mode="markers",
+                    marker=dict(symbol="line-ew-open", size=34, color="black", line_width=3),
+                    name="tolerable per scenario",
+                    legendgroup="tol",
+                    showlegend=j == 1,
+                    hovertemplate="tolerable per scenario: %{y:.3g} /yr<extra></extra>",
+                ),
+                row=1,
+                col=j,
+            )
+        fig.update_yaxes(type="log", exponentformat="power", row=1, col=j)
+    fig.update_yaxes(title_text="events per year of class >= k", row=1, col=1)
+    fig.update_layout(
+        **_LAYOUT, title=title, barmode="group", legend=dict(orientation="h", y=-0.15), height=440
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Security levels
+# --------------------------------------------------------------------------------------------
+
+
+def _pivot(table: pd.DataFrame, kind: str, col: str) -> pd.DataFrame:
+    sub = table[table["kind"] == kind]
+    ids = list(dict.fromkeys(sub["id"]))
+    out = sub.pivot(index="id", columns="fr", values=col).reindex(index=ids, columns=list(FRS))
+    return out
+
+
+def sl_radar(
+    gaps_table: pd.DataFrame,
+    kind: str = "zone",
+    ids: Sequence[str] | None = None,
+    cols: int = 4,
+    title: str = "SL-T, SL-A and SL-C per zone (FR1..FR7)",
+) -> go.Figure:
+    """Radar charts of the target, achieved and capability SL vectors, one per zone.
+
+    Parameters
+    ----------
+    gaps_table : pandas.DataFrame
+        ``Gaps.table`` (long form: kind, id, fr, sl_t, sl_c, sl_a, gap).
+    kind : {'zone', 'conduit'}
+    ids : sequence of str, optional
+        Which zones (default all of ``kind``).
+    cols : int
+        Radar charts per row.
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    t, a, c = (_pivot(gaps_table, kind, k) for k in ("sl_t", "sl_a", "sl_c"))
+    ids = list(ids) if ids is not None else list(t.index)
+    n = max(len(ids), 1)
+    cols = min(cols, n)
+    rows = math.ceil(n / cols)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        specs=[[{"type": "polar"}] * cols for _ in range(rows)],
+        subplot_titles=ids,
+        vertical_spacing=0.12 if rows > 1 else 0.0,
+    )
+    theta = list(FRS) + [FRS[0]]
+    styles = (
+        ("SL-C", c, dict(color="#7f7f7f", dash="dot"), None),
+        ("SL-A", a, dict(color=STATE_COLORS["current"]), "toself"),
+        ("SL-T", t, dict(color="#222222", dash="dash", width=2.5), None),
+    )
+    for i, ident in enumerate(ids):
+        r_, c_ = divmod(i, cols)
+        for name, table, line, fill in styles:
+            vals = table.loc[ident].astype("Float64") if ident in table.index else None
+            if vals is None or vals.isna().all():
+                continue
+            v = [float(x) if not pd.isna(x) else 0.0 for x in vals] + [
+                float(vals.iloc[0]) if not pd.isna(vals.iloc[0]) else 0.0
+            ]
+            fig.add_trace(
+                go.Scatterpolar(
+                    r=v,
+                    theta=theta,
+                    name=name,
+                    legendgroup=name,
+                    showlegend=i == 0,
+                    line=line,
+                    fill=fill,
+                    opacity=0.85,
+                    hovertemplate=f"{ident} {name} %{{theta}}: %{{r}}<extra></extra>",
+                ),
+                row=r_ + 1,
+                col=c_ + 1,
+            )
+    fig.update_polars(radialaxis=dict(range=[0, 4], tickvals=[1, 2, 3, 4], tickfont_size=9))
+    fig.update_layout(
+        **_LAYOUT,
+        title=title,
+        height=330 * rows + 80,
+        legend=dict(orientation="h", y=-0.05),
+    )
+    return fig
+
+
+def gap_heatmap(
+    gaps_table: pd.DataFrame,
+    kind: str = "zone",
+    title: str | None = None,
+) -> go.Figure:
+    """Heat map of the SL gap (SL-T - SL-A, at least 0) per zone (or conduit) and FR.
+
+    Each cell reads ``T/A``; a star marks a capability gap (SL-T above SL-C: the installed
+    equipment cannot reach the target by configuration alone).
+
+    Parameters
+    ----------
+    gaps_table : pandas.DataFrame
+        ``Gaps.table``.
+    kind : {'zone', 'conduit'}
+    title : str, optional
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    g, t, a = (_pivot(gaps_table, kind, k) for k in ("gap", "sl_t", "sl_a"))
+    cap = _pivot(gaps_table, kind, "capability_gap") if "capability_gap" in gaps_table else None
+    text = []
+    for ident in g.index:
+        row = []
+        for fr in FRS:
+            s = f"{int(t.loc[ident, fr])}/{int(a.loc[ident, fr])}"
+            if cap is not None and bool(cap.loc[ident, fr]):
+                s += "*"
+            row.append(s)
+        text.append(row)
+    fig = go.Figure(
+        go.Heatmap(
+            z=g.to_numpy(dtype=float),
+            x=list(FRS),
+            y=list(g.index),
+            text=text,
+            texttemplate="%{text}",
+            colorscale=[[0, "#f7f7f7"], [0.25, "#fcbba1"], [0.5, "#fb6a4a"], [1, "#a50f15"]],
+            zmin=0,
+            zmax=4,
+            colorbar=dict(title="gap"),
+            hovertemplate="%{y} %{x}: SL-T/SL-A %{text}, gap %{z}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **_LAYOUT,
+        title=title or f"SL gaps per {kind} and FR (cells: SL-T/SL-A, * = SL-T above SL-C)",
+        yaxis=dict(autorange="reversed"),
+        height=max(300, 42 * len(g.index) + 140),
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Countermeasures
+# --------------------------------------------------------------------------------------------
+
+
+def _col(df: pd.DataFrame, *names: str) -> str | None:
+    for n in names:
+        if n in df.columns:
+            return n
+    return None
+
+
+def frontier_figure(
+    points: pd.DataFrame,
+    greedy: pd.DataFrame | None = None,
+    plan: tuple[float, float] | None = None,
+    current_ale: float | None = None,
+    currency: str = "",
+    title: str = "Efficient frontier: what each budget buys",
+) -> go.Figure:
+    """Cost against residual ALE (and VaR99 where given) of the optimal plans and of greedy.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        Frontier plans: ``annualised_cost`` (or ``cost``) [currency/yr], ``expected_ale``
+        [currency/yr], optionally ``var99`` [currency], ``members`` (for the hover).
+    greedy : pandas.DataFrame, optional
+        The greedy sequence, same columns.
+    plan : (cost, ale), optional
+        The recommended plan, highlighted.
+    current_ale : float, optional
+        ALE today, drawn at cost 0.
+    currency : str
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    has_var = "var99" in points.columns and points["var99"].notna().any()
+    fig = make_subplots(
+        rows=2 if has_var else 1,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        subplot_titles=(
+            ["Expected annual loss", "VaR 99 % of the annual loss"] if has_var else None
+        ),
+    )
+
+    def add(df, name, color, dash, symbol):
+        cc = _col(df, "annualised_cost", "cost")
+        hover = None
+        if "members" in df.columns:
+            hover = [
+                ", ".join(m) if isinstance(m, (list, tuple, np.ndarray)) else str(m)
+                for m in df["members"]
+            ]
+        d = df.sort_values(cc)
+        hv = None if hover is None else [hover[i] for i in np.argsort(df[cc].to_numpy())]
+        metrics = [("expected_ale", 1)] + ([("var99", 2)] if has_var else [])
+        for col, row in metrics:
+            if col not in d.columns:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=d[cc],
+                    y=d[col],
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=row == 1,
+                    line=dict(color=color, dash=dash, shape="hv" if dash else "linear"),
+                    marker=dict(symbol=symbol, size=7),
+                    customdata=hv,
+                    hovertemplate=f"{name}<br>cost %{{x:,.4s}} {currency}/yr"
+                    f"<br>{col} %{{y:,.4s}} {currency}"
+                    + ("<br>%{customdata}" if hv is not None else "")
+                    + "<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+
+    add(points, "optimal plans", STATE_COLORS["plan"], None, "circle")
+    if greedy is not None and len(greedy):
+        add(greedy, "greedy sequence", "#ff7f0e", "dot", "triangle-up")
+    if current_ale is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[0],
+                y=[current_ale],
+                mode="markers",
+                marker=dict(size=12, color=STATE_COLORS["current"]),
+                name="today",
+                hovertemplate=f"today: ALE %{{y:,.4s}} {currency}/yr<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    if plan is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[plan[0]],
+                y=[plan[1]],
+                mode="markers",
+                marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(color="black", width=2.5)),
+                name="recommended plan",
+                hovertemplate=f"recommended: cost %{{x:,.4s}}, ALE %{{y:,.4s}} {currency}"
+                "<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    fig.update_yaxes(title_text=f"[{currency}/yr]", exponentformat="SI", row=1, col=1)
+    if has_var:
+        fig.update_yaxes(title_text=f"[{currency}]", exponentformat="SI", row=2, col=1)
+    fig.update_xaxes(
+        title_text=f"annualised cost of the plan [{currency}/yr]",
+        exponentformat="SI",
+        row=2 if has_var else 1,
+        col=1,
+    )
+    fig.update_layout(
+        **_LAYOUT,
+        title=title,
+        height=680 if has_var else 450,
+        legend=dict(orientation="h", y=-0.1),
+    )
+    return fig
+
+
+def ranking_bars(
+    ranking: pd.DataFrame,
+    top: int = 20,
+    currency: str = "",
+    title: str = "Candidate countermeasures: risk reduction against cost",
+) -> go.Figure:
+    """Horizontal bars of each candidate's ALE reduction beside its annualised cost.
+
+    Parameters
+    ----------
+    ranking : pandas.DataFrame
+        Index or column ``countermeasure``; columns ``delta_ale`` [currency/yr],
+        ``annualised_cost`` [currency/yr] and optionally ``rosi`` [-], in ranking order.
+    top : int
+        Show the first ``top`` rows.
+    currency : str
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    df = ranking.head(top)
+    ids = list(df["countermeasure"]) if "countermeasure" in df.columns else list(df.index)
+    dcol = _col(df, "delta_ale", "ale_reduction", "reduction")
+    ccol = _col(df, "annualised_cost", "cost")
+    fig = go.Figure()
+    if dcol:
+        text = None
+        if "rosi" in df.columns:
+            text = [f"ROSI {r:.1f}" if pd.notna(r) else "" for r in df["rosi"]]
+        fig.add_trace(
+            go.Bar(
+                y=ids,
+                x=df[dcol],
+                orientation="h",
+                name="ALE reduction",
+                marker_color=STATE_COLORS["plan"],
+                text=text,
+                textposition="outside",
+                hovertemplate=f"%{{y}}: reduces ALE by %{{x:,.4s}} {currency}/yr<extra></extra>",
+            )
+        )
+    if ccol:
+        fig.add_trace(
+            go.Bar(
+                y=ids,
+                x=df[ccol],
+                orientation="h",
+                name="annualised cost",
+                marker_color="#f0ad4e",
+                hovertemplate=f"%{{y}}: costs %{{x:,.4s}} {currency}/yr<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        **_LAYOUT,
+        title=title,
+        barmode="group",
+        xaxis=dict(type="log", title=f"[{currency}/yr] (log scale)", exponentformat="SI"),
+        yaxis=dict(autorange="reversed"),
+        height=max(360, 34 * len(ids) + 140),
+        legend=dict(orientation="h", y=-0.1),
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Management summary
+# --------------------------------------------------------------------------------------------
+
+
+def plan_value(
+    current_ale: float,
+    plan_ale: float,
+    plan_cost: float,
+    currency: str = "",
+    title: str = "What the recommended plan buys",
+) -> go.Figure:
+    """Today's expected loss beside the plan's residual loss plus its annualised cost.
+
+    Parameters
+    ----------
+    current_ale, plan_ale : float
+        Expected annual loss today and with the plan [currency/yr].
+    plan_cost : float
+        Annualised cost of the plan [currency/yr].
+    currency : str
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    fig = go.Figure()
+    x = ["today", "with the plan"]
+    fig.add_trace(
+        go.Bar(
+            x=x,
+            y=[current_ale, plan_ale],
+            name="expected annual loss",
+            marker_color=[STATE_COLORS["current"], STATE_COLORS["plan"]],
+            text=[money(current_ale, currency), money(plan_ale, currency)],
+            textposition="inside",
+            hovertemplate=f"%{{x}}: expected loss %{{y:,.4s}} {currency}/yr<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            x=x,
+            y=[0, plan_cost],
+            name="annualised cost of the plan",
+            marker_color="#f0ad4e",
+            text=["", money(plan_cost, currency)],
+            textposition="inside",
+            hovertemplate=f"plan cost %{{y:,.4s}} {currency}/yr<extra></extra>",
+        )
+    )
+    saved = current_ale - plan_ale - plan_cost
+    fig.update_layout(
+        **_LAYOUT,
+        title=f"{title}: net {'saving' if saved >= 0 else 'cost'} of "
+        f"{money(abs(saved), currency)} per year",
+        barmode="stack",
+        yaxis=dict(title=f"[{currency}/yr]", exponentformat="SI"),
+        height=420,
+        legend=dict(orientation="h", y=-0.12),
+    )
+    return fig
+
+
+def change_bars(
+    before: pd.Series,
+    after: pd.Series,
+    currency: str = "",
+    labels: tuple[str, str] = ("previous", "current"),
+    title: str = "Expected annual loss per zone since the previous assessment",
+) -> go.Figure:
+    """Grouped bars of a per-zone value in the previous and the present assessment.
+
+    Parameters
+    ----------
+    before, after : pandas.Series
+        Indexed by zone id [currency/yr]; zones missing from one side show no bar there.
+    currency : str
+    labels : (str, str)
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    ids = list(dict.fromkeys([*after.index, *before.index]))
+    fig = go.Figure()
+    for s, label, color in (
+        (before, labels[0], STATE_COLORS["previous"]),
+        (after, labels[1], STATE_COLORS["current"]),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=ids,
+                y=[float(s.get(i, np.nan)) for i in ids],
+                name=label,
+                marker_color=color,
+                hovertemplate=f"{label}<br>%{{x}}: %{{y:,.4s}} {currency}/yr<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        **_LAYOUT,
+        title=title,
+        barmode="group",
+        yaxis=dict(title=f"[{currency}/yr]", exponentformat="SI"),
+        height=400,
+        legend=dict(orientation="h", y=-0.15),
+    )
+    return fig
