@@ -99,6 +99,76 @@ def export(site_path, out):
     click.echo(f"wrote {out}")
 
 
+@cli.command()
+@click.argument("site_path", type=click.Path(exists=True))
+@click.option(
+    "--method",
+    type=click.Choice(["rrf", "matrix", "capability"]),
+    default="rrf",
+    show_default=True,
+    help="How SL-T is derived.",
+)
+@click.option("--plan", multiple=True, help="Candidate countermeasure id added to SL-A (repeat).")
+@click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON.")
+def levels(site_path, method, plan, as_json):
+    """Print SL-T per zone and conduit with their driving scenarios, flags and SL gaps."""
+    import json
+
+    import pandas as pd
+
+    from .levels import gaps, target_levels
+
+    site = _load(site_path)
+    try:
+        t = target_levels(site, method=method)
+        g = gaps(site, t, plan=list(plan) or None)
+    except (ValueError, NotImplementedError) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    if as_json:
+
+        def rec(df):
+            return json.loads(df.to_json(orient="records"))
+
+        out = {
+            "site": site.name,
+            "method": t.method,
+            "statistic": t.statistic,
+            "zones": json.loads(t.zones.to_json(orient="index")),
+            "conduits": json.loads(t.conduits.to_json(orient="index")),
+            "drivers": rec(t.drivers),
+            "flags": rec(t.flags),
+            "gaps": rec(g.table),
+            "meets": json.loads(g.zones_meeting.to_json()),
+        }
+        click.echo(json.dumps(out, indent=2))
+        return
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        click.echo(f"{site.name}: SL-T by method {t.method!r}, statistic {t.statistic!r}\n")
+        click.echo(t.summary.drop(columns=["scenarios"]).to_string(index=False))
+        d = t.drivers[(t.drivers["kind"] == "zone") & (t.drivers["basis"] == "scenario")]
+        cols = ["id", "fr", "sl_t", "scenario", "actor", "rrf", "dimension", "required"]
+        cols += ["capability", "capped"]
+        click.echo("\nDrivers (zones; a conduit takes the larger of its two zones):")
+        click.echo(d[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        if len(t.flags):
+            click.echo("\nSecurity PHA Review findings (an SL alone cannot reach tolerance):")
+            for m in t.flags["message"]:
+                click.echo(f"  - {m}")
+        cells = g.table.assign(
+            cell=g.table["sl_t"].astype(str)
+            + "/"
+            + g.table["sl_a"].astype(str)
+            + g.table["capability_gap"].map({True: "*", False: ""})
+        )
+        wide = cells.pivot(index="id", columns="fr", values="cell")
+        wide = wide.reindex(list(dict.fromkeys(g.table["id"])))
+        wide["meets"] = g.zones_meeting
+        state = g.state + (f" {list(g.plan)}" if g.plan else "")
+        click.echo(f"\nGaps, SL-T/SL-A ({state}; * = SL-T above SL-C):")
+        click.echo(wide.to_string())
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="riskkit")
