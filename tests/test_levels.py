@@ -626,3 +626,53 @@ def test_checks_sorted_by_severity():
     d["threat_actors"].append({"id": "IDLE", "capability": 1, "attempt_rate": 1})
     f = model_checks(build(d))
     assert list(f["severity"]) == ["error", "warning", "warning"]
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+
+def write_site(tmp_path, d):
+    import yaml
+
+    p = tmp_path / "site.yaml"
+    p.write_text(yaml.safe_dump(d, sort_keys=False))
+    return str(p)
+
+
+def test_cli_levels_prints_tables_and_json(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from riskkit.cli import cli
+
+    d = base_site()
+    d["threat_actors"][0]["capability"] = 2
+    path = write_site(tmp_path, d)
+    res = CliRunner().invoke(cli, ["levels", path])
+    assert res.exit_code == 0, res.output
+    assert "S1" in res.output and "safety>=3" in res.output
+    assert "Security PHA Review" in res.output
+    res = CliRunner().invoke(cli, ["levels", path, "--json"])
+    out = json.loads(res.output)
+    assert out["zones"]["Z"] == {"FR1": 2, "FR2": 1, "FR3": 2, "FR4": 1, "FR5": 1, "FR6": 1,
+                                 "FR7": 1}  # fmt: skip
+    assert out["flags"][0]["scenario"] == "S1"
+    res = CliRunner().invoke(cli, ["levels", path, "--method", "matrix"])
+    assert res.exit_code == 1 and "needs a risk_matrix" in res.output
+
+
+def test_cli_validate_checks(tmp_path):
+    from click.testing import CliRunner
+
+    from riskkit.cli import cli
+
+    d = lint_site()
+    d["threat_actors"].append({"id": "IDLE", "capability": 1, "attempt_rate": 1})
+    res = CliRunner().invoke(cli, ["validate", "--checks", write_site(tmp_path, d)])
+    assert res.exit_code == 0, res.output
+    assert "[warning] actor-unused: IDLE" in res.output
+    res = CliRunner().invoke(cli, ["validate", "--checks", write_site(tmp_path, lint_site())])
+    assert "checks: no findings" in res.output
