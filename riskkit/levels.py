@@ -1036,11 +1036,11 @@ def gaps(
     meeting = tab.groupby("id", sort=False)["gap"].max() == 0
     meeting.name = "meets"
     closers = _closers(site, st, tab)
-    g = tab.groupby(["kind", "id"], sort=False)
+    g = tab.assign(open=tab["gap"] > 0).groupby(["kind", "id"], sort=False)
     summary = pd.DataFrame(
         {
             "meets": g["gap"].max() == 0,
-            "gaps": g["gap"].apply(lambda s: int((s > 0).sum())),
+            "gaps": g["open"].sum().astype(int),
             "total_gap": g["gap"].sum().astype(int),
             "max_gap": g["gap"].max().astype(int),
             "capability_gaps": g["capability_gap"].sum().astype(int),
@@ -1051,9 +1051,13 @@ def gaps(
 
 def _closers(site: Site, st, tab: pd.DataFrame) -> pd.DataFrame:
     cols = ["countermeasure", "kind", "id", "fr", "sl_t", "sl_a", "level", "gap", "gap_after"]
-    open_ = tab[tab["gap"] > 0].set_index(["kind", "id", "fr"])
-    rows = []
-    if len(open_):
+    sub = tab[tab["gap"] > 0]
+    open_ = {
+        (k, i, f): (int(t), int(a))
+        for k, i, f, t, a in zip(sub["kind"], sub["id"], sub["fr"], sub["sl_t"], sub["sl_a"])
+    }
+    best: dict[tuple, int] = {}  # (cm, kind, id, fr) -> best level (two effects may overlap)
+    if open_:
         active = set(st.active)
         for cm in site.candidates:
             if cm.id in active:
@@ -1064,34 +1068,16 @@ def _closers(site: Site, st, tab: pd.DataFrame) -> pd.DataFrame:
                 for kind, targets in (("zone", eff.zones), ("conduit", eff.conduits)):
                     for ident in targets:
                         for fr, lvl in eff.levels.items():
-                            key = (kind, ident, fr)
-                            if key not in open_.index:
+                            hit = open_.get((kind, ident, fr))
+                            if hit is None or lvl <= hit[1]:
                                 continue
-                            rec = open_.loc[key]
-                            if lvl <= rec["sl_a"]:
-                                continue
-                            rows.append(
-                                (
-                                    cm.id,
-                                    kind,
-                                    ident,
-                                    fr,
-                                    int(rec["sl_t"]),
-                                    int(rec["sl_a"]),
-                                    int(lvl),
-                                    int(rec["gap"]),
-                                    int(max(0, rec["sl_t"] - lvl)),
-                                )
-                            )
+                            key = (cm.id, kind, ident, fr)
+                            best[key] = max(best.get(key, 0), int(lvl))
+    rows = []
+    for (cid, kind, ident, fr), lvl in sorted(best.items()):
+        t, a = open_[(kind, ident, fr)]
+        rows.append((cid, kind, ident, fr, t, a, lvl, t - a, max(0, t - lvl)))
     df = pd.DataFrame(rows, columns=cols)
-    # the same candidate may reach one (id, FR) through two effects: keep its best level
-    if len(df):
-        df = (
-            df.sort_values("level", ascending=False)
-            .drop_duplicates(["countermeasure", "kind", "id", "fr"])
-            .sort_values(["countermeasure", "kind", "id", "fr"])
-            .reset_index(drop=True)
-        )
     df["closes"] = df["gap_after"] == 0
     return df
 
