@@ -510,8 +510,9 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
     ----------
     site : Site
     sim : Simulation, optional
-        Simulation of the unmitigated state; needed only for a percentile statistic (run with
-        the site's trials and seed when absent).
+        Simulation of the unmitigated state; used only for a percentile statistic (run with
+        the site's trials and seed when absent). With ``mean`` the closed forms are exact and
+        ``sim`` is not used.
     method : {'rrf', 'matrix', 'capability'}
     **options
         Common: ``statistic`` (override ``model.decision_statistic``), ``tail_samples``

@@ -676,3 +676,64 @@ def test_cli_validate_checks(tmp_path):
     assert "[warning] actor-unused: IDLE" in res.output
     res = CliRunner().invoke(cli, ["validate", "--checks", write_site(tmp_path, lint_site())])
     assert "checks: no findings" in res.output
+
+
+# --------------------------------------------------------------------------------------------
+# percentile decision statistic (Monte Carlo engine)
+# --------------------------------------------------------------------------------------------
+
+
+def percentile_site():
+    """λ_t = attempts_t x 0.1 x 0.5 with attempts lognormal, 90 % interval [2, 50] /yr.
+
+    The 95th percentile of the attempts is the interval's upper end, 50, so the p95 event rate
+    is 50 x 0.05 = 2.5/yr; safety severity 1 w.p. 0.1 -> 0.25/yr against 1e-2: RRF 25, ℓ 2.
+    The mean: E[attempts] = exp(mu + sd^2 / 2) = 12.34 -> λ 0.617, RRF 6.17, ℓ 1.
+    """
+    return {
+        "site": {"name": "uncertain"},
+        "zones": [{"id": "Z", "kind": "control", "purdue_level": 1}],
+        "threat_actors": [{"id": "A", "capability": 4,
+                           "attempt_rate": {"dist": "lognormal", "low": 2, "high": 50}}],
+        "scenarios": [{"id": "S1", "zone": "Z", "actor": "A", "frs": ["FR1"], "rate_share": 0.1,
+                       "vulnerability": 0.5,
+                       "consequences": {"safety": {"severity": 1, "probability": 0.1}}}],
+        "tolerance": {"safety": {1: 1e-2}},
+        "model": {"trials": 20000, "seed": 7},
+    }  # fmt: skip
+
+
+def test_percentile_statistic_uses_the_rate_percentile():
+    pytest.importorskip("riskkit.engine")
+    from scipy import stats
+
+    s = build(percentile_site())
+    t = target_levels(s, statistic="p95")
+    assert t.statistic == "p95"
+    # standard error of the sample 95th percentile of the lognormal rate
+    sd = (math.log(50) - math.log(2)) / (2 * stats.norm.ppf(0.95))
+    x95 = 2.5
+    dens = stats.norm.pdf(stats.norm.ppf(0.95)) / (x95 * sd)
+    se = math.sqrt(0.95 * 0.05 / 20000) / dens
+    assert abs(t.scenarios.loc["S1", "rate"] - x95) <= 4 * se
+    assert t.scenarios.loc["S1", "required"] == 2
+    assert t.vector("Z")[0] == 2
+    m = target_levels(s)  # the site's statistic, mean: closed form
+    assert m.scenarios.loc["S1", "rate"] == pytest.approx(
+        0.05 * math.exp((math.log(2) + math.log(50)) / 2 + sd**2 / 2)
+    )
+    assert m.vector("Z")[0] == 1
+
+
+def test_percentile_statistic_from_site_and_given_simulation():
+    engine = pytest.importorskip("riskkit.engine")
+    d = percentile_site()
+    d["model"]["decision_statistic"] = "p95"
+    s = build(d)
+    sim = engine.simulate(s, state="unmitigated", trials=20000, seed=7)
+    a = target_levels(s, sim=sim)
+    b = target_levels(s)  # runs its own simulation with the site's trials and seed
+    assert a.statistic == "p95"
+    assert a.scenarios.loc["S1", "rate"] == b.scenarios.loc["S1", "rate"]
+    with pytest.raises(ValueError, match="unmitigated state, a simulation of 'current'"):
+        target_levels(s, sim=engine.simulate(s, trials=200, seed=1))
