@@ -55,7 +55,7 @@ def _high_not_below_mode(cls, v, info):
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # -- interface -------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
@@ -248,7 +248,7 @@ class Normal(_Spec):
     mean_: float = Field(alias="mean")
     sd: float = Field(gt=0)
     low: float = 0.0
-    high: float = math.inf
+    high: float = Field(math.inf, allow_inf_nan=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -382,7 +382,10 @@ def as_dist(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError(f"a number or a distribution is expected, {value!r} was given")
     if isinstance(value, (int, float)):
-        return {"dist": "constant", "value": float(value)}
+        try:
+            return {"dist": "constant", "value": float(value)}
+        except OverflowError:
+            raise ValueError(f"a number this large cannot be used, {value:.3e} was given") from None
     if isinstance(value, str):
         try:
             return {"dist": "constant", "value": float(value)}

@@ -13,6 +13,7 @@ import hashlib
 import io as _io
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,20 @@ class _Loader(yaml.SafeLoader):
 
 
 def _read_yaml(p: Path) -> RawSite:
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SiteError(
+            [
+                Problem(
+                    str(p),
+                    None,
+                    None,
+                    f"not UTF-8 text (byte {e.start}: {e.object[e.start : e.start + 1]!r})",
+                    hint="save the file as UTF-8",
+                )
+            ]
+        ) from None
     try:
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
@@ -109,7 +123,8 @@ def _read_yaml(p: Path) -> RawSite:
                     None,
                     None,
                     f"YAML syntax error: {msg}",
-                    hint="check indentation, colons and brackets near this line",
+                    hint="check indentation, colons and brackets near this line; quote text"
+                    " that holds ': ' or ' #'",
                     line=mark.line + 1 if mark else None,
                     column=mark.column + 1 if mark else None,
                 )
@@ -121,17 +136,71 @@ def _read_yaml(p: Path) -> RawSite:
         data = {}
     raw = RawSite(data=data, file=str(p))
     if isinstance(node, yaml.MappingNode):
+        _field_lines(node, "", {}, raw, None, set())  # duplicate section keys
         for knode, vnode in node.value:
             key = knode.value
             raw.section_lines[key] = knode.start_mark.line + 1
             if isinstance(vnode, yaml.SequenceNode):
                 for i, item in enumerate(vnode.value):
-                    fields = {}
+                    fields: dict[str, int] = {}
                     if isinstance(item, yaml.MappingNode):
-                        for fk, _ in item.value:
-                            fields[fk.value] = fk.start_mark.line + 1
+                        _field_lines(item, "", fields, raw, _node_id(item, key, i), set())
                     raw.origins[(key, i)] = (str(p), item.start_mark.line + 1, fields)
+            elif isinstance(vnode, yaml.MappingNode):
+                fields = {}
+                _field_lines(vnode, "", fields, raw, key, set())
+                raw.origins[(key, None)] = (str(p), knode.start_mark.line + 1, fields)
     return raw
+
+
+def _node_id(item: yaml.MappingNode, section: str, index: int) -> str:
+    for k, v in item.value:
+        if getattr(k, "value", None) == "id" and isinstance(v, yaml.ScalarNode) and v.value:
+            return str(v.value)
+    return f"{section}[{index}]"
+
+
+def _field_lines(node, prefix: str, fields: dict, raw: RawSite, rid, seen_nodes: set) -> None:
+    """Record the line of every field below ``node`` by dotted path; report duplicate keys.
+
+    Paths are spelled as :mod:`riskkit.site` names fields: ``a.b`` for mapping keys,
+    ``a[0]`` for list positions and integer keys.
+    """
+    if id(node) in seen_nodes:  # an alias that refers back: walk each node once
+        return
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode):
+                continue
+            key = knode.value
+            line = knode.start_mark.line + 1
+            if knode.tag.endswith(":int"):
+                path = f"{prefix}[{key}]"
+            else:
+                path = f"{prefix}.{key}" if prefix else key
+            if key in first and key != "<<":
+                raw.problems.append(
+                    Problem(
+                        raw.file,
+                        rid,
+                        path,
+                        f"duplicate key {key!r} (first on line {first[key]})",
+                        hint="YAML keeps only the last value; remove or rename one of them",
+                        line=line,
+                        column=knode.start_mark.column + 1,
+                    )
+                )
+            first.setdefault(key, line)
+            if prefix or rid is not None:
+                fields.setdefault(path, line)
+                _field_lines(vnode, path, fields, raw, rid, seen_nodes)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            path = f"{prefix}[{i}]"
+            fields.setdefault(path, item.start_mark.line + 1)
+            _field_lines(item, path, fields, raw, rid, seen_nodes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,12 +208,13 @@ def _read_yaml(p: Path) -> RawSite:
 # --------------------------------------------------------------------------------------------
 
 
-def _cell(value: Any, where: str) -> Any:
+def _cell(value: Any) -> Any:
+    """One table cell as a value: empty is None, text is read as YAML (plain text stays text)."""
     if value is None:
         return None
     if isinstance(value, float) and math.isnan(value):
         return None
-    if isinstance(value, (_dt.datetime,)):
+    if isinstance(value, _dt.datetime):
         return value.date()
     if not isinstance(value, str):
         return value
@@ -152,12 +222,17 @@ def _cell(value: Any, where: str) -> Any:
     if text == "":
         return None
     try:
-        return yaml.load(text, Loader=_Loader)
+        parsed = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
-        raise ValueError(f"{where}: cannot read cell {text!r}: {e}") from None
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"cannot read cell {text!r}: {problem}") from None
+    if isinstance(parsed, str) and text[0] not in "'\"":
+        return text  # plain text is kept whole ("Pump #2" is not a comment)
+    return parsed
 
 
 def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """Build nested mappings from dotted keys (``cost.capex`` -> ``{cost: {capex: ...}}``)."""
     out: dict[str, Any] = {}
     for key, value in flat.items():
         if value is None:
@@ -168,37 +243,59 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
             d = d.setdefault(part, {})
             if not isinstance(d, dict):
                 raise ValueError(f"column {key!r} nests inside a value that is not a mapping")
+        if isinstance(d.get(parts[-1]), dict):
+            raise ValueError(f"column {key!r} clashes with columns {key + '.*'!r}")
         d[parts[-1]] = value
     return out
 
 
 def _rows_to_records(
     header: list[str],
-    rows,
+    rows: list[tuple[int, Any]],
     file: str,
     section: str,
     raw: RawSite,
     start_index: int,
-    problems: list[Problem],
-    line_offset: int = 2,
-):
+) -> list[dict[str, Any]]:
+    """Turn table rows ``(line, cells)`` into records; cell problems go to ``raw.problems``."""
+    header = [str(h).strip() if h is not None else "" for h in header]
     records = []
-    for n, row in enumerate(rows):
-        line = n + line_offset
-        flat = {}
-        try:
-            for h, v in zip(header, row):
-                if h:
-                    flat[h.strip()] = _cell(v, f"column {h!r}")
-            if all(v is None for v in flat.values()):
+    for line, row in rows:
+        flat: dict[str, Any] = {}
+        bad: list[tuple[str, str]] = []
+        for col, (h, v) in enumerate(zip(header, row)):
+            try:
+                value = _cell(v)
+            except ValueError as e:
+                bad.append((h or f"column {col + 1}", str(e)))
                 continue
-            rec = _nest(flat)
-        except ValueError as e:
-            problems.append(Problem(file, f"{section} row {line}", None, str(e), line=line))
+            if not h:
+                if value is not None:
+                    bad.append((f"column {col + 1}", f"a value without a column header: {v!r}"))
+                continue
+            flat[h] = value
+        if not bad and all(v is None for v in flat.values()):
+            continue
+        rid = flat.get("id")
+        label = str(rid) if isinstance(rid, (str, int)) and str(rid) else f"{section} row {line}"
+        if not bad:
+            try:
+                rec = _nest(flat)
+            except ValueError as e:
+                bad.append(("", str(e)))
+        for col, msg in bad:
+            raw.problems.append(Problem(file, label, col or None, msg, hint=_CELL_HINT, line=line))
+        if bad:
             continue
         raw.origins[(section, start_index + len(records))] = (file, line, {})
         records.append(rec)
     return records
+
+
+_CELL_HINT = (
+    "a cell holds a number, text, a list [a, b] or a mapping {dist: pert, low: 1, mode: 2,"
+    " high: 3}; quote text with ': ' in it"
+)
 
 
 def _read_folder(folder: Path) -> RawSite:
@@ -220,23 +317,39 @@ def _read_folder(folder: Path) -> RawSite:
         )
     raw = _read_yaml(main)
     files = [main]
-    problems: list[Problem] = []
     for section in SECTIONS:
         csv_path = folder / f"{section}.csv"
         if not csv_path.exists():
             continue
         files.append(csv_path)
-        with csv_path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = list(csv.reader(fh))
-        if not reader:
+        rows: list[tuple[int, list[str]]] = []
+        try:
+            with csv_path.open(newline="", encoding="utf-8-sig") as fh:
+                reader = csv.reader(fh)
+                previous = 0
+                for row in reader:
+                    rows.append((previous + 1, row))
+                    previous = reader.line_num
+        except (UnicodeDecodeError, csv.Error) as e:
+            raw.problems.append(
+                Problem(
+                    str(csv_path),
+                    None,
+                    None,
+                    f"cannot read the CSV file: {e}",
+                    hint="save it as UTF-8 CSV",
+                    line=previous + 1,
+                )
+            )
+            continue
+        if not rows:
             continue
         existing = raw.data.get(section) or []
-        recs = _rows_to_records(
-            reader[0], reader[1:], str(csv_path), section, raw, len(existing), problems
-        )
+        if not isinstance(existing, list):
+            continue  # build_site reports the section itself
+        header = rows[0][1]
+        recs = _rows_to_records(header, rows[1:], str(csv_path), section, raw, len(existing))
         raw.data[section] = list(existing) + recs
-    if problems:
-        raise SiteError(problems)
     raw.source_hash = file_hash(files)
     raw.file = str(main)
     return raw
@@ -250,43 +363,57 @@ def _read_xlsx(p: Path) -> RawSite:
     except Exception as e:  # openpyxl raises several kinds for a damaged file
         raise SiteError([Problem(str(p), None, None, f"cannot open workbook: {e}")]) from None
     raw = RawSite(data={}, file=str(p))
-    problems: list[Problem] = []
-    for ws in wb.worksheets:
-        name = ws.title.strip()
-        rows = list(ws.iter_rows(values_only=True))
-        where = f"{p}[{name}]"
-        if name in SECTIONS:
-            if not rows:
-                raw.data[name] = []
-                continue
-            header = [str(h) if h is not None else "" for h in rows[0]]
-            raw.data[name] = _rows_to_records(header, rows[1:], where, name, raw, 0, problems)
-        elif name in _SINGLE_SHEETS:
-            # two columns: dotted key, value
-            flat = {}
-            for k, v in rows[1:] if rows and rows[0] and rows[0][0] == "field" else rows:
-                if k is None:
-                    continue
-                try:
-                    flat[str(k)] = _cell(v, f"{where} {k}")
-                except ValueError as e:
-                    problems.append(Problem(where, name, str(k), str(e)))
-            raw.data[name] = _nest(flat)
-        else:
-            problems.append(
-                Problem(
-                    where,
-                    None,
-                    None,
-                    f"unknown sheet {name!r}",
-                    hint="sheets are " + ", ".join(SECTIONS + _SINGLE_SHEETS),
-                )
-            )
-    wb.close()
-    if problems:
-        raise SiteError(problems)
+    try:
+        for ws in wb.worksheets:
+            _read_sheet(ws, p, raw)
+    finally:
+        wb.close()
     raw.source_hash = file_hash([p])
     return raw
+
+
+def _read_sheet(ws, p: Path, raw: RawSite) -> None:
+    name = str(ws.title).strip()
+    rows = [(n + 1, row) for n, row in enumerate(ws.iter_rows(values_only=True))]
+    where = f"{p}[{name}]"
+    if name in SECTIONS:
+        raw.origins[(name, None)] = (where, 1, {})
+        if not rows:
+            raw.data[name] = []
+            return
+        raw.data[name] = _rows_to_records(list(rows[0][1]), rows[1:], where, name, raw, 0)
+    elif name in _SINGLE_SHEETS:
+        # two columns: dotted field, value (a header row "field, value" is optional)
+        if rows and rows[0][1] and rows[0][1][0] == "field":
+            rows = rows[1:]
+        flat: dict[str, Any] = {}
+        lines: dict[str, int] = {}
+        for line, row in rows:
+            if not row or row[0] is None or str(row[0]).strip() == "":
+                continue
+            key = str(row[0]).strip()
+            try:
+                flat[key] = _cell(row[1] if len(row) > 1 else None)
+            except ValueError as e:
+                raw.problems.append(Problem(where, name, key, str(e), hint=_CELL_HINT, line=line))
+                continue
+            lines[key] = line
+        try:
+            raw.data[name] = _nest(flat)
+        except ValueError as e:
+            raw.problems.append(Problem(where, name, None, str(e)))
+            return
+        raw.origins[(name, None)] = (where, 1, lines)
+    else:
+        raw.problems.append(
+            Problem(
+                where,
+                None,
+                None,
+                f"unknown sheet {name!r}",
+                hint="sheets are " + ", ".join(SECTIONS + _SINGLE_SHEETS),
+            )
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,8 +435,9 @@ def site_to_dict(site: Site) -> dict[str, Any]:
 
 def _simplify(x: Any) -> Any:
     if isinstance(x, dict):
-        if x.get("dist") == "constant" and set(x) <= {"dist", "value"}:
-            return x.get("value", 0.0)
+        # a constant spec (its default dist tag may have been left out) is a bare number
+        if "value" in x and set(x) <= {"dist", "value"} and x.get("dist", "constant") == "constant":
+            return x["value"]
         return {k: _simplify(v) for k, v in x.items()}
     if isinstance(x, list):
         return [_simplify(v) for v in x]
@@ -333,9 +461,22 @@ def _is_table(v: dict) -> bool:
 
 
 def _to_cell(v: Any) -> Any:
+    """A value as a cell that :func:`_cell` reads back to the same value."""
     if isinstance(v, (dict, list, tuple)):
         return yaml.safe_dump(v, default_flow_style=True, width=10_000).strip()
+    if isinstance(v, str):
+        if _ISO_DATE.match(v):
+            return _dt.date.fromisoformat(v)  # a date cell
+        try:
+            same = _cell(v) == v
+        except ValueError:
+            same = False
+        if not same:  # text that would read as a number, list, bool... or loses spaces
+            return yaml.safe_dump(v, default_style='"', width=10_000).strip()
     return v
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def export_xlsx(site: Site, out: str | os.PathLike) -> Path:

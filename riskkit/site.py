@@ -21,6 +21,7 @@ References
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -155,17 +156,29 @@ class SiteError(ValueError):
 # --------------------------------------------------------------------------------------------
 
 
+class FieldError(ValueError):
+    """A record-level check that blames one field (so the problem can name it)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
 def _check_probability(d):
     lo, hi = d.bounds()
     if lo < 0 or hi > 1:
+        if lo == hi:
+            raise ValueError(f"a probability must lie in [0, 1], {lo:g} was given")
         raise ValueError(f"a probability must lie in [0, 1], this one spans [{lo:g}, {hi:g}]")
     return d
 
 
 def _check_nonnegative(d):
-    lo, _ = d.bounds()
+    lo, hi = d.bounds()
     if lo < 0:
-        raise ValueError(f"must not be negative, it reaches {lo:g}")
+        if lo == hi:
+            raise ValueError(f"must not be negative, {lo:g} was given")
+        raise ValueError(f"must not be negative, this one reaches {lo:g}")
     return d
 
 
@@ -190,7 +203,7 @@ def _sl_vector(v: Any) -> Any:
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,9 +354,12 @@ class Scenario(_Record):
 
     @model_validator(mode="after")
     def _one_rate(self):
-        if (self.rate_share is None) == (self.rate is None):
-            given = "both were" if self.rate is not None else "neither was"
-            raise ValueError(f"give exactly one of rate_share and rate, {given} given")
+        if self.rate_share is not None and self.rate is not None:
+            raise FieldError("rate", "give exactly one of rate_share and rate, both were given")
+        if self.rate_share is None and self.rate is None:
+            raise FieldError(
+                "rate_share", "give exactly one of rate_share and rate, neither was given"
+            )
         return self
 
 
@@ -468,9 +484,10 @@ class RiskMatrix(_Record):
         rows, cols = len(self.likelihood) + 1, len(self.consequence) + 1
         if len(self.sl) != rows or any(len(r) != cols for r in self.sl):
             shape = f"{len(self.sl)} x {[len(r) for r in self.sl]}"
-            raise ValueError(
+            raise FieldError(
+                "sl",
                 f"sl must be a {rows} x {cols} table (likelihood classes x consequence classes),"
-                f" {shape} was given"
+                f" {shape} was given",
             )
         return self
 
@@ -578,41 +595,70 @@ class Site(BaseModel):
 # --------------------------------------------------------------------------------------------
 
 Origin = tuple[str, "int | None", dict]
-"""(file, line of the record, {top-level field: line}) of one record."""
+"""(file, line of the record, {dotted field path: line}) of one record."""
 
 
 @dataclass
 class RawSite:
-    """Parsed but unvalidated site data with where each record came from."""
+    """Parsed but unvalidated site data with where each record came from.
+
+    ``origins`` maps ``(section, index)`` of a list record, or ``(section, None)`` of a one-off
+    section (``site``, ``tolerance``...), to its file, line and the lines of its fields (keyed by
+    dotted path, ``consequences.production.hours``, ``effects[1].levels``). ``problems`` holds
+    what the reader found before validation (duplicate keys, unreadable cells); they are
+    reported together with the validation problems.
+    """
 
     data: dict[str, Any]
     file: str
-    origins: dict[tuple[str, int], Origin] = field(default_factory=dict)
+    origins: dict[tuple[str, int | None], Origin] = field(default_factory=dict)
     section_lines: dict[str, int] = field(default_factory=dict)
     source_hash: str | None = None
+    problems: list[Problem] = field(default_factory=list)
 
     def where(self, section: str, index: int | None = None, fld: str | None = None):
         """File and line of a record (and of one of its fields, where known)."""
-        if index is not None and (section, index) in self.origins:
+        if (section, index) in self.origins:
             f, line, fields = self.origins[(section, index)]
-            top = fld.split(".")[0] if fld else None
-            return f, fields.get(top, line)
+            path = fld or ""
+            while path:
+                if path in fields:
+                    return f, fields[path]
+                path = re.sub(r"(\[\d+\]|\.?[^.\[]+)$", "", path)
+            return f, line if line is not None else self.section_lines.get(section)
         return self.file, self.section_lines.get(section)
 
 
 _HINTS = {
-    "extra_forbidden": "unknown field; check the spelling against docs/site-format.md",
     "missing": "this field is required",
     "literal_error": "use one of the listed values",
-    "union_tag_invalid": "set 'dist' to a known distribution kind",
-    "greater_than_equal": "",
-    "less_than_equal": "",
+    "union_tag_invalid": "an effect's type is security_level, frequency or consequence",
+    "union_tag_not_found": "give the effect a type: security_level, frequency or consequence",
+    "finite_number": "use a finite number (not .inf or .nan)",
+    "model_type": "indent its fields below it, or write {field: value, ...}",
+    "model_attributes_type": "indent its fields below it, or write {field: value, ...}",
+    "list_type": "write a list, e.g. [a, b]",
+    "tuple_type": "write a list, e.g. [a, b]",
+    "dict_type": "write a mapping, e.g. {key: value}",
 }
+
+
+def _hint(err_type: str, fld: str | None) -> str:
+    last = re.sub(r"\[\d+\]$", "", fld or "").rsplit(".", 1)[-1]
+    if last in ("sl_a", "sl_c"):
+        return "an SL vector is seven integers 0..4, one per FR1..FR7"
+    if last in FRS or (fld or "").endswith("levels"):
+        return "levels map FR1..FR7 to a security level 0..4"
+    if last == "frs":
+        return "list foundational requirements FR1..FR7, e.g. [FR1, FR3]"
+    return _HINTS.get(err_type, "")
 
 
 def _loc_to_field(loc: tuple) -> str:
     parts = []
-    for p in loc:
+    for k, p in enumerate(loc):
+        if p == "[key]" or (p == "value" and k > 0 and loc[k - 1] == "constant"):
+            continue
         if isinstance(p, int):
             parts.append(f"[{p}]")
         elif p in _TAGS:
@@ -635,11 +681,22 @@ _TAGS = {
     "security_level",
     "frequency",
     "consequence",
-    "function-before[as_dist(), tagged-union[Constant,Pert,LogNormal,Triangular,Uniform,Normal,"
-    "Beta,Poisson,Empirical]]",
-    "function-after[_check_probability(), function-before[as_dist(), tagged-union[Constant,Pert,"
-    "LogNormal,Triangular,Uniform,Normal,Beta,Poisson,Empirical]]]",
 }
+
+
+def _field_names() -> set[str]:
+    """Every field name of every record kind, for did-you-mean hints."""
+    from . import distributions
+
+    names: set[str] = set()
+    models = [SiteInfo, Zone, Conduit, ThreatActor, Production, Harm, Consequences, Scenario]
+    models += [SecurityLevelEffect, FrequencyEffect, ConsequenceEffect, Cost, Countermeasure]
+    models += [FinancialTolerance, Tolerance, RiskMatrix, ModelSettings]
+    models += list(distributions.DIST_KINDS.values())
+    for m in models:
+        for name, info in m.model_fields.items():
+            names.add(info.alias or name)
+    return names
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -651,18 +708,38 @@ def _problems_from(exc: ValidationError, raw: RawSite, section: str, index: int 
     out = []
     for err in exc.errors(include_url=False):
         loc = tuple(str(x) if not isinstance(x, int) else x for x in err["loc"])
-        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+        loc = tuple(
+            p
+            for p in loc
+            if not (isinstance(p, str) and p.startswith(("function-", "tagged-union[")))
+        )
+        blamed = getattr((err.get("ctx") or {}).get("error"), "field", None)
+        if blamed:
+            loc += (blamed,)
         fld = _loc_to_field(loc) or None
         msg = err["msg"].removeprefix("Value error, ")
-        if (
-            err["type"] not in ("missing",)
+        if err["type"] in ("model_type", "model_attributes_type"):
+            msg = "should be a mapping of field: value"
+        hint = _hint(err["type"], fld)
+        if err["type"] == "extra_forbidden":
+            name = str(err["loc"][-1]) if err["loc"] else "?"
+            msg = f"unknown field {name!r}"
+            close = difflib.get_close_matches(name, _field_names(), n=1, cutoff=0.75)
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else "check the spelling against docs/site-format.md"
+            )
+        elif (
+            err["type"] != "missing"
             and "input" in err
-            and not isinstance(err["input"], dict)
+            and (fld is not None or not isinstance(err["input"], dict))
+            and not blamed
         ):
             if "given" not in msg:
                 msg += f", {_short(err['input'])} was given"
         file, line = raw.where(section, index, fld)
-        out.append(Problem(file, rid, fld, msg, hint=_HINTS.get(err["type"], ""), line=line))
+        out.append(Problem(file, rid, fld, msg, hint=hint, line=line))
     return out
 
 
@@ -699,15 +776,17 @@ def build_site(raw: RawSite) -> Site:
         Listing every problem found, in file order.
     """
     data = raw.data
-    problems: list[Problem] = []
+    problems: list[Problem] = list(raw.problems)
     if not isinstance(data, dict):
         raise SiteError(
-            [
+            problems
+            + [
                 Problem(
                     raw.file,
                     None,
                     None,
                     f"a site file is a mapping of sections, got {type(data).__name__}",
+                    hint="start the file with site:, zones:, ... at the left margin",
                 )
             ]
         )
@@ -767,7 +846,8 @@ def build_site(raw: RawSite) -> Site:
         good = []
         for i, row in enumerate(rows):
             rid = row.get("id") if isinstance(row, dict) else None
-            label = str(rid) if rid not in (None, "") else f"{key}[{i}]"
+            ok = isinstance(rid, (str, int, float)) and not isinstance(rid, bool)
+            label = str(rid) if ok and str(rid).strip() else f"{key}[{i}]"
             if not isinstance(row, dict):
                 file, line = raw.where(key, i)
                 problems.append(
@@ -823,8 +903,12 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
             ids[sec].add(rid)
 
     conduit_zones = {r.id: set(r.zones) for _, r in built.get("conduits", [])}
+    # a section that is not a list was reported already; references into it are not
+    broken = {sec for sec in SECTIONS if raw.data.get(sec) and not isinstance(raw.data[sec], list)}
 
     def unknown(sec, index, rid, fld, ref, kind):
+        if kind in broken:
+            return
         choices = sorted(ids[kind])
         add(
             sec,
@@ -853,13 +937,18 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
         if s.entry is not None:
             if s.entry not in ids["conduits"]:
                 unknown("scenarios", i, s.id, "entry", s.entry, "conduits")
-            elif s.zone not in conduit_zones[s.entry]:
+            elif (
+                s.entry in conduit_zones  # else the conduit itself was reported
+                and s.zone in ids["zones"]
+                and s.zone not in conduit_zones[s.entry]
+            ):
                 add(
                     "scenarios",
                     i,
                     s.id,
                     "entry",
-                    f"entry conduit {s.entry!r} joins {sorted(conduit_zones[s.entry])}, not the scenario's zone {s.zone!r}",
+                    f"entry conduit {s.entry!r} joins {sorted(conduit_zones[s.entry])},"
+                    f" not the scenario's zone {s.zone!r}",
                     hint="the entry conduit is the one the attack crosses into the scenario's zone",
                 )
 
@@ -897,7 +986,8 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
                 i,
                 cm.id,
                 "mandatory",
-                f"exclusive group {g!r} has {len(mandatory)} mandatory members {mandatory}; at most one can be chosen",
+                f"exclusive group {g!r} has {len(mandatory)} mandatory members {mandatory};"
+                " at most one can be chosen",
                 hint="make only one of them mandatory, or take them out of the group",
             )
         elif mandatory and implemented and mandatory[0] not in implemented:
@@ -907,7 +997,8 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
                 i,
                 cm.id,
                 "mandatory",
-                f"{cm.id!r} is mandatory but its exclusive group {g!r} already has {implemented} implemented",
+                f"{cm.id!r} is mandatory but its exclusive group {g!r} already has"
+                f" {implemented} implemented",
                 hint="drop the mandatory flag or the group",
             )
     return out
