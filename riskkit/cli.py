@@ -169,6 +169,83 @@ def levels(site_path, method, plan, as_json):
         click.echo(wide.to_string())
 
 
+@cli.command()
+@click.argument("site_path", type=click.Path(exists=True))
+@click.option("--trials", type=int, default=None, help="Simulated years [default: the site's].")
+@click.option("--seed", type=int, default=None, help="Random seed [default: the site's].")
+@click.option(
+    "--state",
+    type=click.Choice(["unmitigated", "current", "plan"]),
+    default="current",
+    show_default=True,
+)
+@click.option("--plan", multiple=True, help="Candidate ids, comma-separated or repeated.")
+@click.option(
+    "--level",
+    type=click.Choice(["scenario", "zone", "site"]),
+    default="zone",
+    show_default=True,
+    help="Rows of the table (the site total is always added).",
+)
+@click.option("--workers", type=int, default=1, show_default=True, help="Threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
+    """Monte Carlo annual losses: ALE, VaR, expected shortfall and harm frequencies."""
+    import json
+
+    import pandas as pd
+
+    from .engine import simulate as run
+
+    site = _load(site_path)
+    ids = [p.strip() for item in plan for p in item.split(",") if p.strip()]
+    try:
+        sim = run(site, trials=trials, seed=seed, state=state, plan=ids or None, workers=workers)
+    except ValueError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    table = sim.summary(level)
+    if level != "site":
+        table = pd.concat([table, sim.summary("site")])
+    if as_json:
+        out = {
+            "site": site.name,
+            "state": sim.state.name,
+            "plan": list(sim.state.plan),
+            "trials": sim.trials,
+            "seed": sim.seed,
+            "currency": sim.currency,
+            "level": level,
+            "summary": json.loads(table.to_json(orient="index")),
+        }
+        click.echo(json.dumps(out, indent=2))
+        return
+    plan_txt = f" {list(sim.state.plan)}" if sim.state.plan else ""
+    click.echo(
+        f"{site.name}: {sim.state.name}{plan_txt} state, {sim.trials} trials, seed {sim.seed}"
+        f" [{sim.currency}, per year]\n"
+    )
+    money = {
+        "ale": "ALE",
+        "ale_se": "+-SE",
+        "expected_ale": "closed form",
+        "var95": "VaR95",
+        "var99": "VaR99",
+        "es99": "ES99",
+    }
+    t = table[list(money)].rename(columns=money)
+    t["P(0)"] = table["p_zero"]
+    fmt = {c: "{:,.0f}".format for c in money.values()}
+    fmt["P(0)"] = "{:.3f}".format
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        click.echo(t.to_string(formatters=fmt))
+        harm = table.filter(regex="^(safety|environment)_ge")
+        harm = harm.loc[:, (harm != 0).any()]
+        if harm.shape[1]:
+            click.echo("\nHarm: events per year of severity class >= k")
+            click.echo(harm.to_string(float_format=lambda v: f"{v:.3g}"))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="riskkit")
