@@ -407,7 +407,7 @@ def exceedance_curves(
                 y=tp,
                 mode="lines+markers",
                 name="tolerance",
-                line=dict(color=STATE_COLORS["tolerance"], dash="dash", shape="vh"),
+                line=dict(color=STATE_COLORS["tolerance"], dash="dash", shape="hv"),
                 marker=dict(size=10, symbol="x"),
                 hovertemplate="tolerable: P(loss >= %{x:,.3s}) <= %{y:.3g}<extra></extra>",
             )

@@ -1,0 +1,93 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1. System under consideration
+#
+# IEC 62443-3-2 ZCR 1-3: the system under consideration, its partition into zones and
+# conduits, and the checks a reviewer runs on that model before trusting any number built on
+# it. Everything shown here comes from the site file; the risk numbers follow in notebook 2.
+
+# %% tags=["parameters"]
+site = "../data/sites/example-refinery"  # site file, folder or workbook
+trials = None  # Monte Carlo trials (default: the site's model.trials)
+seed = None  # seed (default: the site's model.seed)
+budget = None  # budget of the recommended plan (default: least total cost of risk)
+budget_kind = "annualised"  # or "capex"
+out = None  # output folder of the run (results are shared between notebooks through it)
+previous = None  # an earlier output folder, for "what changed"
+fast = False  # quick look: fewer trials, coarser frontier
+
+# %%
+from IPython.display import Markdown, display
+
+from riskkit import figures, pipeline
+
+pipeline.setup_notebook()
+A = pipeline.Assessment.from_parameters(site, trials, seed, budget, budget_kind, fast=fast, out=out)
+S = A.site
+display(Markdown(pipeline.provenance_markdown(A)))
+
+# %% [markdown]
+# ## Inventory
+
+# %%
+display(pipeline.inventory_table(S))
+
+# %% [markdown]
+# ## Zones and conduits
+#
+# Zones are drawn on the levels of the reference model (Purdue); hover over a zone or a
+# conduit's diamond for its SL-C and SL-A vectors, protocols and assets. Colours here show the
+# kind of zone; notebook 3 redraws the diagram coloured by whether each zone meets its
+# target level.
+
+# %%
+figures.zone_diagram(S).show()
+
+# %%
+display(pipeline.zones_table(S))
+
+# %%
+display(pipeline.conduits_table(S))
+
+# %% [markdown]
+# ## Threat actors and scenarios
+#
+# Capability is the security level that resists the actor (62443-3-3 SL definitions); the
+# attempt rate is per year against this site.
+
+# %%
+display(pipeline.actors_table(S))
+
+# %%
+display(pipeline.scenarios_table(S))
+
+# %% [markdown]
+# ## Countermeasures
+#
+# Implemented countermeasures define today's state; candidates are what notebook 4 chooses
+# from. Annualised cost = capex x CRF + opex.
+
+# %%
+display(pipeline.countermeasures_table(S))
+
+# %% [markdown]
+# ## Model checks
+#
+# A lint of the zone model (MODEL.md section 3): errors are structural problems of the
+# architecture (such as an enterprise zone reaching control without a DMZ), warnings are
+# places where the model may not say what the analyst means.
+
+# %%
+checks = A.checks
+display(Markdown(pipeline.checks_markdown(checks)))
+if len(checks):
+    display(checks)

@@ -1,0 +1,102 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. Risk assessment
+#
+# IEC 62443-3-2 ZCR 2 and ZCR 5: the risk of every scenario, zone and the whole site, by
+# Monte Carlo simulation of many years. Two states are compared on the same random numbers:
+#
+# - **unmitigated**: no security level achieved and no countermeasure (the risk the plant
+#   would carry with no protection; the basis of the target levels in notebook 3);
+# - **current**: today's achieved security levels (SL-A) and implemented countermeasures.
+#
+# ALE is the expected annual loss; VaR 99 % the annual loss exceeded in one year out of a
+# hundred; ES 99 % the mean of those worst years. Money is in the site's currency.
+
+# %% tags=["parameters"]
+site = "../data/sites/example-refinery"  # site file, folder or workbook
+trials = None  # Monte Carlo trials (default: the site's model.trials)
+seed = None  # seed (default: the site's model.seed)
+budget = None  # budget of the recommended plan (default: least total cost of risk)
+budget_kind = "annualised"  # or "capex"
+out = None  # output folder of the run (results are shared between notebooks through it)
+previous = None  # an earlier output folder, for "what changed"
+fast = False  # quick look: fewer trials, coarser frontier
+
+# %%
+from IPython.display import Markdown, display
+
+from riskkit import figures, pipeline
+
+pipeline.setup_notebook()
+A = pipeline.Assessment.from_parameters(site, trials, seed, budget, budget_kind, fast=fast, out=out)
+S = A.site
+display(Markdown(pipeline.provenance_markdown(A)))
+
+# %% [markdown]
+# ## Risk per zone
+
+# %%
+states = ("unmitigated", "current")
+figures.ale_by_zone(
+    A.ale_table("zone", "ale", states),
+    A.ale_table("zone", "ale_se", states),
+    tolerance=S.tolerance.financial.per_zone_ale,
+    currency=S.currency,
+).show()
+
+# %%
+display(pipeline.risk_table(A, "zone", states))
+
+# %% [markdown]
+# ## The whole site
+#
+# The loss exceedance curve gives, for every amount x, the probability that the site loses x
+# or more in a year; the dashed steps are the organisation's tolerance. A curve above a
+# tolerance point exceeds tolerance there.
+
+# %%
+figures.exceedance_curves(
+    A.exceedance(states), S.tolerance.financial.exceedance, currency=S.currency
+).show()
+
+# %%
+display(pipeline.risk_table(A, "site", states))
+
+# %% [markdown]
+# ## Harm to people and the environment
+#
+# Safety and environmental consequences are not turned into money: they are counted as events
+# per year reaching each severity class. The markers show the tolerable frequency *per
+# scenario*; the per-scenario check is in the tolerance table below.
+
+# %%
+figures.severity_frequencies(A.severity(states), S.tolerance).show()
+
+# %% [markdown]
+# ## Against tolerance
+#
+# Zone ALE and site exceedance are checked on the simulated years; the frequency of harm per
+# scenario on its closed form (rare classes are below what the simulated years resolve).
+
+# %%
+tol = A.tolerance_check(states)
+display(Markdown(pipeline.tolerance_markdown(tol)))
+display(pipeline.styled(tol[~tol["within"]], hide_index=True))
+
+# %% [markdown]
+# ## Risk register
+#
+# Every scenario, ranked by today's expected annual loss, with what drives its target level
+# (notebook 3) and the countermeasures that act on it today or could.
+
+# %%
+display(pipeline.register_view(A.register(states)))
