@@ -753,6 +753,65 @@ def register_view(reg: pd.DataFrame, top: int | None = None):
     return styled(df)
 
 
+def level_frames(A: Assessment, state: str = "current") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """SL-T and SL-A of every zone and conduit (ids x FR1..FR7) in a state, for the diagram."""
+    tab = A.gaps(state).table
+    frs = list(FRS)
+    t = tab.pivot_table(index="id", columns="fr", values="sl_t", sort=False)[frs]
+    a = tab.pivot_table(index="id", columns="fr", values="sl_a", sort=False)[frs]
+    return t.astype(int), a.astype(int)
+
+
+def levels_markdown(A: Assessment) -> str:
+    """The SL-T method, statistic and the counts of zones meeting their targets."""
+    T = A.targets
+    g = A.gaps("current").summary
+    z = g[g["kind"] == "zone"]
+    c = g[g["kind"] == "conduit"]
+    return (
+        f"Method **{T.method}**, decision statistic **{T.statistic}**, r = {T.r:g} "
+        f"(each level divides the attack rate by {T.r:g}, up to the actor's capability). "
+        f"Today {int(z['meets'].sum())} of {len(z)} zones and {int(c['meets'].sum())} of "
+        f"{len(c)} conduits meet their SL-T in every FR; {len(T.flags)} scenario(s) are "
+        "flagged for the Security PHA Review."
+    )
+
+
+def drivers_view(T) -> pd.DataFrame:
+    """The driver of every zone SL-T value above the floor, one row per (zone, FR)."""
+    d = T.drivers
+    d = d[(d["kind"] == "zone") & (d["basis"] == "scenario")]
+    cols = ["id", "fr", "sl_t", "scenario", "actor", "rrf", "dimension", "required", "capped"]
+    return d[cols].rename(columns={"id": "zone"}).reset_index(drop=True)
+
+
+def flags_markdown(flags: pd.DataFrame) -> str:
+    """A bullet per Security PHA Review finding."""
+    if flags is None or flags.empty:
+        return "No scenario needs more than a security level can give."
+    return "\n".join(f"- {m}" for m in flags["message"])
+
+
+def rrf_view(T) -> pd.DataFrame:
+    """Per scenario: zone, actor, RRF, its dimension, the level required and set."""
+    cols = [
+        c
+        for c in (
+            "zone",
+            "actor",
+            "capability",
+            "rrf",
+            "dimension",
+            "required",
+            "sl_t",
+            "capped",
+            "residual_rrf",
+        )
+        if c in T.scenarios.columns
+    ]
+    return T.scenarios[cols].sort_values("rrf", ascending=False)
+
+
 # --------------------------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,126 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Target security levels and gap analysis
+#
+# IEC 62443-3-2 ZCR 5.7 and ZCR 6: a target security level (SL-T) for every zone and conduit
+# over the seven foundational requirements FR1..FR7, derived from the unmitigated risk and the
+# organisation's tolerance, and compared with what the installed equipment can reach (SL-C)
+# and what is achieved today (SL-A).
+#
+# Per scenario, the required risk reduction factor RRF = unmitigated risk / tolerable risk
+# (the largest over safety, environment and money) gives a level ceil(log_r RRF), capped at
+# the attacking actor's capability; a zone's SL-T in an FR is the highest level of its
+# scenarios countered by that FR (at least 1); a conduit takes the higher of its two zones.
+
+# %% tags=["parameters"]
+site = "../data/sites/example-refinery"  # site file, folder or workbook
+trials = None  # Monte Carlo trials (default: the site's model.trials)
+seed = None  # seed (default: the site's model.seed)
+budget = None  # budget of the recommended plan (default: least total cost of risk)
+budget_kind = "annualised"  # or "capex"
+out = None  # output folder of the run (results are shared between notebooks through it)
+previous = None  # an earlier output folder, for "what changed"
+fast = False  # quick look: fewer trials, coarser frontier
+
+# %%
+from IPython.display import Markdown, display
+
+from riskkit import figures, pipeline
+
+pipeline.setup_notebook()
+A = pipeline.Assessment.from_parameters(site, trials, seed, budget, budget_kind, fast=fast, out=out)
+S = A.site
+display(Markdown(pipeline.provenance_markdown(A)))
+
+# %% [markdown]
+# ## SL-T vectors
+
+# %%
+T = A.targets
+display(Markdown(pipeline.levels_markdown(A)))
+display(pipeline.styled(T.summary, hide_index=True))
+
+# %% [markdown]
+# ## Where today's levels fall short
+#
+# Zones that meet their SL-T in every FR are green; conduits short of their SL-T are dashed
+# red. Hover for the vectors.
+
+# %%
+sl_t, sl_a = pipeline.level_frames(A, "current")
+figures.zone_diagram(
+    S, sl_t, sl_a, title=f"Zones meeting their target levels today, {S.name}"
+).show()
+
+# %%
+G = A.gaps("current")
+figures.sl_radar(G.table).show()
+
+# %%
+figures.gap_heatmap(G.table, "zone").show()
+
+# %%
+if (G.table["kind"] == "conduit").any():
+    figures.gap_heatmap(G.table, "conduit").show()
+
+# %%
+display(pipeline.styled(G.summary, hide_index=True))
+
+# %% [markdown]
+# ## What drives each target
+#
+# Every SL-T value traces to one scenario: its RRF, the tolerance dimension that set it, and
+# whether the actor's capability capped it. `floor` marks values of 1 that no scenario asks
+# for.
+
+# %%
+display(pipeline.styled(pipeline.drivers_view(T), hide_index=True))
+
+# %% [markdown]
+# ## Security PHA Review findings
+#
+# Scenarios whose required reduction an SL cannot give: the level needed is above the
+# actor's capability (levels beyond it do not slow this actor), or above SL 4. The residual
+# factor must come from a non-hackable safeguard (a mechanical relief, a hard-wired trip) or
+# from reducing the consequence.
+
+# %%
+flags = T.flags
+display(Markdown(pipeline.flags_markdown(flags)))
+if len(flags):
+    display(pipeline.styled(flags, hide_index=True))
+
+# %% [markdown]
+# ## Capability gaps and gap closers
+#
+# A capability gap (SL-T above SL-C) cannot be closed by configuration: the equipment must
+# change. The closers are the candidate countermeasures whose security-level effects raise a
+# short SL-A; notebook 4 chooses among them by cost and risk.
+
+# %%
+cap = G.table[G.table["capability_gap"]]
+display(
+    Markdown(
+        f"{len(cap)} (zone or conduit, FR) pairs have SL-T above SL-C."
+        if len(cap)
+        else "No SL-T exceeds SL-C where SL-C is known."
+    )
+)
+if len(cap):
+    display(pipeline.styled(cap, hide_index=True))
+display(pipeline.styled(G.closers, hide_index=True))
+
+# %% [markdown]
+# ## Scenario RRFs
+
+# %%
+display(pipeline.styled(pipeline.rrf_view(T)))
