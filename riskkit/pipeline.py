@@ -509,6 +509,294 @@ class Assessment:
         rest = [c for c in df.columns if c not in order]
         return df[order + rest].sort_values("ale_current", ascending=False)
 
+    # what changed ----------------------------------------------------------------------------
+    def changes(self, previous: str | os.PathLike | Mapping | None) -> pd.DataFrame:
+        """Per zone: current ALE and SL-T now and in a previous run's ``summary.json``.
+
+        Parameters
+        ----------
+        previous : path or dict, optional
+            An earlier output folder (or its summary as a dict).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index zone id: ``ale_before``, ``ale_now``, ``ale_change`` [currency/yr],
+            ``sl_t_before``, ``sl_t_now`` (vectors as text), ``sl_t_changed`` (bool),
+            ``meets_before``, ``meets_now``, ``status`` (``new``, ``removed`` or ``kept``).
+            Empty when ``previous`` is None.
+        """
+        cols = [
+            "ale_before",
+            "ale_now",
+            "ale_change",
+            "sl_t_before",
+            "sl_t_now",
+            "sl_t_changed",
+            "meets_before",
+            "meets_now",
+            "status",
+        ]
+        if previous is None:
+            return pd.DataFrame(columns=cols, index=pd.Index([], name="zone"))
+        prev = previous if isinstance(previous, Mapping) else read_summary(previous)
+        before = prev.get("zones", {})
+        now = self.zone_summary()
+        rows = {}
+        for zid in [*now, *[z for z in before if z not in now]]:
+            b, n = before.get(zid), now.get(zid)
+            ab = b["ale"]["current"] if b else None
+            an = n["ale"]["current"] if n else None
+            tb = _vec_text(b["sl_t"]) if b else None
+            tn = _vec_text(n["sl_t"]) if n else None
+            rows[zid] = {
+                "ale_before": ab,
+                "ale_now": an,
+                "ale_change": (an - ab) if (ab is not None and an is not None) else None,
+                "sl_t_before": tb,
+                "sl_t_now": tn,
+                "sl_t_changed": bool(b and n and tb != tn),
+                "meets_before": b["meets_target"]["current"] if b else None,
+                "meets_now": n["meets_target"]["current"] if n else None,
+                "status": "new" if b is None else ("removed" if n is None else "kept"),
+            }
+        df = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+        df.index.name = "zone"
+        return df
+
+    # summary.json ------------------------------------------------------------------------------
+    def zone_summary(self) -> dict:
+        """Per zone: ALE, its SE, VaR 95/99, ES 99 per state; SL-T, SL-C, SL-A and gaps."""
+        sums = {st: self.simulation(st).summary("zone") for st in STATES}
+        T = self.targets
+        gaps = {st: self.gaps(st).table for st in ("current", "plan")}
+        meets = {st: self.gaps(st).zones_meeting for st in ("current", "plan")}
+        out = {}
+        for z in self.site.zones:
+            rec = {
+                "name": z.name,
+                "kind": z.kind,
+                "purdue_level": z.purdue_level,
+                "scenarios": len(self.site.scenarios_in(z.id)),
+            }
+            for col in ("ale", "ale_se", "var95", "var99", "es99"):
+                rec[col] = {st: float(sums[st].at[z.id, col]) for st in STATES}
+            rec["sl_t"] = [int(v) for v in T.zones.loc[z.id, list(FRS)]]
+            rec["sl_c"] = list(z.sl_c) if z.sl_c is not None else None
+            for key in ("sl_a", "gap"):
+                rec[key] = {}
+                for st in ("current", "plan"):
+                    g = gaps[st]
+                    g = g[(g["kind"] == "zone") & (g["id"] == z.id)].set_index("fr")
+                    rec[key][st] = [int(g.at[f, "sl_a" if key == "sl_a" else "gap"]) for f in FRS]
+            rec["meets_target"] = {st: bool(meets[st][z.id]) for st in ("current", "plan")}
+            out[z.id] = rec
+        return out
+
+    def conduit_summary(self) -> dict:
+        """Per conduit: SL-T, SL-C, SL-A and gaps (current and with the plan)."""
+        T = self.targets
+        out = {}
+        for c in self.site.conduits:
+            rec = {
+                "zones": list(c.zones),
+                "sl_t": [int(v) for v in T.conduits.loc[c.id, list(FRS)]],
+            }
+            rec["sl_c"] = list(c.sl_c) if c.sl_c is not None else None
+            rec["sl_a"], rec["gap"], rec["meets_target"] = {}, {}, {}
+            for st in ("current", "plan"):
+                G = self.gaps(st)
+                g = G.table[(G.table["kind"] == "conduit") & (G.table["id"] == c.id)]
+                g = g.set_index("fr")
+                rec["sl_a"][st] = [int(g.at[f, "sl_a"]) for f in FRS]
+                rec["gap"][st] = [int(g.at[f, "gap"]) for f in FRS]
+                rec["meets_target"][st] = bool(G.zones_meeting[c.id])
+            out[c.id] = rec
+        return out
+
+    def plan_summary(self) -> dict:
+        """The recommended plan: members, budget, costs, expected and simulated ALE."""
+        P = self.plan
+        sim = self.simulation("plan").summary("site").iloc[0]
+        cur = self.simulation("current").summary("site").iloc[0]
+        return {
+            "members": [
+                {
+                    "id": m,
+                    "name": self.site.countermeasure(m).name,
+                    "annualised_cost": annualised_cost(self.site, m),
+                    "capex": self.site.countermeasure(m).cost.capex,
+                }
+                for m in P.members
+            ],
+            "budget": self.budget,
+            "budget_kind": self.budget_kind,
+            "budget_source": self.budget_source,
+            "annualised_cost": P.annualised_cost,
+            "capex": P.capex,
+            "opex": P.opex,
+            "expected_ale_current": P.baseline_ale,
+            "expected_ale": P.expected_ale,
+            "expected_reduction": P.reduction,
+            "rosi": P.rosi,
+            "status": P.status,
+            "method": P.method,
+            "solver_gap": P.gap,
+            "ale_current": float(cur["ale"]),
+            "ale": float(sim["ale"]),
+            "ale_se": float(sim["ale_se"]),
+            "var95": float(sim["var95"]),
+            "var99": float(sim["var99"]),
+            "var99_current": float(cur["var99"]),
+            "zones_meeting_target": int(
+                self.gaps("plan").summary.query("kind == 'zone'")["meets"].sum()
+            ),
+        }
+
+    def summary(self, previous: str | os.PathLike | None = None) -> dict:
+        """The content of ``summary.json`` (without the run's timestamps and outputs).
+
+        Keys: ``riskkit`` (versions), ``provenance``, ``site`` (site-level risk per state),
+        ``zones``, ``conduits``, ``plan``, ``frontier``, ``top_risks``, ``flags``,
+        ``checks``, ``changes`` (when ``previous`` is given). Money in ``currency``; ALE
+        [currency/yr], VaR / ES [currency].
+        """
+        site = self.site
+        sums = {st: self.simulation(st).summary("site").iloc[0] for st in STATES}
+        site_block = {
+            col: {st: float(sums[st][col]) for st in STATES}
+            for col in ("ale", "ale_se", "var95", "var99", "es99", "p_zero")
+        }
+        site_block["harm"] = {
+            st: {k: float(v) for k, v in sums[st].items() if k.startswith(("safety_", "env"))}
+            for st in STATES
+        }
+        reg = self.register()
+        top = [
+            {
+                "scenario": sid,
+                "name": r["name"],
+                "zone": r["zone"],
+                "ale_current": float(r["ale_current"]),
+                "ale_plan": float(r["ale_plan"]),
+            }
+            for sid, r in reg.head(5).iterrows()
+        ]
+        F = self.frontier
+        fcost = "annualised_cost" if "annualised_cost" in F.points else "cost"
+        frontier = [
+            {
+                "budget": _jsonable(r.get("budget")),
+                "annualised_cost": float(r[fcost]),
+                "expected_ale": float(r["expected_ale"]),
+                "members": r.get("members"),
+            }
+            for _, r in F.points.iterrows()
+        ]
+        checks = self.checks
+        out = {
+            "riskkit": {
+                "version": __version__,
+                "python": sys.version.split()[0],
+                "numpy": np.__version__,
+                "pandas": pd.__version__,
+            },
+            "provenance": {
+                "site": site.name,
+                "site_id": site.site.slug,
+                "input_hash": site.source_hash,
+                "assessed": site.site.assessed,
+                "seed": self.seed,
+                "trials": self.trials,
+                "budget": self.budget,
+                "budget_kind": self.budget_kind,
+                "budget_source": self.budget_source,
+                "fast": self.fast,
+                "sl_t_method": self.targets.method,
+                "decision_statistic": self.targets.statistic,
+            },
+            "currency": site.currency,
+            "site": site_block,
+            "zones": self.zone_summary(),
+            "conduits": self.conduit_summary(),
+            "plan": self.plan_summary(),
+            "frontier": frontier,
+            "top_risks": top,
+            "flags": [
+                {
+                    "scenario": r["scenario"],
+                    "zone": r["zone"],
+                    "reason": r["reason"],
+                    "message": r["message"],
+                }
+                for _, r in self.targets.flags.iterrows()
+            ],
+            "checks": {k: int(v) for k, v in checks["severity"].value_counts().items()}
+            if len(checks)
+            else {},
+        }
+        if previous is not None:
+            prev = read_summary(previous)
+            ch = self.changes(prev)
+            out["changes"] = {
+                "previous": {
+                    "input_hash": prev.get("provenance", {}).get("input_hash"),
+                    "finished": prev.get("provenance", {}).get("finished"),
+                    "site_ale_current": prev.get("site", {}).get("ale", {}).get("current"),
+                },
+                "site_ale_current": site_block["ale"]["current"],
+                "zones": {z: {k: _jsonable(v) for k, v in r.items()} for z, r in ch.iterrows()},
+            }
+        return _jsonable(out)
+
+    def tables(self, previous: str | os.PathLike | None = None) -> dict[str, pd.DataFrame]:
+        """Every table of the deliverables, by sheet name (see :func:`write_tables`)."""
+        site = self.site
+        T = self.targets
+        out = {
+            "zones": zones_table(site),
+            "conduits": conduits_table(site),
+            "threat_actors": actors_table(site),
+            "scenarios": scenarios_table(site),
+            "countermeasures": countermeasures_table(site),
+            "model_checks": self.checks,
+            "risk_site": self.risk("site"),
+            "risk_zones": self.risk("zone"),
+            "risk_scenarios": self.risk("scenario"),
+            "exceedance": self.exceedance().reset_index(),
+            "tolerance": self.tolerance_check(),
+            "register": self.register(),
+            "sl_t": T.summary,
+            "sl_t_drivers": T.drivers,
+            "sl_t_scenarios": T.scenarios,
+            "rrf": T.rrfs,
+            "pha_flags": T.flags,
+        }
+        for st in ("current", "plan"):
+            G = self.gaps(st)
+            out[f"gaps_{st}"] = G.table
+            out[f"gap_summary_{st}"] = G.summary
+        out["gap_closers"] = self.gaps("current").closers
+        out["ranking"] = self.ranking.summary
+        out["plan"] = self.plan.summary
+        F = self.frontier
+        out["frontier"] = F.points
+        if F.nested is not None:
+            out["frontier_nested"] = F.nested
+        out["greedy"] = F.greedy
+        out["frontier_grid"] = F.grid
+        if previous is not None:
+            out["changes"] = self.changes(previous)
+        return out
+
+
+def read_summary(folder: str | os.PathLike) -> dict:
+    """The ``summary.json`` of an output folder."""
+    p = Path(folder) / "summary.json"
+    if not p.is_file():
+        raise FileNotFoundError(f"no summary.json in {folder}")
+    return json.loads(p.read_text(encoding="utf-8"))
+
 
 # --------------------------------------------------------------------------------------------
 # Inside a notebook
@@ -706,8 +994,10 @@ _RATE_COLS = re.compile(r"^(safety_ge\d|environment_ge\d|event_rate|value|tolera
 
 
 def styled(df: pd.DataFrame, hide_index: bool = False):
-    """A pandas Styler with readable number formats: money with thousands separators, rates
-    and probabilities in 3 significant digits."""
+    """A pandas Styler with readable numbers.
+
+    Money columns get thousands separators and no decimals, other floats 3 significant digits.
+    """
     fmt = {}
     for c in df.columns:
         name = str(c)
@@ -1218,7 +1508,7 @@ def assess(
             fast=fast,
             cache=work / _CACHE,
         )
-        names = write_tables(A.tables(), work)
+        names = write_tables(A.tables(previous), work)
         summary = A.summary(previous=previous)
         timings["tables"] = time.perf_counter() - t0
         _emit(progress, "step_done", name="tables and summary.json", seconds=timings["tables"])
@@ -1259,6 +1549,53 @@ def assess(
             )
         raise
     return AssessResult(out=out, summary=summary, timings=timings)
+
+
+def _index_html(summary: dict, nb_paths: list[Path]) -> str:
+    """A small landing page: headline numbers and links to the reports."""
+    import html as _h
+
+    cur = summary.get("currency", "")
+    prov = summary.get("provenance", {})
+    site = summary.get("site", {})
+    plan = summary.get("plan", {})
+    titles = dict(NOTEBOOKS)
+
+    def m(x):
+        return "n/a" if x is None else f"{x:,.0f} {cur}"
+
+    links = "\n".join(
+        f'<li><a href="html/{p.stem}.html">{_h.escape(titles.get(p.stem, p.stem))}</a>'
+        f' (<a href="notebooks/{p.stem}.ipynb">notebook</a>)</li>'
+        for p in nb_paths
+    )
+    ale = site.get("ale", {})
+    members = ", ".join(x["id"] for x in plan.get("members", [])) or "none"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>riskkit assessment: {_h.escape(str(prov.get("site", "")))}</title>
+<style>body{{font-family:sans-serif;max-width:50em;margin:2em auto;line-height:1.5}}
+td,th{{padding:0.2em 1em;text-align:right}} th{{text-align:left}}</style></head><body>
+<h1>Security risk assessment: {_h.escape(str(prov.get("site", "")))}</h1>
+<p>IEC 62443-3-2 assessment by riskkit {_h.escape(str(summary.get("riskkit", {}).get("version")))};
+input SHA-256 <code>{_h.escape(str(prov.get("input_hash", ""))[:12])}</code>,
+{prov.get("trials", 0):,} simulated years, seed {prov.get("seed")};
+finished {_h.escape(str(prov.get("finished", "")))}.</p>
+<table>
+<tr><th>expected annual loss, unmitigated</th><td>{m(ale.get("unmitigated"))}/yr</td></tr>
+<tr><th>expected annual loss, today</th><td>{m(ale.get("current"))}/yr</td></tr>
+<tr><th>expected annual loss, with the recommended plan</th><td>{m(ale.get("plan"))}/yr</td></tr>
+<tr><th>annualised cost of the plan</th><td>{m(plan.get("annualised_cost"))}/yr</td></tr>
+</table>
+<p>Recommended plan: {_h.escape(members)}.</p>
+<h2>Reports</h2><ol>
+{links}
+</ol>
+<p>Machine-readable results: <a href="summary.json">summary.json</a>; tables:
+<a href="tables.xlsx">tables.xlsx</a> and <code>tables/*.parquet</code>;
+input: <code>input/</code>.</p>
+</body></html>
+"""
 
 
 def _fail(work: Path, out: Path) -> Path | None:
