@@ -246,6 +246,140 @@ def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
             click.echo(harm.to_string(float_format=lambda v: f"{v:.3g}"))
 
 
+class _AssessProgress:
+    """Terminal progress of ``assess``: a live line while a notebook runs, one line when done."""
+
+    def __init__(self):
+        from rich.console import Console
+
+        self.console = Console(stderr=True, highlight=False)
+        self.status = None
+        self.count = 0
+        self.t0 = 0.0
+
+    def __call__(self, event, **info):
+        import time
+
+        c = self.console
+        if event == "start":
+            self.count = len(info["notebooks"])
+            p = info["params"]
+            c.print(
+                f"assessing {p['site']} -> {info['out']}\n"
+                f"  {p['trials']:,} trials, seed {p['seed']}, budget "
+                f"{'least total cost of risk' if p['budget'] is None else p['budget']}"
+            )
+        elif event in ("notebook", "step"):
+            name = info["name"]
+            label = f"[{info['index'] + 1}/{self.count}] {name}" if event == "notebook" else name
+            self.label, self.t0 = label, time.perf_counter()
+            self.status = c.status(label)
+            self.status.start()
+        elif event == "cell" and self.status is not None:
+            dt = time.perf_counter() - self.t0
+            self.status.update(f"{self.label}  cell {info['cell']}/{info['cells']}  {dt:.1f} s")
+        elif event in ("notebook_done", "step_done"):
+            if self.status is not None:
+                self.status.stop()
+                self.status = None
+            c.print(f"  done  {self.label:<32} {info['seconds']:6.1f} s")
+
+    def close(self):
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+
+@cli.command()
+@click.argument("site_path", type=click.Path(exists=True))
+@click.option(
+    "--out",
+    type=click.Path(),
+    default=None,
+    help="Output folder; must not exist. Default reports/<site>/<date>-<input hash>/.",
+)
+@click.option(
+    "--trials",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Monte Carlo trials (default: the site's model.trials).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Seed (default: the site's model.seed).",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Budget of the recommended plan [currency/yr]; default: the plan with the "
+    "least total cost of risk.",
+)
+@click.option(
+    "--budget-kind",
+    type=click.Choice(["annualised", "capex"]),
+    default="annualised",
+    show_default=True,
+    help="What the budget bounds.",
+)
+@click.option(
+    "--previous",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="An earlier assess folder: the summary shows what changed since.",
+)
+@click.option("--fast", is_flag=True, help="Quick look: 2000 trials unless given.")
+def assess(site_path, out, trials, seed, budget, budget_kind, previous, fast):
+    """Run the full IEC 62443-3-2 assessment of SITE_PATH into a fresh report folder.
+
+    Executes the five notebooks (system, risk, target levels, countermeasures, management
+    summary) and writes HTML reports, executed notebooks, summary.json, tables.xlsx and
+    Parquet tables. Exit 0 on success; 1 for an invalid site or a failing notebook (the
+    partial run is kept in a -FAILED- folder).
+    """
+    from .pipeline import AssessError
+    from .pipeline import assess as run_assessment
+
+    progress = _AssessProgress()
+    try:
+        result = run_assessment(
+            site_path,
+            out,
+            trials=trials,
+            seed=seed,
+            budget=budget,
+            budget_kind=budget_kind,
+            previous=previous,
+            fast=fast,
+            progress=progress,
+        )
+    except SiteError as e:
+        progress.close()
+        _fail_site(e, site_path)
+    except AssessError as e:
+        progress.close()
+        click.echo(f"error: {e.describe()}", err=True)
+        sys.exit(1)
+    except (FileExistsError, FileNotFoundError, ValueError) as e:
+        progress.close()
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    s = result.summary
+    cur = s["currency"]
+    ale = s["site"]["ale"]
+    plan = s["plan"]
+    click.echo(f"wrote {result.out}")
+    click.echo(
+        f"  expected annual loss: unmitigated {ale['unmitigated']:,.0f}, current "
+        f"{ale['current']:,.0f}, with plan {ale['plan']:,.0f} {cur}/yr"
+    )
+    members = ", ".join(m["id"] for m in plan["members"]) or "none"
+    click.echo(f"  plan: {members} ({plan['annualised_cost']:,.0f} {cur}/yr)")
+    click.echo(f"  open {result.out / 'index.html'}")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="riskkit")
