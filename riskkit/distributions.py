@@ -397,7 +397,7 @@ def as_dist(value: Any) -> Any:
         kind = value.get("dist")
         if kind is None:
             raise ValueError("a distribution needs a 'dist' key, one of " + ", ".join(DIST_KINDS))
-        if kind not in DIST_KINDS:
+        if not isinstance(kind, str) or kind not in DIST_KINDS:
             raise ValueError(f"unknown dist {kind!r}; expected one of " + ", ".join(DIST_KINDS))
     return value
 

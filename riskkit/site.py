@@ -864,6 +864,11 @@ def build_site(raw: RawSite) -> Site:
 
     problems += _cross_checks(raw, built)
     if problems:
+        # file order: the main file first, then tables as met; whole-file problems first
+        rank = {raw.file: 0}
+        for p in problems:
+            rank.setdefault(p.file, len(rank))
+        problems.sort(key=lambda p: (rank[p.file], p.line or 0))
         raise SiteError(problems)
     kwargs = {k: v for k, v in built.items() if k in _SINGLE}
     for key in _LISTS:
@@ -902,7 +907,25 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
                 seen[rid] = sec
             ids[sec].add(rid)
 
-    conduit_zones = {r.id: set(r.zones) for _, r in built.get("conduits", [])}
+    # references are checked on the raw rows (where their values have the right type), so a
+    # record that failed its own validation elsewhere still has its references checked
+    def rows(sec):
+        value = raw.data.get(sec)
+        for i, row in enumerate(value if isinstance(value, list) else []):
+            if isinstance(row, dict):
+                rid = row.get("id")
+                yield i, (rid if isinstance(rid, str) and rid else f"{sec}[{i}]"), row
+
+    def str_list(value):
+        if isinstance(value, (list, tuple)):
+            return [(j, x) for j, x in enumerate(value) if isinstance(x, str)]
+        return []
+
+    conduit_zones = {}
+    for _, rid, row in rows("conduits"):
+        z = row.get("zones")
+        if isinstance(z, list) and all(isinstance(x, str) for x in z) and len(set(z)) == 2:
+            conduit_zones[rid] = set(z)
     # a section that is not a list was reported already; references into it are not
     broken = {sec for sec in SECTIONS if raw.data.get(sec) and not isinstance(raw.data[sec], list)}
 
@@ -924,58 +947,64 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
             ),
         )
 
-    for i, c in built.get("conduits", []):
-        for j, z in enumerate(c.zones):
+    for i, cid, row in rows("conduits"):
+        for j, z in str_list(row.get("zones")):
             if z not in ids["zones"]:
-                unknown("conduits", i, c.id, f"zones[{j}]", z, "zones")
+                unknown("conduits", i, cid, f"zones[{j}]", z, "zones")
 
-    for i, s in built.get("scenarios", []):
-        if s.zone not in ids["zones"]:
-            unknown("scenarios", i, s.id, "zone", s.zone, "zones")
-        if s.actor not in ids["threat_actors"]:
-            unknown("scenarios", i, s.id, "actor", s.actor, "threat_actors")
-        if s.entry is not None:
-            if s.entry not in ids["conduits"]:
-                unknown("scenarios", i, s.id, "entry", s.entry, "conduits")
+    for i, sid, row in rows("scenarios"):
+        zone, actor, entry = (row.get(k) for k in ("zone", "actor", "entry"))
+        if isinstance(zone, str) and zone not in ids["zones"]:
+            unknown("scenarios", i, sid, "zone", zone, "zones")
+        if isinstance(actor, str) and actor not in ids["threat_actors"]:
+            unknown("scenarios", i, sid, "actor", actor, "threat_actors")
+        if isinstance(entry, str):
+            if entry not in ids["conduits"]:
+                unknown("scenarios", i, sid, "entry", entry, "conduits")
             elif (
-                s.entry in conduit_zones  # else the conduit itself was reported
-                and s.zone in ids["zones"]
-                and s.zone not in conduit_zones[s.entry]
+                entry in conduit_zones  # else the conduit itself was reported
+                and isinstance(zone, str)
+                and zone in ids["zones"]
+                and zone not in conduit_zones[entry]
             ):
                 add(
                     "scenarios",
                     i,
-                    s.id,
+                    sid,
                     "entry",
-                    f"entry conduit {s.entry!r} joins {sorted(conduit_zones[s.entry])},"
-                    f" not the scenario's zone {s.zone!r}",
+                    f"entry conduit {entry!r} joins {sorted(conduit_zones[entry])},"
+                    f" not the scenario's zone {zone!r}",
                     hint="the entry conduit is the one the attack crosses into the scenario's zone",
                 )
+
+    for i, cid, row in rows("countermeasures"):
+        effects = row.get("effects")
+        for k, eff in enumerate(effects if isinstance(effects, list) else []):
+            kind = eff.get("type") if isinstance(eff, dict) else None
+            if kind not in ("security_level", "frequency", "consequence"):
+                continue  # reported by the record's own validation
+            base = f"effects[{k}]"
+            keys = ("zones", "conduits") if kind == "security_level" else ("zones", "scenarios")
+            if all(eff.get(key) in (None, []) for key in keys) and not any(
+                eff.get(key) is None and key in eff for key in keys
+            ):
+                add(
+                    "countermeasures",
+                    i,
+                    cid,
+                    base,
+                    f"a {kind} effect that targets nothing",
+                    hint="list the " + " or ".join(keys) + " it acts on",
+                )
+            for key in keys:
+                for j, ref in str_list(eff.get(key)):
+                    if ref not in ids[key]:
+                        unknown("countermeasures", i, cid, f"{base}.{key}[{j}]", ref, key)
 
     groups: dict[str, list] = defaultdict(list)
     for i, cm in built.get("countermeasures", []):
         if cm.exclusive_group:
             groups[cm.exclusive_group].append((i, cm))
-        for k, eff in enumerate(cm.effects):
-            base = f"effects[{k}]"
-            targets = {"zones": eff.zones}
-            if isinstance(eff, SecurityLevelEffect):
-                targets["conduits"] = eff.conduits
-            else:
-                targets["scenarios"] = eff.scenarios
-            if not any(targets.values()):
-                add(
-                    "countermeasures",
-                    i,
-                    cm.id,
-                    base,
-                    f"a {eff.type} effect that targets nothing",
-                    hint="list the " + " or ".join(targets) + " it acts on",
-                )
-            for kind, refs in targets.items():
-                for j, ref in enumerate(refs):
-                    if ref not in ids[kind]:
-                        unknown("countermeasures", i, cm.id, f"{base}.{kind}[{j}]", ref, kind)
     for g, members in groups.items():
         mandatory = [cm.id for _, cm in members if cm.mandatory]
         implemented = [cm.id for _, cm in members if cm.status == "implemented"]
