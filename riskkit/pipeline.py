@@ -1102,6 +1102,148 @@ def rrf_view(T) -> pd.DataFrame:
     return T.scenarios[cols].sort_values("rrf", ascending=False)
 
 
+def _harm_rate(sim, harm: str, k: int) -> float:
+    """Closed-form expected events per year of ``harm`` class >= k in a simulation's state."""
+    ex = sim.expected()
+    return float(ex.loc[ex[f"{harm}_severity"] >= k, f"{harm}_rate"].sum())
+
+
+def _m(x: float, cur: str) -> str:
+    from .figures import money
+
+    return money(x, cur)
+
+
+def headline_markdown(A: Assessment) -> str:
+    """The management summary in a few sentences, for a reader with five minutes."""
+    S, cur = A.site, A.site.currency
+    un = A.simulation("unmitigated").summary("site").iloc[0]
+    now = A.simulation("current").summary("site").iloc[0]
+    pl = A.simulation("plan").summary("site").iloc[0]
+    P = A.plan
+    gz = {st: A.gaps(st).summary.query("kind == 'zone'") for st in ("current", "plan")}
+    n_z = len(gz["current"])
+    reduction = now["ale"] - pl["ale"]
+    lines = [
+        f"- **Today** {S.name} is expected to lose **{_m(now['ale'], cur)} per year** to cyber"
+        f" attacks on its control systems; one year in a hundred the loss exceeds"
+        f" **{_m(now['var99'], cur)}**. Without the protection in place it would be"
+        f" {_m(un['ale'], cur)} per year.",
+    ]
+    if P.members:
+        per = reduction / P.annualised_cost if P.annualised_cost > 0 else float("inf")
+        lines.append(
+            f"- **The recommended plan** ({len(P.members)} measures: {', '.join(P.members)})"
+            f" costs **{_m(P.annualised_cost, cur)} per year** ({_m(P.capex, cur)} up front,"
+            f" spread over each measure's lifetime, plus running costs). It lowers the expected"
+            f" loss to **{_m(pl['ale'], cur)} per year**, a reduction of"
+            f" {_m(reduction, cur)}: each unit spent removes {per:.1f} units of expected loss."
+            f" The one-in-a-hundred-years loss falls to {_m(pl['var99'], cur)}."
+        )
+    else:
+        lines.append(
+            "- **No investment is recommended** within the budget: no candidate removes more"
+            " expected loss than it costs, or the budget is too small for any."
+        )
+    lines.append(
+        f"- **Security levels**: {int(gz['current']['meets'].sum())} of {n_z} zones reach"
+        f" their target security level in every requirement today,"
+        f" {int(gz['plan']['meets'].sum())} of {n_z} with the plan."
+    )
+    hs = []
+    for h, word in (("safety", "safety"), ("environment", "environmental")):
+        a = _harm_rate(A.simulation("current"), h, 3)
+        b = _harm_rate(A.simulation("plan"), h, 3)
+        if a > 0:
+            hs.append(
+                f"{word} incidents of severity 3 or worse: once in {1 / a:,.0f} years today,"
+                + (f" once in {1 / b:,.0f} years with the plan" if b > 0 else " none with the plan")
+            )
+    if hs:
+        lines.append("- **Harm**: " + "; ".join(hs) + ".")
+    nf = len(A.targets.flags)
+    if nf:
+        lines.append(
+            f"- **{nf} scenario(s)** need more risk reduction than any security level can give"
+            " (see notebook 3): they need an engineering safeguard or a smaller consequence,"
+            " which is a decision for the process-safety review."
+        )
+    if A.budget_given is None:
+        lines.append(
+            f"- No budget was set: the plan shown is the one with the least total cost of"
+            f" risk (expected loss plus plan cost), at {_m(A.budget, cur)} per year."
+        )
+    return "\n".join(lines)
+
+
+def plan_view(A: Assessment) -> pd.DataFrame:
+    """The plan's members with names, costs and their Shapley share of the reduction."""
+    P = A.plan
+    df = P.summary.reset_index()
+    return df
+
+
+def top_risks_view(A: Assessment, n: int = 5) -> pd.DataFrame:
+    """The ``n`` scenarios with the largest expected loss today, before and after the plan."""
+    reg = A.register().head(n)
+    out = reg[["name", "zone", "ale_current", "ale_plan", "var99_current"]].reset_index()
+    return out.rename(
+        columns={
+            "ale_current": "expected loss today",
+            "ale_plan": "with the plan",
+            "var99_current": "1-in-100-year loss today",
+        }
+    )
+
+
+def zone_status_view(A: Assessment) -> pd.DataFrame:
+    """Per zone: expected loss today and with the plan, and whether it meets its SL-T."""
+    zs = A.zone_summary()
+    rows = {
+        z: {
+            "name": r["name"],
+            "ale today": r["ale"]["current"],
+            "ale with plan": r["ale"]["plan"],
+            "SL-T": _vec_text(r["sl_t"]),
+            "meets SL-T today": r["meets_target"]["current"],
+            "meets SL-T with plan": r["meets_target"]["plan"],
+        }
+        for z, r in zs.items()
+    }
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = "zone"
+    return df
+
+
+def changes_markdown(A: Assessment, previous) -> str:
+    """What changed since a previous run, in a few sentences (or why nothing is shown)."""
+    if previous is None:
+        return "No previous assessment was given (run with `--previous DIR` to compare)."
+    prev = read_summary(previous)
+    ch = A.changes(prev)
+    cur = A.site.currency
+    pa = prev.get("site", {}).get("ale", {}).get("current")
+    na = A.simulation("current").summary("site").iloc[0]["ale"]
+    when = prev.get("provenance", {}).get("finished", "an earlier run")
+    same = prev.get("provenance", {}).get("input_hash") == A.site.source_hash
+    lines = [f"Compared with the assessment of {when}" + (" (same input file)." if same else ".")]
+    if pa is not None:
+        lines.append(
+            f"- Expected annual loss today: {_m(pa, cur)} then, {_m(na, cur)} now"
+            f" ({'+' if na >= pa else '-'}{_m(abs(na - pa), cur)})."
+        )
+    moved = ch[ch["sl_t_changed"]]
+    if len(moved):
+        lines.append("- Target levels changed in " + ", ".join(moved.index) + ".")
+    else:
+        lines.append("- No target security level changed.")
+    for status in ("new", "removed"):
+        ids = list(ch.index[ch["status"] == status])
+        if ids:
+            lines.append(f"- Zones {status}: {', '.join(ids)}.")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------------------------

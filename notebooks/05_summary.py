@@ -1,0 +1,102 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Management summary
+#
+# The cyber-security risk of the site in money and in harm, what the recommended investment
+# buys, and what changed since the last assessment. Figures are expected values over many
+# simulated years unless stated; "one year in a hundred" is the loss exceeded with 1 %
+# probability in a year (VaR 99 %).
+
+# %% tags=["parameters"]
+site = "../data/sites/example-refinery"  # site file, folder or workbook
+trials = None  # Monte Carlo trials (default: the site's model.trials)
+seed = None  # seed (default: the site's model.seed)
+budget = None  # budget of the recommended plan (default: least total cost of risk)
+budget_kind = "annualised"  # or "capex"
+out = None  # output folder of the run (results are shared between notebooks through it)
+previous = None  # an earlier output folder, for "what changed"
+fast = False  # quick look: fewer trials, coarser frontier
+
+# %%
+from IPython.display import Markdown, display
+
+from riskkit import figures, pipeline
+
+pipeline.setup_notebook()
+A = pipeline.Assessment.from_parameters(site, trials, seed, budget, budget_kind, fast=fast, out=out)
+S = A.site
+display(Markdown(pipeline.provenance_markdown(A)))
+
+# %% [markdown]
+# ## In brief
+
+# %%
+display(Markdown(pipeline.headline_markdown(A)))
+
+# %% [markdown]
+# ## What the recommended plan buys
+
+# %%
+P = A.plan
+sim_now = A.simulation("current").summary("site").iloc[0]
+sim_plan = A.simulation("plan").summary("site").iloc[0]
+figures.plan_value(sim_now["ale"], sim_plan["ale"], P.annualised_cost, S.currency).show()
+
+# %%
+display(pipeline.styled(pipeline.plan_view(A), hide_index=True))
+
+# %% [markdown]
+# ## The largest risks today
+
+# %%
+display(pipeline.styled(pipeline.top_risks_view(A), hide_index=True))
+
+# %% [markdown]
+# ## Zones: risk and target security levels
+
+# %%
+display(pipeline.styled(pipeline.zone_status_view(A)))
+
+# %% [markdown]
+# ## Other budgets
+#
+# Each point is the best plan for its budget; the recommended plan is circled. Moving right
+# buys less and less risk reduction per unit of money.
+
+# %%
+F = A.frontier
+figures.frontier_figure(
+    F.points,
+    F.greedy,
+    plan=(P.annualised_cost, P.expected_ale),
+    current_ale=P.baseline_ale,
+    currency=S.currency,
+).show()
+
+# %% [markdown]
+# ## Since the previous assessment
+
+# %%
+ch = A.changes(previous)
+display(Markdown(pipeline.changes_markdown(A, previous)))
+if len(ch):
+    figures.change_bars(ch["ale_before"].dropna(), ch["ale_now"].dropna(), S.currency).show()
+    display(pipeline.styled(ch))
+
+# %% [markdown]
+# ## How to read these numbers
+#
+# The numbers come from a model of the site (zones, threat actors, attack scenarios and their
+# consequences, each with its uncertainty) simulated over many years. They are as good as
+# those inputs: the detailed reports (notebooks 1-4) show every assumption and trace every
+# target level to the scenario that sets it. Safety and environmental harm are never turned
+# into money; they are checked against the organisation's tolerable frequencies.
