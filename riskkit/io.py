@@ -114,8 +114,12 @@ def _read_yaml(p: Path) -> RawSite:
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        msg = " ".join(x for x in (e.context, e.problem) if x) or str(e)
+        mark, ctx = e.problem_mark, e.context_mark
+        msg = e.problem or str(e)
+        if ctx is not None and e.context:
+            msg += f"; {e.context} at line {ctx.line + 1}, column {ctx.column + 1}"
+        if ctx is not None and (mark is None or "end of stream" in msg):
+            mark = ctx  # an unclosed quote or bracket: point at where it was opened
         raise SiteError(
             [
                 Problem(
