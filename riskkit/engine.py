@@ -93,6 +93,7 @@ MAX_EVENTS = 1 << 21
 
 _SMALL_RATE = 12.0  # rates up to this use inversion of the Poisson CDF
 _KMAX = 250  # inversion stops here (P(N > 250 | rate 12) < 1e-200)
+_TAIL = 1e-17  # ... or where the next term no longer changes the CDF in float64
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ def _draw(spec: Any, rng: np.random.Generator | None, n: int) -> float | np.ndar
 
 
 def _poisson_counts(
-    u: np.ndarray, lam: np.ndarray, rng_large: np.random.Generator | None
+    u: np.ndarray, lam: float | np.ndarray, rng_large: np.random.Generator | None
 ) -> np.ndarray:
     """Poisson counts: inversion of the CDF at ``u`` for small rates, numpy above.
 
@@ -126,6 +127,19 @@ def _poisson_counts(
     ``_SMALL_RATE`` take numpy's sampler on their own stream (consumed in trial order).
     """
     n = u.size
+    if np.ndim(lam) == 0 and lam <= _SMALL_RATE:  # one rate for every trial: tabulate the CDF
+        F = [math.exp(-lam)]
+        p = acc = F[0]
+        for k in range(1, _KMAX + 1):  # the same recurrence as below, so the same counts
+            p *= lam
+            p /= k
+            acc += p
+            if p < acc * _TAIL:  # F has stopped growing: the far tail ends here
+                F.append(math.inf)
+                break
+            F.append(acc)
+        return np.minimum(np.searchsorted(np.array(F), u, side="right"), len(F) - 1)
+    lam = np.broadcast_to(np.asarray(lam, dtype=float), (n,))
     counts = np.zeros(n, dtype=np.int64)
     big = lam > _SMALL_RATE
     if big.any():
@@ -149,7 +163,7 @@ def _poisson_counts(
         p *= lam
         p /= k
         F += p
-        done = u < F
+        done = (u < F) | (p < F * _TAIL)
         counts[idx[done]] = k
         if k >= _KMAX:
             counts[idx[~done]] = k
@@ -353,7 +367,6 @@ class _Worker:
         else:
             lam0 = _draw(plan.rate, self.stream(f"{sid}|rate"), n)
         lam0 = lam0 * _draw(plan.vulnerability, self.stream(f"{sid}|vulnerability"), n)
-        lam0 = np.broadcast_to(np.asarray(lam0, dtype=float), (n,))
         red = {lab: self._shared(shared, lab, spec, n) for lab, spec in plan.reductions.items()}
 
         # one computation per distinct view (states that act alike on this scenario share it)
@@ -363,7 +376,7 @@ class _Worker:
 
         for v, idx in distinct.items():
             if outs[idx[0]].rates is not None:
-                lam = lam0 * _factor(v, red)
+                lam = np.broadcast_to(lam0 * _factor(v, red), (n,))
                 for i in idx:
                     outs[i].rates[a:b, plan.col] = lam
         if not self.events or not plan.has_events:

@@ -178,6 +178,20 @@ def test_expected_shortfall_is_mean_of_worst_years(make_site):
         assert row[f"es{round(q * 100)}"] >= row[f"var{round(q * 100)}"]
 
 
+@pytest.mark.parametrize("lam", [0.05, 1.0, 6.0, 12.0])
+def test_poisson_counts_by_inversion(lam):
+    from riskkit.engine import _poisson_counts
+
+    n = 200_000
+    u = np.random.default_rng(7).random(n)
+    counts = _poisson_counts(u, lam, None)
+    # one rate for all trials (tabulated CDF) and per-trial rates (loop) give the same counts
+    np.testing.assert_array_equal(counts, _poisson_counts(u, np.full(n, lam), None))
+    for k in range(int(lam + 4 * math.sqrt(lam)) + 2):
+        p = stats.poisson.pmf(k, lam)
+        check_count(np.count_nonzero(counts == k), p, p, n, f"P(N={k}), rate {lam}")
+
+
 # --------------------------------------------------------------------------------------------
 # countermeasures and protection
 # --------------------------------------------------------------------------------------------
