@@ -247,10 +247,17 @@ class Normal(_Spec):
     dist: Literal["normal"]
     mean_: float = Field(alias="mean")
     sd: float = Field(gt=0)
-    low: float = 0.0
+    low: float = Field(0.0, allow_inf_nan=True)  # -inf: not truncated below
     high: float = Field(math.inf, allow_inf_nan=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("low", "high")
+    @classmethod
+    def _not_nan(cls, v):
+        if math.isnan(v):
+            raise ValueError("Input should be a number or .inf, nan was given")
+        return v
 
     @field_validator("high")
     @classmethod
@@ -385,7 +392,8 @@ def as_dist(value: Any) -> Any:
         try:
             return {"dist": "constant", "value": float(value)}
         except OverflowError:
-            raise ValueError(f"a number this large cannot be used, {value:.3e} was given") from None
+            size = f"about 1e{int(value.bit_length() * math.log10(2))}"
+            raise ValueError(f"a number this large cannot be used, {size} was given") from None
     if isinstance(value, str):
         try:
             return {"dist": "constant", "value": float(value)}
