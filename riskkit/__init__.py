@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "simulate": "riskkit.engine",
     "Simulation": "riskkit.engine",
+    "simulate_many": "riskkit.engine",
     "expected_losses": "riskkit.exposure",
     "target_levels": "riskkit.levels",
     "TargetLevels": "riskkit.levels",
