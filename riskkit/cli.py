@@ -252,7 +252,7 @@ class _AssessProgress:
     def __init__(self):
         from rich.console import Console
 
-        self.console = Console(stderr=True, highlight=False)
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.status = None
         self.count = 0
         self.t0 = 0.0

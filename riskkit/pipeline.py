@@ -169,9 +169,9 @@ class Assessment:
       recommended plan's members for ``plan``;
     - ``targets``: ``target_levels(site, sim=simulation('unmitigated'))``;
     - ``gaps(state)``: ``gaps(site, targets, state=..., plan=...)``;
-    - ``ranking``: ``prioritize(site, trials=T, seed=s)``;
-    - ``frontier``: ``frontier(site, budget_kind=...)``;
-    - ``plan``: ``optimize(site, budget, budget_kind=...)``.
+    - ``ranking``: ``prioritize(site, trials=T, seed=s, budget_kind=...)``;
+    - ``frontier``: ``frontier(site, n=20 (10 if fast), budget_kind=..., trials=T, seed=s)``;
+    - ``plan``: ``optimize(site, budget, budget_kind=..., trials=T, seed=s)``.
     """
 
     def __init__(
@@ -199,6 +199,8 @@ class Assessment:
             raise ValueError(
                 f"budget_kind must be 'annualised' or 'capex', {budget_kind!r} was given"
             )
+        if budget_kind == "capex" and budget is None:
+            raise ValueError("a capex budget kind needs a budget; give --budget")
         self.budget_given = None if budget is None else float(budget)
         self.budget_kind = budget_kind
         self._mem: dict[str, Any] = {}
@@ -320,7 +322,10 @@ class Assessment:
         from .portfolio import prioritize
 
         return self._get(
-            "ranking", lambda: prioritize(self.site, trials=self.trials, seed=self.seed)
+            "ranking",
+            lambda: prioritize(
+                self.site, trials=self.trials, seed=self.seed, budget_kind=self.budget_kind
+            ),
         )
 
     @property
@@ -328,7 +333,21 @@ class Assessment:
         """Efficient frontier with the greedy sequence (:func:`riskkit.frontier`)."""
         from .portfolio import frontier
 
-        return self._get("frontier", lambda: frontier(self.site, budget_kind=self.budget_kind))
+        return self._get(
+            "frontier",
+            lambda: frontier(
+                self.site,
+                n=self.frontier_points,
+                budget_kind=self.budget_kind,
+                trials=self.trials,
+                seed=self.seed,
+            ),
+        )
+
+    @property
+    def frontier_points(self) -> int:
+        """Budgets on the frontier: 20, or 10 for a ``fast`` run."""
+        return 10 if self.fast else 20
 
     @property
     def budget(self) -> float:
@@ -350,7 +369,14 @@ class Assessment:
         from .portfolio import optimize
 
         return self._get(
-            "plan", lambda: optimize(self.site, self.budget, budget_kind=self.budget_kind)
+            "plan",
+            lambda: optimize(
+                self.site,
+                self.budget,
+                budget_kind=self.budget_kind,
+                trials=self.trials,
+                seed=self.seed,
+            ),
         )
 
     @property
@@ -986,11 +1012,20 @@ def checks_markdown(checks: pd.DataFrame) -> str:
     return "Model checks: " + ", ".join(parts) + "."
 
 
-_MONEY_COLS = re.compile(
-    r"^(ale|ale_se|expected_ale|var\d+|es\d+|capex|opex|annualised_cost|cost|delta_ale"
-    r"|delta_var99|npv|budget|ale_.*|var99_.*|residual_ale|.*_ale)$"
+_NOT_MONEY = ("per_cost", "rosi", "excess", "lost", "share", "gap", "p_zero", "rrf", "seconds")
+_MONEY_WORD = re.compile(
+    r"(^|[_ ])(ale|var\d+|es\d+|capex|opex|cost|npv|budget|loss|shapley|standalone|drop_one"
+    r"|reduction|bound|value|tolerable)($|[_ ])"
 )
-_RATE_COLS = re.compile(r"^(safety_ge\d|environment_ge\d|event_rate|value|tolerable|rate)$")
+
+
+def _is_money(name: str, values: pd.Series) -> bool:
+    n = name.lower()
+    if any(w in n for w in _NOT_MONEY):
+        return False
+    if n in ("value", "tolerable"):  # tolerance table: money only where it is large
+        return bool((values.abs() >= 100).all())
+    return bool(_MONEY_WORD.search(n))
 
 
 def styled(df: pd.DataFrame, hide_index: bool = False):
@@ -1000,12 +1035,12 @@ def styled(df: pd.DataFrame, hide_index: bool = False):
     """
     fmt = {}
     for c in df.columns:
-        name = str(c)
-        if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
+        col = df[c]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
             continue
-        if _MONEY_COLS.match(name):
+        if _is_money(str(c), col.dropna()):
             fmt[c] = "{:,.0f}"
-        elif pd.api.types.is_float_dtype(df[c]):
+        elif pd.api.types.is_float_dtype(col):
             fmt[c] = "{:.3g}"
     st = df.style.format(fmt, na_rep="")
     if hide_index:
@@ -1176,6 +1211,62 @@ def headline_markdown(A: Assessment) -> str:
     return "\n".join(lines)
 
 
+def ranking_view(R) -> pd.DataFrame:
+    """The ranking's main columns (the full table is in the workbook)."""
+    cols = [
+        "rank",
+        "countermeasure",
+        "name",
+        "annualised_cost",
+        "delta_ale",
+        "reduction_per_cost",
+        "rosi",
+        "delta_var99",
+        "sl_gaps_closed",
+        "exclusive_group",
+    ]
+    df = R.summary
+    return df[[c for c in cols if c in df.columns]]
+
+
+def frontier_view(points: pd.DataFrame) -> pd.DataFrame:
+    """The frontier's main columns: budget, cost, ALE, VaR 99, members, greedy's ALE."""
+    cols = [
+        "budget",
+        "annualised_cost",
+        "capex",
+        "expected_ale",
+        "var99",
+        "n_members",
+        "members",
+        "greedy_ale",
+        "nesting_cost",
+    ]
+    return points[[c for c in cols if c in points.columns]]
+
+
+def plan_markdown(A: Assessment) -> str:
+    """The recommended plan in numbers: budget, costs, ALE and VaR 99 before and after."""
+    P, cur = A.plan, A.site.currency
+    now = A.simulation("current").summary("site").iloc[0]
+    pl = A.simulation("plan").summary("site").iloc[0]
+    unit = f"{cur}/yr" if A.budget_kind == "annualised" else cur
+    lines = [
+        f"- Budget: {A.budget:,.0f} {unit} ({A.budget_kind}; {A.budget_source}).",
+        f"- Members: {', '.join(P.members) or 'none'}.",
+        f"- Cost: {P.annualised_cost:,.0f} {cur}/yr annualised ({P.capex:,.0f} {cur} capex,"
+        f" {P.opex:,.0f} {cur}/yr opex).",
+        f"- Expected annual loss (closed form): {P.baseline_ale:,.0f} -> {P.expected_ale:,.0f}"
+        f" {cur}/yr; ROSI {P.rosi:.2f}.",
+        f"- Simulated ({A.trials:,} years, seed {A.seed}): ALE {now['ale']:,.0f} ->"
+        f" {pl['ale']:,.0f} {cur}/yr (SE {pl['ale_se']:,.0f}); VaR 99 % {now['var99']:,.0f} ->"
+        f" {pl['var99']:,.0f} {cur}.",
+        f"- Solver: {P.status} ({P.method})"
+        + (f", relative gap {P.gap:.2g}." if np.isfinite(P.gap) and P.gap > 0 else "."),
+    ]
+    return "\n".join(lines)
+
+
 def plan_view(A: Assessment) -> pd.DataFrame:
     """The plan's members with names, costs and their Shapley share of the reduction."""
     P = A.plan
@@ -1190,7 +1281,7 @@ def top_risks_view(A: Assessment, n: int = 5) -> pd.DataFrame:
     return out.rename(
         columns={
             "ale_current": "expected loss today",
-            "ale_plan": "with the plan",
+            "ale_plan": "expected loss with the plan",
             "var99_current": "1-in-100-year loss today",
         }
     )
@@ -1573,6 +1664,9 @@ def assess(
         raise FileExistsError(f"{out} exists; riskkit never overwrites a run, choose a new --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=out.name + ".partial-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(work, 0o777 & ~umask)  # mkdtemp makes it private; the report is not
     started = _now()
     timings: dict[str, float] = {}
     params = {
