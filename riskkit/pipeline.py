@@ -1380,12 +1380,13 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out: str | os.PathLike) -> 
         The table names written.
     """
     out = Path(out)
+    for name in tables:
+        if len(name) > 31:
+            raise ValueError(f"table name {name!r} is longer than Excel's 31 characters")
     (out / "tables").mkdir(parents=True, exist_ok=True)
     names = []
     with pd.ExcelWriter(out / "tables.xlsx", engine="openpyxl") as xl:
         for name, df in tables.items():
-            if len(name) > 31:
-                raise ValueError(f"table name {name!r} is longer than Excel's 31 characters")
             flat = _flat(df)
             flat.to_parquet(out / "tables" / f"{name}.parquet", index=False)
             flat.to_excel(xl, sheet_name=name, index=False)
