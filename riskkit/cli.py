@@ -380,6 +380,114 @@ def assess(site_path, out, trials, seed, budget, budget_kind, previous, fast):
     click.echo(f"  open {result.out / 'index.html'}")
 
 
+@cli.command()
+@click.argument("site_path", type=click.Path(exists=True))
+@click.option("--budget", type=float, default=None, help="Budget; none = no limit.")
+@click.option(
+    "--kind",
+    "budget_kind",
+    type=click.Choice(["annualised", "capex"]),
+    default="annualised",
+    show_default=True,
+    help="What the budget bounds: annualised cost [/yr] or capex.",
+)
+@click.option(
+    "--constraint",
+    "constraints",
+    multiple=True,
+    type=click.Choice(["close_gaps", "meet_tolerance", "zone_ale", "harm_frequency"]),
+    help="Plan constraint (repeat).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "subset", "logspace", "product", "enumerate"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--time-limit", type=float, default=None, help="Seconds for the solver.")
+@click.option("--trials", type=int, default=None, help="Simulated years [default: the site's].")
+@click.option("--seed", type=int, default=None, help="Random seed [default: the site's].")
+@click.option("--top", type=int, default=15, show_default=True, help="Ranking rows shown.")
+def plan(site_path, budget, budget_kind, constraints, method, time_limit, trials, seed, top):
+    """Rank the candidate countermeasures and print the optimal plan within a budget."""
+    import pandas as pd
+
+    from .portfolio import InfeasiblePlan, greedy, optimize, prioritize
+
+    site = _load(site_path)
+    cur = site.currency
+    try:
+        ranking = prioritize(site, trials=trials, seed=seed, budget_kind=budget_kind)
+        best = optimize(
+            site,
+            budget,
+            budget_kind,
+            constraints,
+            method=method,
+            time_limit=time_limit,
+            trials=trials,
+            seed=seed,
+        )
+        quick = greedy(site, budget, budget_kind, constraints, exact=False)
+    except InfeasiblePlan as e:
+        click.echo(f"no plan: {e}", err=True)
+        sys.exit(1)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    r = ranking.summary
+    cols = {
+        "rank": "#",
+        "countermeasure": "id",
+        "annualised_cost": f"cost {cur}/yr",
+        "delta_ale": f"dALE {cur}/yr",
+        "reduction_per_cost": "dALE/cost",
+        "rosi": "ROSI",
+        "delta_var99": "dVaR99",
+        "sl_gaps_closed": "gaps",
+    }
+    show = r[[c for c in cols if c in r.columns]].head(top).rename(columns=cols)
+    with pd.option_context("display.width", 200):
+        click.echo(
+            f"{site.name}: candidates by risk reduction per cost (each on its own, added to today)"
+        )
+        click.echo(show.to_string(index=False, float_format=lambda v: f"{v:,.3g}"))
+        unit = f"{cur}/yr" if budget_kind == "annualised" else cur
+        b = "no budget" if best.budget is None else f"budget {best.budget:,.0f} {unit}"
+        click.echo(f"\nRecommended plan ({b}, {budget_kind}): {best.status}, {best.method}")
+        if best.members:
+            m = best.summary[["name", "annualised_cost", "capex", "shapley"]].rename(
+                columns={
+                    "annualised_cost": f"cost {cur}/yr",
+                    "capex": f"capex {cur}",
+                    "shapley": f"share of dALE {cur}/yr",
+                }
+            )
+            m["name"] = m["name"].str.slice(0, 48)
+            click.echo(m.to_string(float_format=lambda v: f"{v:,.0f}"))
+        else:
+            click.echo("  (no candidate: nothing fits or nothing helps)")
+        click.echo(
+            f"cost {best.annualised_cost:,.0f} {cur}/yr ({best.capex:,.0f} {cur} capex);"
+            f" expected loss {best.baseline_ale:,.0f} -> {best.expected_ale:,.0f} {cur}/yr"
+            f" (ROSI {best.rosi:.2f})"
+        )
+        if best.simulated is not None:
+            s = best.simulated
+            click.echo(
+                f"simulated ({best.trials:,} years, seed {best.seed}): ALE"
+                f" {s.loc['current', 'ale']:,.0f} -> {s.loc['plan', 'ale']:,.0f} {cur}/yr,"
+                f" VaR99 {s.loc['current', 'var99']:,.0f} -> {s.loc['plan', 'var99']:,.0f},"
+                f" ES99 {s.loc['current', 'es99']:,.0f} -> {s.loc['plan', 'es99']:,.0f} {cur}"
+            )
+        if best.status != "optimal":
+            click.echo(f"solver stopped early: bound {best.bound:,.0f}, gap {best.gap:.2%}")
+        excess = (quick.expected_ale - best.expected_ale) / max(best.expected_ale, 1e-300)
+        click.echo(
+            f"greedy by reduction per cost would choose {', '.join(quick.members) or 'nothing'}:"
+            f" expected loss {quick.expected_ale:,.0f} {cur}/yr ({excess:+.1%})"
+        )
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="riskkit")

@@ -84,6 +84,7 @@ References
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import time
@@ -525,8 +526,8 @@ class _Rules:
                 ale = loss[0, inst.block_zone == z].sum()
                 if ale > tol * (1 + 1e-9):
                     out.append(
-                        f"zone {inst.zones[z]} expected loss {ale:,.0f} above its tolerance"
-                        f" {tol:,.0f} [{inst.site.currency}/yr]"
+                        f"zone {inst.zones[z]} expected loss {_fmt(ale)} above its tolerance"
+                        f" {_fmt(tol)} [{inst.site.currency}/yr]"
                     )
             over = harm[0] > self.harm_tol * (1 + 1e-9)
             for b, h in zip(*np.nonzero(over)):
@@ -621,6 +622,7 @@ class _MIP:
         if method not in METHODS or method == "enumerate":
             raise ValueError(f"method must be one of {', '.join(METHODS)}, {method!r} was given")
         self.inst, self.rules = inst, rules
+        self.cost_kind, self.requested = cost_kind, method
         self.cost = inst.cost(cost_kind)
         self.scale = inst.scale
         self._lb: list = []
@@ -899,7 +901,7 @@ class _MIP:
         rhi[self.budget_row] = (
             (budget * (1 + 1e-12) + 1e-9) / self.cost_scale if np.isfinite(budget) else np.inf
         )
-        active = self._active_terms(blocks)
+        active = self._active_terms(blocks if loss_weight else [])
         best_x, best_val, bound, status, it = None, np.inf, -np.inf, "optimal", 0
         bmask = None if blocks is None else np.isin(np.arange(len(inst.blocks)), blocks)
         for it in range(1, max_iter + 1):
@@ -1438,47 +1440,62 @@ def _precheck(inst: _Instance, rules: _Rules, budget: float, cost: np.ndarray, l
     if cost[forced].sum() > budget * (1 + 1e-12) + 1e-9:
         names = ", ".join(inst.ids[i] for i in np.flatnonzero(forced))
         raise InfeasiblePlan(
-            f"the mandatory or required candidates ({names}) cost {cost[forced].sum():,.0f}"
-            f" {unit} ({kind}), above the budget of {budget:,.0f} {unit}"
+            f"the mandatory or required candidates ({names}) cost {_fmt(cost[forced].sum())}"
+            f" {unit} ({kind}), above the budget of {_fmt(budget)} {unit}"
+        )
+    stuck = [g for g in rules.gaps if not any(hi[i] > 0 for i in g.closers)]
+    if stuck:
+        names = "; ".join(g.label() for g in stuck[:10]) + (" ..." if len(stuck) > 10 else "")
+        raise InfeasiblePlan(
+            f"{len(stuck)} SL gap(s) that no candidate (not excluded) can close: {names};"
+            " the constraint close_gaps cannot be met"
         )
     for gap in rules.gaps:
         usable = [i for i in gap.closers if hi[i] > 0]
-        if not usable:
-            raise InfeasiblePlan(
-                f"SL gap that no candidate can close: {gap.label()};"
-                " the constraint close_gaps cannot be met"
-                + (" (its closers are excluded)" if len(gap.closers) else "")
-            )
         cheapest = min(cost[i] for i in usable)
         if cheapest > budget * (1 + 1e-12) + 1e-9:
             raise InfeasiblePlan(
-                f"closing the SL gap {gap.label()} needs at least {cheapest:,.0f} {unit}"
+                f"closing the SL gap {gap.label()} needs at least {_fmt(cheapest)} {unit}"
                 f" ({inst.ids[min(usable, key=lambda i: cost[i])]}), above the budget of"
-                f" {budget:,.0f} {unit}"
+                f" {_fmt(budget)} {unit}"
             )
+
+
+def _fmt(x: float) -> str:
+    """Money or cost for a message: thousands separators, small values with 4 digits."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:,.4g}"
 
 
 def _diagnose(mip: _MIP, inst, rules, budget, cost, lo, hi, kind) -> str:
     """Explain why the MIP is infeasible: a zone's tolerance, or the budget."""
     cur = inst.site.currency
     unit = f"{cur}/yr" if kind == "annualised" else cur
-    for z, tol in rules.zone_tol.items():
-        blocks = np.flatnonzero(inst.block_zone == z)
-        sol = mip.solve(np.inf, lo, hi, time_limit=30, blocks=blocks)
-        if sol.x is None or sol.value > tol * (1 + 1e-9):
-            best = f"{sol.value:,.0f}" if sol.x is not None else "unknown"
-            return (
-                f"zone {inst.zones[z]} cannot meet its tolerance per_zone_ale of {tol:,.0f}"
-                f" {cur}/yr with any plan: its lowest reachable expected loss is {best}"
-                f" {cur}/yr; the constraint zone_ale (meet_tolerance) cannot be met"
-            )
+    if rules.zone_tol:
+        relaxed = copy.copy(rules)
+        relaxed.zone_tol = {}
+        free = _MIP(inst, relaxed, mip.cost_kind, mip.requested)
+        for z, tol in rules.zone_tol.items():
+            blocks = np.flatnonzero(inst.block_zone == z)
+            sol = free.solve(np.inf, lo, hi, time_limit=30, blocks=blocks)
+            if sol.x is None:
+                break
+            if sol.value > tol * (1 + 1e-9):
+                return (
+                    f"zone {inst.zones[z]} cannot meet its tolerance per_zone_ale of"
+                    f" {_fmt(tol)} {cur}/yr with any plan: its lowest reachable expected loss"
+                    f" is {_fmt(sol.value)} {cur}/yr; the constraint zone_ale (meet_tolerance)"
+                    " cannot be met"
+                )
     sol = mip.solve(np.inf, lo, hi, time_limit=30, loss_weight=0.0, cost_weight=1 / mip.scale)
     if sol.x is None:
-        return "no plan satisfies the constraints together, whatever the budget"
+        return (
+            f"no plan satisfies the constraints {', '.join(rules.cons) or '(none)'} together"
+            " with the exclusive groups and mandatory items, whatever the budget"
+        )
     need = float(cost @ sol.x)
     return (
-        f"the constraints {', '.join(rules.cons) or '(none)'} need at least {need:,.0f}"
-        f" {unit} ({kind}), above the budget of {budget:,.0f} {unit}; the cheapest plan"
+        f"the constraints {', '.join(rules.cons) or '(none)'} need at least {_fmt(need)}"
+        f" {unit} ({kind}), above the budget of {_fmt(budget)} {unit}; the cheapest plan"
         f" meeting them is {', '.join(inst.members(sol.x))}"
     )
 
@@ -1745,13 +1762,13 @@ def _enumerate_diagnosis(inst, rules, cost, budget, lo, hi, kind) -> str:
                 if loss > tol:
                     return (
                         f"zone {inst.zones[z]} cannot meet its tolerance per_zone_ale of"
-                        f" {tol:,.0f} {inst.site.currency}/yr with any plan"
+                        f" {_fmt(tol)} {inst.site.currency}/yr with any plan"
                     )
         return "no plan satisfies the constraints together, whatever the budget"
     need = min(c for _, c, _ in _enumerate(inst, rules, cost, np.inf, lo, hi, top=1 << 20))
     return (
-        f"the constraints {', '.join(rules.cons) or '(none)'} need at least {need:,.0f} {unit}"
-        f" ({kind}), above the budget of {budget:,.0f} {unit}"
+        f"the constraints {', '.join(rules.cons) or '(none)'} need at least {_fmt(need)} {unit}"
+        f" ({kind}), above the budget of {_fmt(budget)} {unit}"
     )
 
 
