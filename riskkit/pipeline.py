@@ -447,9 +447,10 @@ class Assessment:
         -------
         pandas.DataFrame
             ``state``, ``tolerance`` (what is checked), ``subject`` (zone, site or scenario),
-            ``value`` (the simulated measure), ``tolerable`` and ``within`` (bool). Financial
-            per-zone ALE [currency/yr], site exceedance probabilities P(L >= x), and per
-            scenario the frequency of safety / environment events of class >= k [events/yr].
+            ``value``, ``tolerable`` and ``within`` (bool): the simulated per-zone ALE
+            [currency/yr] and site exceedance probabilities P(L >= x), and per scenario the
+            closed-form frequency of safety / environment events of class >= k [events/yr]
+            (tolerable classes such as 1e-5/yr are rarer than the simulated years resolve).
         """
         tol = self.site.tolerance
         rows = []
@@ -1825,6 +1826,8 @@ finished {_h.escape(str(prov.get("finished", "")))}.</p>
 <tr><th>annualised cost of the plan</th><td>{m(plan.get("annualised_cost"))}/yr</td></tr>
 </table>
 <p>Recommended plan: {_h.escape(members)}.</p>
+<p><b>Start here: <a href="html/05_summary.html">management summary</a></b>
+(a five-minute read); the detailed reports follow the steps of IEC 62443-3-2.</p>
 <h2>Reports</h2><ol>
 {links}
 </ol>
