@@ -517,6 +517,12 @@ def _share(plans: list[_Plan], workers: int) -> list[list[_Plan]]:
     return [sorted(g, key=lambda p: p.col) for g in groups if g]
 
 
+def _frozen(a: np.ndarray | None) -> np.ndarray | None:
+    if a is not None:
+        a.flags.writeable = False
+    return a
+
+
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
@@ -661,7 +667,9 @@ class Simulation:
     Notes
     -----
     Losses per trial and scenario are kept (``trials x scenarios`` float64); zone and site
-    losses are summed from them on demand.
+    losses are summed from them on demand. The frames returned by :meth:`losses`,
+    :meth:`harm_counts` and :meth:`event_rates` are read-only views of those arrays (no copy
+    of a possibly large table); call ``.copy()`` on one to change it.
     """
 
     def __init__(self, site, trials, seed, state, out: _Out, chunk_size=None, workers=1):
@@ -674,10 +682,10 @@ class Simulation:
         self.workers = workers
         self.scenarios = [s.id for s in site.scenarios]
         self.zones = [z.id for z in site.zones]
-        self._loss = out.loss
-        self._harm = out.harm
+        self._loss = _frozen(out.loss)
+        self._harm = {k: _frozen(v) for k, v in out.harm.items()}
         self._harm_cols = out.harm_cols
-        self._rates = out.rates
+        self._rates = _frozen(out.rates)
         self._cache: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
@@ -710,7 +718,7 @@ class Simulation:
             for k, (_, cols) in enumerate(members):
                 for j in cols:  # fixed order of additions: reproducible to the bit
                     arr[:, k] += self._loss[:, j]
-            self._cache[key] = arr
+            self._cache[key] = _frozen(arr)
         return arr
 
     def losses(self, level: str = "site") -> pd.DataFrame:
@@ -855,8 +863,9 @@ class Simulation:
         df = pd.DataFrame(rows, index=pd.Index([m for m, _ in members], name=level))
         for cat in HARM_CATEGORIES:
             df = df.join(self.harm_frequency(cat, level))
-        exp = self.expected()["ale"]
-        df["expected_ale"] = [float(exp.iloc[cols].sum()) for _, cols in members]
+        exp = self.expected()
+        ale = exp["ale"].to_numpy(float) if "ale" in exp else np.zeros(0)
+        df["expected_ale"] = [float(ale[cols].sum()) for _, cols in members]
         self._cache[key] = df
         return df.copy()
 
@@ -920,7 +929,7 @@ class Simulation:
                 events=False,
                 rates=True,
             )
-            self._rates = out.rates
+            self._rates = _frozen(out.rates)
         df = pd.DataFrame(self._rates, columns=self.scenarios, copy=False)
         df.index.name = "trial"
         df.columns.name = "scenario"
