@@ -330,7 +330,9 @@ class _AssessProgress:
     default=None,
     help="An earlier assess folder: the summary shows what changed since.",
 )
-@click.option("--fast", is_flag=True, help="Quick look: 2000 trials unless given.")
+@click.option(
+    "--fast", is_flag=True, help="Quick look: 2000 trials unless given, 10 frontier budgets."
+)
 def assess(site_path, out, trials, seed, budget, budget_kind, previous, fast):
     """Run the full IEC 62443-3-2 assessment of SITE_PATH into a fresh report folder.
 

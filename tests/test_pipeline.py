@@ -355,3 +355,25 @@ def test_failing_cell_keeps_a_failed_folder_and_names_the_cell(tmp_path):
     ]
     assert errors and errors[0].ename == "ZeroDivisionError"
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+@pytest.mark.slow
+def test_cli_failing_notebook_exits_1_and_prints_cell_and_error(tmp_path, monkeypatch):
+    books = tmp_path / "books"
+    books.mkdir()
+    for stem, _ in pipeline.NOTEBOOKS:
+        text = FAILING if stem == "02_risk" else '# %% tags=["parameters"]\nsite = None\n'
+        (books / f"{stem}.py").write_text(text)
+    monkeypatch.setattr(pipeline, "notebooks_dir", lambda: books)
+    out = tmp_path / "run"
+    r = CliRunner().invoke(cli, ["assess", str(TINY), "--out", str(out), "--trials", "200"])
+    assert r.exit_code == 1
+    assert "notebook 02_risk failed in cell" in r.output
+    assert "ratio = x / total" in r.output and "ZeroDivisionError: division by zero" in r.output
+    assert not out.exists()
+    (failed,) = [p for p in tmp_path.iterdir() if p.name.startswith("run-FAILED-")]
+    assert str(failed) in r.output
+    assert sorted(p.name for p in (failed / "notebooks").iterdir()) == [
+        "01_system.ipynb",
+        "02_risk.ipynb",
+    ]
