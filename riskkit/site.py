@@ -624,7 +624,8 @@ class RawSite:
             while path:
                 if path in fields:
                     return f, fields[path]
-                path = re.sub(r"(\[\d+\]|\.?[^.\[]+)$", "", path)
+                shorter = re.sub(r"(\[[^\[\]]*\]|\.?[^.\[\]]+|.)$", "", path)
+                path = shorter if len(shorter) < len(path) else ""
             return f, line if line is not None else self.section_lines.get(section)
         return self.file, self.section_lines.get(section)
 

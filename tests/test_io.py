@@ -7,14 +7,20 @@ be read off the text in the test.
 from __future__ import annotations
 
 import copy
+import csv
 import hashlib
+import io
 import shutil
+import tempfile
 import textwrap
+from pathlib import Path
 
 import openpyxl
 import pytest
 import yaml
 from conftest import BASE_SITE, REPO_ROOT, build
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from riskkit import SiteError, load_site
 from riskkit.io import export_xlsx, file_hash, read_raw, site_to_dict
@@ -476,3 +482,64 @@ def test_read_raw_of_a_folder_copy_equals_the_yaml(tmp_path):
     folder = tmp_path / "copy"
     shutil.copytree(EXAMPLES["water"], folder)
     assert read_raw(folder).data == read_raw(folder / "site.yaml").data
+
+
+# --------------------------------------------------------------------------------------------
+# property-based: damaged files give SiteError, never another exception
+# --------------------------------------------------------------------------------------------
+
+FILE_PROPS = settings(max_examples=80, deadline=None, database=None)
+
+
+def _load_text(folder, text: str, csv_text: str | None = None):
+    (folder / "site.yaml").write_text(text, encoding="utf-8")
+    if csv_text is not None:
+        (folder / "zones.csv").write_text(csv_text, encoding="utf-8")
+    try:
+        return load_site(folder if csv_text is not None else folder / "site.yaml")
+    except SiteError as e:
+        assert e.problems and all(str(p) for p in e.problems)
+        return e
+
+
+@FILE_PROPS
+@given(
+    pos=st.integers(0, len(SITE_YAML)),
+    cut=st.integers(0, 5),
+    insert=st.text(alphabet=" :-[]{},#'\"\n\tx0.", max_size=4),
+)
+def test_damaged_yaml_text_is_a_site_or_a_site_error(pos, cut, insert):
+    text = SITE_YAML[:pos] + insert + SITE_YAML[pos + cut :]
+    with tempfile.TemporaryDirectory() as tmp:
+        _load_text(Path(tmp), text)
+
+
+@FILE_PROPS
+@given(row=st.integers(1, 2), col=st.integers(0, 5), cell=st.text(max_size=15))
+def test_junk_in_a_csv_cell_is_a_site_or_a_site_error(row, col, cell):
+    rows = list(csv.reader(io.StringIO(ZONES_CSV)))
+    rows[row][col] = cell
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        _load_text(Path(tmp), SITE_YAML, buf.getvalue())
+
+
+@FILE_PROPS
+@given(
+    rec=st.sampled_from([("zones", 0), ("scenarios", 0), ("countermeasures", 1)]),
+    key=st.text(min_size=1, max_size=12),
+    value=st.one_of(st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=3)),
+)
+@example(rec=("zones", 0), key="a[b]", value=1)  # once looped forever looking up its line
+def test_unknown_field_with_any_name_in_a_yaml_file(rec, key, value):
+    """Odd field names ('a[b]', 'x.y', '[') still give a problem with a line, no hang."""
+    d = copy.deepcopy(BASE_SITE)
+    name = "x" + key
+    d[rec[0]][rec[1]][name] = {"nested": [value]}
+    text = yaml.safe_dump(d, sort_keys=False, allow_unicode=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        err = _load_text(Path(tmp), text)
+    assert isinstance(err, SiteError)
+    (p,) = err.problems
+    assert p.message == f"unknown field {name!r}" and p.line is not None
