@@ -1208,10 +1208,16 @@ def headline_markdown(A: Assessment) -> str:
             "- **No investment is recommended** within the budget: no candidate removes more"
             " expected loss than it costs, or the budget is too small for any."
         )
+    m_now, m_plan = int(gz["current"]["meets"].sum()), int(gz["plan"]["meets"].sum())
     lines.append(
-        f"- **Security levels**: {int(gz['current']['meets'].sum())} of {n_z} zones reach"
-        f" their target security level in every requirement today,"
-        f" {int(gz['plan']['meets'].sum())} of {n_z} with the plan."
+        f"- **Security levels**: {m_now} of {n_z} zones reach their target security level in"
+        f" every requirement today, {m_plan} of {n_z} with the plan"
+        + (
+            " (the plan is chosen for the loss it removes; the measures that would close the"
+            " remaining gaps are listed in notebook 3)."
+            if m_plan < n_z
+            else "."
+        )
     )
     hs = []
     for h, word in (("safety", "safety"), ("environment", "environmental")):
