@@ -33,6 +33,9 @@ _LAZY = {
     "prioritize": "riskkit.portfolio",
     "optimize": "riskkit.portfolio",
     "frontier": "riskkit.portfolio",
+    "attribution": "riskkit.portfolio",
+    "greedy": "riskkit.portfolio",
+    "k_best": "riskkit.portfolio",
     "assess": "riskkit.pipeline",
     "export_xlsx": "riskkit.io",
 }

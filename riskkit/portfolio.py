@@ -2157,7 +2157,9 @@ def prioritize(
         - ``sl_gaps_closed``: open (zone or conduit, FR) gaps it closes alone;
           ``sl_levels_closed``: levels of gap it removes;
         - simulated (on common random numbers): ``delta_ale_sim`` and its standard error
-          ``delta_ale_se`` [currency/yr], ``delta_var99``, ``delta_es99`` [currency].
+          ``delta_ale_se`` [currency/yr], ``delta_var99``, ``delta_es99`` [currency], and
+          ``delta_safety_ge1_sim`` .. ``delta_environment_ge4_sim`` [events/yr], the
+          simulated counterparts of the closed-form harm columns.
 
     References
     ----------
@@ -2221,6 +2223,7 @@ def prioritize(
         b = sims.pop("__base__")
         bl = b.losses("site")["site"].to_numpy()
         bs = b.summary("site").iloc[0]
+        harm_cols = [f"{cat}_ge{k}" for cat in HARM_CATEGORIES for k in range(1, 5)]
         baseline.update({f"sim_{k}": float(bs[k]) for k in ("ale", "ale_se", "var99", "es99")})
         rows = []
         for c in inst.ids:
@@ -2234,6 +2237,7 @@ def prioritize(
                     "delta_ale_se": diff.std(ddof=1) / math.sqrt(len(diff)),
                     "delta_var99": bs["var99"] - ss["var99"],
                     "delta_es99": bs["es99"] - ss["es99"],
+                    **{f"delta_{k}_sim": bs[k] - ss[k] for k in harm_cols},
                 }
             )
         df = pd.concat([df, pd.DataFrame(rows)], axis=1)
@@ -2316,7 +2320,14 @@ def frontier(
             _precheck(inst, rules, np.inf, cost, lo, hi, kind)
             raise InfeasiblePlan(_diagnose(mip, inst, rules, np.inf, cost, lo, hi, kind))
         top_x = _prune(inst, rules, top.x, lo, cost)
-        budgets = np.linspace(float(cost[lo > 0].sum()), float(cost @ top_x), n)
+        low = float(cost[lo > 0].sum())
+        if rules.gaps or rules.zone_tol or np.isfinite(rules.harm_tol).any():
+            cheap = mip.solve(
+                np.inf, lo, hi, time_limit, loss_weight=0.0, cost_weight=1 / mip.scale
+            )
+            if cheap.x is not None:
+                low = float(cost @ cheap.x)
+        budgets = np.linspace(low, float(cost @ top_x), n)
     budgets = np.unique(np.asarray([_check_budget(b) for b in budgets], dtype=float))
 
     def solve_row(b, lo_x):
@@ -2350,6 +2361,7 @@ def frontier(
     starts = np.repeat((lo > 0)[None], len(budgets), axis=0)
     gx, _ = _greedy_runs(inst, rules, cost, budgets, starts, hi)
     g_ale = inst.total(gx)
+    g_ale[gx.astype(float) @ cost > budgets * (1 + 1e-12) + 1e-9] = np.nan  # below the forced
     points["greedy_ale"] = g_ale
     points["greedy_cost"] = gx.astype(float) @ inst.costs["annualised"]
     points["greedy_members"] = [", ".join(inst.members(x)) for x in gx]
