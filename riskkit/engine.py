@@ -14,10 +14,9 @@ Every state (unmitigated, current, a plan) is simulated on the same random numbe
 difference between two states is the effect of the countermeasures and not sampling noise:
 
 - each random quantity has its own stream, keyed by what it is (``S-07|vulnerability``,
-  ``effect|CM-12|1`` for the reduction of effect 1 of CM-12, ``actor|A-RANSOM``); the
-  streams are children of one :class:`numpy.random.SeedSequence` built from the run's seed, with
-  the key hashed into the spawn key. A stream's draws therefore never depend on which other
-  streams are used, which countermeasures are active, or the order of records in the file;
+  ``effect|CM-12|1`` for the reduction of effect 1 of CM-12, ``actor|A-RANSOM``); a stream's
+  draws therefore never depend on which other streams are used, which countermeasures are
+  active, or the order of records in the file;
 - parameters are drawn once per trial: an actor's attempt rate and a countermeasure effect's
   reduction are shared by every scenario they act on in that year (one uncertain quantity
   each), a scenario's vulnerability and own rate are its own;
@@ -26,9 +25,28 @@ difference between two states is the effect of the countermeasures and not sampl
   factor f = r^-min(L, c) prod(1 - e_i) <= 1 keeps the events whose uniform mark is below f
   (Poisson thinning: the kept count is Poisson(lambda_0 f)), and scales each money category by
   prod(1 - d_j). Adding protection can only remove events and shrink factors, so a plan never
-  raises any trial's loss of any scenario;
-- streams are consumed in trial order and every sampler draws values one after another, so the
-  numbers do not depend on the chunk size or on how scenarios are shared among workers.
+  raises any trial's loss of any scenario.
+
+Blocks of trials, chunks and workers
+------------------------------------
+Every stream is cut into blocks of :data:`BLOCK` trials: the draws of quantity ``q`` for the
+trials of block ``j`` (trials ``j BLOCK`` .. ``(j + 1) BLOCK - 1``) come from their own
+generator, the child of :class:`numpy.random.SeedSequence` (``seed``) with spawn key (hash of
+``q``, ``j``). Within a block, a stream is consumed in trial order (per-event streams: the
+events of the block's trials, in trial order), and every sampler draws its values one after
+another, so splitting a block's draws into pieces gives the same values. A trial's numbers
+depend only on its block, so a run of ``n`` trials is the start of every longer run with the
+same seed.
+
+A run simulates *chunks* of trials, whole numbers of blocks (a ``chunk_size`` is rounded up to
+a multiple of :data:`BLOCK`); each chunk draws its blocks' values and evaluates every state
+on them, vectorised over the chunk. No number depends on another block, so chunks can be
+simulated in any order and at the same time: ``workers`` threads simulate chunks
+concurrently. numpy's samplers and array operations release the GIL while they fill
+arrays, which is where the time goes, so threads share one site and need no pickling. The
+numbers are the same, to the bit, for every ``chunk_size`` and every number of ``workers``;
+:data:`BLOCK` itself is part of their definition (another block size gives other, equally
+valid, numbers, as another seed would).
 
 The cost of a run grows with the unmitigated event count, whatever the state.
 
@@ -44,13 +62,18 @@ References
    Banking & Finance* 26(7), 1487-1503.
 .. [5] Devroye, L. (1986). *Non-Uniform Random Variate Generation*, Springer, sec. X.3
    (Poisson by inversion) and VI.2 (thinning of Poisson processes).
+.. [6] L'Ecuyer, P., Munger, D., Oreshkin, B., Simard, R. (2017). Random numbers for parallel
+   computers: requirements and methods, with emphasis on GPUs. *Mathematics and Computers in
+   Simulation* 135, 3-17 (substreams per block of work for reproducible parallel runs).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,8 +108,17 @@ QUANTILES: tuple[float, ...] = (0.90, 0.95, 0.99)
 
 SEVERITY_CLASSES: tuple[int, ...] = (1, 2, 3, 4)
 
+BLOCK = 1 << 14
+"""Trials per block of every random stream [trials].
+
+Each block of each stream has its own generator, so blocks can be simulated in any order and
+concurrently. Part of the definition of the random numbers: changing it changes them.
+"""
+
 DEFAULT_CHUNK = 1 << 16
-"""Trials simulated together [trials]; bounds the memory of per-event arrays."""
+"""Trials simulated together [trials], a multiple of :data:`BLOCK`; bounds the memory of
+per-event arrays. With ``workers > 1`` and no ``chunk_size``, chunks are made smaller (down to
+one block) so that every worker gets several."""
 
 MAX_EVENTS = 1 << 21
 """Events drawn at once for one scenario; larger chunks are cut into pieces of trials."""
@@ -101,30 +133,30 @@ _TAIL = 1e-17  # ... or where the next term no longer changes the CDF in float64
 # --------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _key(label: str) -> int:
     return int.from_bytes(hashlib.blake2b(label.encode(), digest_size=8).digest(), "little")
 
 
-def _stream(seed: int, label: str) -> np.random.Generator:
-    """The generator of the stream ``label``: a keyed child of ``SeedSequence(seed)``."""
-    ss = np.random.SeedSequence(seed, spawn_key=(_key(label),))
+def _stream(seed: int, label: str, block: int) -> np.random.Generator:
+    """The generator of block ``block`` of the stream ``label``.
+
+    A keyed child of ``SeedSequence(seed)`` with spawn key (hash of ``label``, ``block``).
+    """
+    ss = np.random.SeedSequence(seed, spawn_key=(_key(label), block))
     return np.random.Generator(np.random.PCG64(ss))
 
 
-def _draw(spec: Any, rng: np.random.Generator | None, n: int) -> float | np.ndarray:
-    """``n`` draws of ``spec``, or a float where the spec is constant (no draws consumed)."""
-    if spec.is_constant:
-        return float(spec.bounds()[0])
-    return spec.sample(rng, n)
-
-
 def _poisson_counts(
-    u: np.ndarray, lam: float | np.ndarray, rng_large: np.random.Generator | None
+    u: np.ndarray,
+    lam: float | np.ndarray,
+    large: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
 ) -> np.ndarray:
     """Poisson counts: inversion of the CDF at ``u`` for small rates, numpy above.
 
     Inversion keeps one uniform per trial whatever the rate; the rare rates above
-    ``_SMALL_RATE`` take numpy's sampler on their own stream (consumed in trial order).
+    ``_SMALL_RATE`` take ``large(trials, rates)``, numpy's sampler on their own stream
+    (consumed in trial order).
     """
     n = u.size
     if np.ndim(lam) == 0 and lam <= _SMALL_RATE:  # one rate for every trial: tabulate the CDF
@@ -144,7 +176,7 @@ def _poisson_counts(
     big = lam > _SMALL_RATE
     if big.any():
         ib = np.flatnonzero(big)
-        counts[ib] = rng_large.poisson(lam[ib])
+        counts[ib] = large(ib, lam[ib])
         idx = np.flatnonzero(~big)
         u, lam = u[idx], lam[idx]
     else:
@@ -224,7 +256,6 @@ class _Plan:
     harms: dict[str, tuple[int, float]]  # category -> (severity, probability)
     reductions: dict[str, Any]  # stream label -> reduction spec
     views: list[_View]
-    cost: float = 0.0  # rough work estimate, for sharing scenarios among workers
     marks: bool = field(init=False)
     harm_draw: dict[str, bool] = field(init=False)
 
@@ -264,25 +295,10 @@ def _plans(site: Site, states: list[State]) -> list[_Plan]:
         harms = {cat: (h.severity, h.probability) for cat, h in s.consequences.harms().items()}
         if s.rate is not None:
             actor, share, rate = None, 1.0, s.rate
-            base = s.rate.mean() * s.vulnerability.mean()
         else:
             actor, share, rate = s.actor, float(s.rate_share), None
-            base = site.actor(s.actor).attempt_rate.mean() * share * s.vulnerability.mean()
-        cost = 4.0 + len(reductions) + base * (len(terms) + 2) * 50
         plans.append(
-            _Plan(
-                col,
-                s.id,
-                actor,
-                share,
-                rate,
-                s.vulnerability,
-                terms,
-                harms,
-                reductions,
-                views,
-                cost,
-            )
+            _Plan(col, s.id, actor, share, rate, s.vulnerability, terms, harms, reductions, views)
         )
     return plans
 
@@ -307,7 +323,7 @@ def _label(site: Site, sid: str, cid: str, spec: Any, reductions: dict[str, Any]
 
 @dataclass
 class _Out:
-    """Per-state outputs filled by the workers (columns are scenarios)."""
+    """Per-state outputs filled by the chunks (columns are scenarios)."""
 
     loss: np.ndarray | None  # (trials, scenarios) float64, Fortran order
     harm: dict[str, np.ndarray]  # category -> (trials, scenarios with that harm) int32
@@ -329,45 +345,93 @@ def _scale(labels: tuple[str, ...], red: dict[str, Any]) -> float | np.ndarray:
     return s
 
 
-class _Worker:
-    """Simulates a group of scenarios over every chunk, holding the group's streams."""
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
-    def __init__(self, site: Site, seed: int, plans: list[_Plan], events: bool):
+
+class _Chunk:
+    """Simulates the trials ``[a, b)`` of every scenario; ``a`` starts a block.
+
+    Holds the generators of the blocks it covers (one per stream and block, created on first
+    use) and the per-trial draws shared by several scenarios (actors' attempt rates, effects'
+    reductions). Writes only rows ``a .. b-1`` of the outputs, so chunks can run concurrently.
+    """
+
+    def __init__(self, site: Site, seed: int, plans: list[_Plan], events: bool, a: int, b: int):
         self.site = site
+        self.seed = seed
         self.plans = plans
         self.events = events
-        self.rng: dict[str, np.random.Generator] = {}
-        self.seed = seed
+        self.a, self.b = a, b
+        self.blocks = range(a // BLOCK, (b - 1) // BLOCK + 1)
+        # chunk-relative first trial of each block, then the chunk's length
+        self.edges = np.array([max(j * BLOCK, a) - a for j in self.blocks] + [b - a])
+        self.sizes = np.diff(self.edges)  # trials of each block in this chunk
+        self.rng: dict[tuple[str, int], np.random.Generator] = {}
+        self.shared: dict[str, Any] = {}
 
-    def stream(self, label: str) -> np.random.Generator:
-        g = self.rng.get(label)
+    # -- streams ------------------------------------------------------------------------------
+    def gen(self, label: str, k: int) -> np.random.Generator:
+        """Generator of stream ``label`` for the chunk's block ``k`` (continues where it was)."""
+        g = self.rng.get((label, k))
         if g is None:
-            g = self.rng[label] = _stream(self.seed, label)
+            g = self.rng[(label, k)] = _stream(self.seed, label, self.blocks[k])
         return g
 
-    def run(self, chunks: list[tuple[int, int]], outs: list[_Out]) -> None:
-        for a, b in chunks:
-            shared: dict[str, Any] = {}  # draws of this chunk used by several scenarios
-            for plan in self.plans:
-                self._scenario(plan, a, b, shared, outs)
+    def draw(self, label: str, spec: Any, sizes: np.ndarray) -> float | np.ndarray:
+        """``sizes[k]`` draws of ``spec`` from block ``k`` of ``label``, joined in block order.
 
-    def _shared(self, shared: dict, label: str, spec: Any, n: int):
-        x = shared.get(label)
+        A float where the spec is constant (no draws consumed).
+        """
+        if spec.is_constant:
+            return float(spec.bounds()[0])
+        return _join([spec.sample(self.gen(label, k), int(m)) for k, m in enumerate(sizes) if m])
+
+    def uniform(self, label: str, sizes: np.ndarray) -> np.ndarray:
+        """``sizes[k]`` uniforms on [0, 1) from block ``k`` of ``label``, joined."""
+        return _join([self.gen(label, k).random(int(m)) for k, m in enumerate(sizes) if m])
+
+    def large(self, label: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """Poisson counts of the chunk's trials ``idx`` (sorted) at rates ``lam``."""
+
+        def counts(idx: np.ndarray, lam: np.ndarray) -> np.ndarray:
+            cut = np.searchsorted(idx, self.edges)
+            return _join(
+                [
+                    self.gen(label, k).poisson(lam[cut[k] : cut[k + 1]])
+                    for k in range(len(self.blocks))
+                    if cut[k + 1] > cut[k]
+                ]
+            )
+
+        return counts
+
+    def common(self, label: str, spec: Any) -> float | np.ndarray:
+        """Per-trial draws of a quantity shared by several scenarios (drawn once a chunk)."""
+        x = self.shared.get(label)
         if x is None:
-            x = shared[label] = _draw(spec, self.stream(label), n)
+            x = self.shared[label] = self.draw(label, spec, self.sizes)
         return x
 
-    def _scenario(self, plan: _Plan, a: int, b: int, shared: dict, outs: list[_Out]):
+    # -- simulation ---------------------------------------------------------------------------
+    def run(self, outs: list[_Out]) -> None:
+        for plan in self.plans:
+            self._scenario(plan, outs)
+
+    def _scenario(self, plan: _Plan, outs: list[_Out]) -> None:
+        a, b = self.a, self.b
         n = b - a
         sid = plan.id
         # parameters, once per trial
         if plan.actor is not None:
             spec = self.site.actor(plan.actor).attempt_rate
-            lam0 = self._shared(shared, f"actor|{plan.actor}", spec, n) * plan.share
+            lam0 = self.common(f"actor|{plan.actor}", spec) * plan.share
         else:
-            lam0 = _draw(plan.rate, self.stream(f"{sid}|rate"), n)
-        lam0 = lam0 * _draw(plan.vulnerability, self.stream(f"{sid}|vulnerability"), n)
-        red = {lab: self._shared(shared, lab, spec, n) for lab, spec in plan.reductions.items()}
+            lam0 = self.draw(f"{sid}|rate", plan.rate, self.sizes)
+        lam0 = lam0 * self.draw(f"{sid}|vulnerability", plan.vulnerability, self.sizes)
+        red = {lab: self.common(lab, spec) for lab, spec in plan.reductions.items()}
 
         # one computation per distinct view (states that act alike on this scenario share it)
         distinct: dict[_View, list[int]] = {}
@@ -382,24 +446,25 @@ class _Worker:
         if not self.events or not plan.has_events:
             return
 
-        counts = _poisson_counts(
-            self.stream(f"{sid}|count").random(n), lam0, self.stream(f"{sid}|count.large")
-        )
+        u = self.uniform(f"{sid}|count", self.sizes)
+        counts = _poisson_counts(u, lam0, self.large(f"{sid}|count.large"))
         # cut the chunk into pieces of at most MAX_EVENTS events (same draws, less memory)
-        ends = np.cumsum(counts)
+        ends = np.zeros(n + 1, dtype=np.int64)  # ends[t]: events of the chunk's trials < t
+        np.cumsum(counts, out=ends[1:])
         lo = 0
         while lo < n:
-            base = ends[lo - 1] if lo else 0
-            hi = int(np.searchsorted(ends, base + MAX_EVENTS, side="right"))
+            hi = int(np.searchsorted(ends, ends[lo] + MAX_EVENTS, side="right")) - 1
             hi = min(max(hi, lo + 1), n)
-            self._events(plan, a, lo, hi, counts[lo:hi], red, distinct, outs)
+            # events of each block within trials lo .. hi-1
+            sizes = np.diff(ends[np.clip(self.edges, lo, hi)])
+            self._events(plan, lo, hi, counts[lo:hi], sizes, red, distinct, outs)
             lo = hi
 
-    def _events(self, plan, a, lo, hi, counts, red, distinct, outs):
+    def _events(self, plan, lo, hi, counts, sizes, red, distinct, outs):
         sid = plan.id
         m = hi - lo
         total = int(counts.sum())
-        sub = slice(a + lo, a + hi)
+        sub = slice(self.a + lo, self.a + hi)
         if total == 0:  # outputs start at zero
             return
         starts = np.zeros(m, dtype=np.int64)
@@ -413,11 +478,11 @@ class _Worker:
             x: float | np.ndarray = 1.0
             for j, spec in enumerate(specs):
                 label = f"{sid}|{cat}" if j == 0 else f"{sid}|{cat}.{j}"
-                x = x * _draw(spec, self.stream(label), total)
+                x = x * self.draw(label, spec, sizes)
             terms.append((cat, x))
-        marks = self.stream(f"{sid}|mark").random(total) if plan.marks else None
+        marks = self.uniform(f"{sid}|mark", sizes) if plan.marks else None
         harm_u = {
-            cat: self.stream(f"{sid}|harm.{cat}").random(total)
+            cat: self.uniform(f"{sid}|harm.{cat}", sizes)
             for cat, need in plan.harm_draw.items()
             if need
         }
@@ -463,18 +528,46 @@ def _check_int(name: str, value: Any, low: int) -> int:
     return int(value)
 
 
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+def _resolve_workers(workers: int | None) -> int:
+    """``workers``, or every CPU available to the process for ``None``."""
+    return _cpus() if workers is None else _check_int("workers", workers, 1)
+
+
+def _chunk_trials(chunk_size: int | None, trials: int, workers: int) -> int:
+    """Trials of a chunk: ``chunk_size`` rounded up to a whole number of blocks.
+
+    By default :data:`DEFAULT_CHUNK`, made smaller with several workers so that each gets
+    about four chunks (never below one block).
+    """
+    if chunk_size is None:
+        chunk = DEFAULT_CHUNK
+        if workers > 1:
+            chunk = min(chunk, -(-trials // (4 * workers)))
+    else:
+        chunk = _check_int("chunk_size", chunk_size, 1)
+    return -(-chunk // BLOCK) * BLOCK
+
+
 def _run(
     site: Site,
     states: list[State],
     trials: int,
     seed: int,
     chunk_size: int | None,
-    workers: int,
+    workers: int | None,
     events: bool = True,
     rates: bool = False,
 ) -> list[_Out]:
-    chunk = _check_int("chunk_size", chunk_size if chunk_size is not None else DEFAULT_CHUNK, 1)
-    workers = _check_int("workers", workers, 1)
+    workers = _resolve_workers(workers)
+    chunk = _chunk_trials(chunk_size, trials, workers)
     plans = _plans(site, states)
     outs = []
     for _ in states:
@@ -492,29 +585,19 @@ def _run(
                 rates=np.zeros((trials, len(plans)), order="F") if rates else None,
             )
         )
-    chunks = [(a, min(a + chunk, trials)) for a in range(0, trials, chunk)]
-    groups = _share(plans, workers)
-    if len(groups) <= 1:
-        _Worker(site, seed, plans, events).run(chunks, outs)
+
+    def one(a: int) -> None:
+        _Chunk(site, seed, plans, events, a, min(a + chunk, trials)).run(outs)
+
+    starts = range(0, trials, chunk)
+    if workers == 1 or len(starts) == 1:
+        for a in starts:
+            one(a)
     else:
-        with ThreadPoolExecutor(max_workers=len(groups)) as ex:
-            futures = [ex.submit(_Worker(site, seed, g, events).run, chunks, outs) for g in groups]
-            for fut in futures:
+        with ThreadPoolExecutor(max_workers=min(workers, len(starts))) as ex:
+            for fut in [ex.submit(one, a) for a in starts]:
                 fut.result()
     return outs
-
-
-def _share(plans: list[_Plan], workers: int) -> list[list[_Plan]]:
-    """Share scenarios among workers, largest first onto the least loaded (no effect on draws)."""
-    if workers <= 1 or len(plans) <= 1:
-        return [plans]
-    groups: list[list[_Plan]] = [[] for _ in range(min(workers, len(plans)))]
-    load = [0.0] * len(groups)
-    for p in sorted(plans, key=lambda p: -p.cost):
-        i = load.index(min(load))
-        groups[i].append(p)
-        load[i] += p.cost
-    return [sorted(g, key=lambda p: p.col) for g in groups if g]
 
 
 def _frozen(a: np.ndarray | None) -> np.ndarray | None:
@@ -542,7 +625,7 @@ def simulate(
     plan: Iterable[str] | None = None,
     *,
     chunk_size: int | None = None,
-    workers: int = 1,
+    workers: int | None = 1,
 ) -> Simulation:
     """Simulate annual losses of every scenario of ``site`` in one state.
 
@@ -561,9 +644,13 @@ def simulate(
     plan : iterable of str, optional
         Candidate countermeasure ids (giving a plan with the default state means ``plan``).
     chunk_size : int, optional
-        Trials simulated together; bounds memory, never changes the numbers.
-    workers : int, default 1
-        Threads sharing the scenarios; never changes the numbers.
+        Trials simulated together [trials], rounded up to a multiple of :data:`BLOCK`; bounds
+        memory, never changes the numbers. Default :data:`DEFAULT_CHUNK` (smaller with
+        several workers).
+    workers : int or None, default 1
+        Threads simulating chunks of trials at the same time; ``None`` means one per CPU
+        available to the process. Never changes the numbers. Each running chunk holds its own
+        per-event arrays, so memory beyond the results grows with ``workers``.
 
     Returns
     -------
@@ -586,6 +673,7 @@ def simulate(
     """
     st = resolve_state(site, state, plan)
     trials, seed = _resolve_run(site, trials, seed)
+    workers = _resolve_workers(workers)
     (out,) = _run(site, [st], trials, seed, chunk_size, workers)
     return Simulation(site, trials, seed, st, out, chunk_size, workers)
 
@@ -597,7 +685,7 @@ def simulate_many(
     seed: int | None = None,
     *,
     chunk_size: int | None = None,
-    workers: int = 1,
+    workers: int | None = 1,
 ) -> dict[str, Simulation]:
     """Simulate several states or plans in one pass, sharing every random draw.
 
@@ -637,6 +725,7 @@ def simulate_many(
         names.append(str(name))
         states.append(st)
     trials, seed = _resolve_run(site, trials, seed)
+    workers = _resolve_workers(workers)
     if not states:
         return {}
     outs = _run(site, states, trials, seed, chunk_size, workers)

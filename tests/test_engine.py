@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from scipy import stats
 
+from riskkit import engine
 from riskkit.cli import cli
-from riskkit.engine import moments, simulate, simulate_many
+from riskkit.engine import BLOCK, moments, simulate, simulate_many
 from riskkit.exposure import expected_losses
 
 K = 4.0  # tolerance in standard errors / binomial standard deviations
@@ -372,11 +374,11 @@ def test_harm_class_frequencies(make_site):
 def test_protection_never_raises_a_trial_loss(refinery_site):
     site = refinery_site
     every = [c.id for c in site.candidates]
-    s = 3
-    u = simulate(site, trials=2000, seed=s, state="unmitigated")
-    c = simulate(site, trials=2000, seed=s)
-    p = simulate(site, trials=2000, seed=s, plan=every)
-    one = simulate(site, trials=2000, seed=s, plan=["CM-22"])
+    s, n = 3, BLOCK + 2000  # two blocks, chunked and threaded differently per state
+    u = simulate(site, trials=n, seed=s, state="unmitigated")
+    c = simulate(site, trials=n, seed=s, chunk_size=1, workers=2)
+    p = simulate(site, trials=n, seed=s, plan=every, workers=2)
+    one = simulate(site, trials=n, seed=s, plan=["CM-22"], chunk_size=1)
     lu, lc, lp, l1 = (x.losses("scenario").to_numpy() for x in (u, c, p, one))
     assert (lc <= lu).all() and (lp <= l1).all() and (l1 <= lc).all()
     assert (lp < lc).sum() > 100 and (lc < lu).sum() > 100
@@ -387,32 +389,121 @@ def test_protection_never_raises_a_trial_loss(refinery_site):
     assert (rc <= ru).all() and (rp <= rc).all()
 
 
-def test_same_numbers_for_every_chunk_size_and_worker_count(tiny_site):
+def assert_same(a, b):
+    """Bit-identical losses, harm counts and event rates of two simulations."""
+    np.testing.assert_array_equal(a.losses("scenario"), b.losses("scenario"))
+    np.testing.assert_array_equal(a.losses("site"), b.losses("site"))
+    for cat in ("safety", "environment"):
+        np.testing.assert_array_equal(
+            a.harm_counts(cat, "scenario"), b.harm_counts(cat, "scenario")
+        )
+    np.testing.assert_array_equal(a.event_rates(), b.event_rates())
+
+
+T = 3 * BLOCK + 123  # three whole blocks of trials and the start of a fourth
+
+
+@pytest.fixture
+def chunks_seen(monkeypatch):
+    """Records (first trial, end, runs in the main thread) of every chunk simulated."""
+    seen = []
+    init = engine._Chunk.__init__
+
+    def spy(self, site, seed, plans, events, a, b):
+        seen.append((a, b, threading.current_thread() is threading.main_thread()))
+        init(self, site, seed, plans, events, a, b)
+
+    monkeypatch.setattr(engine._Chunk, "__init__", spy)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "chunk, workers, bounds",
+    [
+        (None, 1, [(0, T)]),  # DEFAULT_CHUNK covers T
+        (1, 1, [(0, BLOCK), (BLOCK, 2 * BLOCK), (2 * BLOCK, 3 * BLOCK), (3 * BLOCK, T)]),
+        (BLOCK - 7, 2, [(0, BLOCK), (BLOCK, 2 * BLOCK), (2 * BLOCK, 3 * BLOCK), (3 * BLOCK, T)]),
+        (BLOCK, 3, [(0, BLOCK), (BLOCK, 2 * BLOCK), (2 * BLOCK, 3 * BLOCK), (3 * BLOCK, T)]),
+        (2 * BLOCK, 1, [(0, 2 * BLOCK), (2 * BLOCK, T)]),
+        (2 * BLOCK + 1, 2, [(0, 3 * BLOCK), (3 * BLOCK, T)]),  # rounded up to three blocks
+        (10 * BLOCK, 2, [(0, T)]),
+        (None, 2, [(0, BLOCK), (BLOCK, 2 * BLOCK), (2 * BLOCK, 3 * BLOCK), (3 * BLOCK, T)]),
+    ],
+)
+def test_same_numbers_for_every_chunk_size_and_worker_count(
+    tiny_site, chunks_seen, chunk, workers, bounds
+):
+    site = tiny_site
+    states = {"u": "unmitigated", "p": [c.id for c in site.candidates]}
+    ref = simulate_many(site, states, trials=T, seed=9)  # one chunk, no threads
+    chunks_seen.clear()
+    sims = simulate_many(site, states, T, 9, chunk_size=chunk, workers=workers)
+    assert sorted((a, b) for a, b, _ in chunks_seen) == bounds
+    if workers > 1 and len(bounds) > 1:
+        assert not any(main for _, _, main in chunks_seen)  # the chunks ran in the pool
+    for k in states:
+        assert_same(ref[k], sims[k])
+
+
+def test_same_numbers_alone_and_together_and_for_another_seed(tiny_site):
     site = tiny_site
     plan = [c.id for c in site.candidates]
-    ref = simulate_many(site, {"u": "unmitigated", "p": plan}, trials=6000, seed=9)
-    for chunk, workers in [(1000, 1), (2999, 2), (6000, 2), (257, 1)]:
-        sims = simulate_many(
-            site, {"u": "unmitigated", "p": plan}, 6000, 9, chunk_size=chunk, workers=workers
-        )
-        for k in ("u", "p"):
-            a, b = ref[k], sims[k]
-            np.testing.assert_array_equal(a.losses("scenario"), b.losses("scenario"))
-            np.testing.assert_array_equal(a.losses("site"), b.losses("site"))
-            for cat in ("safety", "environment"):
-                np.testing.assert_array_equal(a.harm_counts(cat), b.harm_counts(cat))
-            np.testing.assert_array_equal(a.event_rates(), b.event_rates())
+    ref = simulate_many(site, {"u": "unmitigated", "p": plan}, trials=T, seed=9)
     # one state at a time gives the same numbers as the shared pass
-    alone = simulate(site, trials=6000, seed=9, plan=plan, chunk_size=700)
+    alone = simulate(site, trials=T, seed=9, plan=plan, chunk_size=700, workers=None)
     np.testing.assert_array_equal(alone.losses("scenario"), ref["p"].losses("scenario"))
     # another seed, other numbers
-    other = simulate(site, trials=6000, seed=10, plan=plan)
+    other = simulate(site, trials=T, seed=10, plan=plan)
     assert not np.array_equal(other.losses("scenario"), ref["p"].losses("scenario"))
 
 
+def test_a_longer_run_extends_a_shorter_one(tiny_site):
+    # trial t draws only from its own block, in trial order: a run of n trials is the start
+    # of every longer run with the same seed
+    short = simulate(tiny_site, trials=BLOCK + 50, seed=3)
+    long = simulate(tiny_site, trials=T, seed=3, workers=2)
+    np.testing.assert_array_equal(
+        long.losses("scenario").to_numpy()[: BLOCK + 50], short.losses("scenario")
+    )
+    np.testing.assert_array_equal(long.event_rates().to_numpy()[: BLOCK + 50], short.event_rates())
+
+
+def test_pieces_of_events_within_blocks_give_the_same_numbers(tiny_site, monkeypatch):
+    # with a small MAX_EVENTS every block's per-event streams are drawn in many pieces
+    ref = simulate(tiny_site, trials=T, seed=5, state="unmitigated")
+    monkeypatch.setattr(engine, "MAX_EVENTS", 1000)
+    cut = simulate(tiny_site, trials=T, seed=5, state="unmitigated", workers=2)
+    assert_same(ref, cut)
+
+
+def test_large_rates_across_blocks(make_site):
+    # rates from 5 to 30 per year: some trials by inversion, others by numpy's sampler
+    site = cp_site(make_site, [scenario("S1", {"dist": "uniform", "low": 5, "high": 30})])
+    n = 2 * BLOCK + 5
+    ref = simulate(site, trials=n, seed=6)
+    assert_same(ref, simulate(site, trials=n, seed=6, chunk_size=1, workers=2))
+    s = ref.losses("site")["site"].to_numpy()
+    m = moments(site).loc["S1"]
+    check_mean(s.mean(), m["mean"], m["var"], n, "E[S], rate U(5, 30)")
+
+
+def test_blocks_are_independent(make_site):
+    # were the blocks' streams shared, trial t and trial t + BLOCK would repeat each other
+    lam = 1.5
+    vul = {"dist": "pert", "low": 0.2, "mode": 0.5, "high": 0.9}
+    site = cp_site(make_site, [scenario("S1", lam, vulnerability=vul)])
+    sim = simulate(site, trials=2 * BLOCK, seed=4)
+    s = sim.losses("site")["site"].to_numpy()
+    rate = sim.event_rates()["S1"].to_numpy()
+    for x, what in ((s > 0, "years with a loss"), (rate, "event rates"), (s, "losses")):
+        r = np.corrcoef(x[:BLOCK], x[BLOCK:])[0, 1]
+        assert abs(r) <= K / math.sqrt(BLOCK), f"{what}: correlation {r:.4f} between blocks"
+
+
 def test_refinery_workers_and_chunks(refinery_site):
-    a = simulate(refinery_site, trials=3000, seed=2)
-    b = simulate(refinery_site, trials=3000, seed=2, chunk_size=1100, workers=2)
+    n = BLOCK + 1000
+    a = simulate(refinery_site, trials=n, seed=2)
+    b = simulate(refinery_site, trials=n, seed=2, chunk_size=1100, workers=2)
     np.testing.assert_array_equal(a.losses("scenario"), b.losses("scenario"))
     np.testing.assert_array_equal(a.harm_counts("safety"), b.harm_counts("safety"))
 
@@ -475,8 +566,10 @@ def test_bad_arguments(tiny_site):
         simulate(tiny_site, trials=100).losses("plant")
     with pytest.raises(ValueError, match="unknown countermeasure 'CM-X'"):
         simulate(tiny_site, trials=100, plan=["CM-X"])
-    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+    with pytest.raises(ValueError, match="workers must be an integer >= 1, 0 was given"):
         simulate(tiny_site, trials=100, workers=0)
+    with pytest.raises(ValueError, match="chunk_size must be an integer >= 1, 0 was given"):
+        simulate(tiny_site, trials=100, chunk_size=0)
 
 
 def test_defaults_come_from_the_site(tiny_site):
