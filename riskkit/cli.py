@@ -187,7 +187,13 @@ def levels(site_path, method, plan, as_json):
     show_default=True,
     help="Rows of the table (the site total is always added).",
 )
-@click.option("--workers", type=int, default=1, show_default=True, help="Threads.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Threads simulating blocks of trials at once (0: one per CPU); same numbers.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
     """Monte Carlo annual losses: ALE, VaR, expected shortfall and harm frequencies."""
@@ -200,7 +206,9 @@ def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
     site = _load(site_path)
     ids = [p.strip() for item in plan for p in item.split(",") if p.strip()]
     try:
-        sim = run(site, trials=trials, seed=seed, state=state, plan=ids or None, workers=workers)
+        sim = run(
+            site, trials=trials, seed=seed, state=state, plan=ids or None, workers=workers or None
+        )
     except ValueError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)

@@ -590,3 +590,12 @@ def test_cli_simulate(repo_root):
     assert "plan ['CM-2', 'CM-3'] state" in res.output and "Z-CTRL" in res.output
     res = runner.invoke(cli, ["simulate", path, "--plan", "CM-9"])
     assert res.exit_code == 1 and "unknown countermeasure" in res.output
+    # --workers 0 means one thread per CPU; any worker count prints the same numbers
+    args = ["simulate", path, "--trials", str(BLOCK + 10), "--seed", "4", "--json"]
+    ref = runner.invoke(cli, args)
+    for w in ("2", "0"):
+        res = runner.invoke(cli, [*args, "--workers", w])
+        assert res.exit_code == 0, res.output
+        assert res.output == ref.output
+    res = runner.invoke(cli, [*args, "--workers", "-1"])
+    assert res.exit_code == 2 and "-1" in res.output
