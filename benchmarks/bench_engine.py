@@ -1,17 +1,25 @@
 """Speed of the Monte Carlo engine, as ratios against baselines timed in the same process.
 
-(a) one compound Poisson-lognormal scenario at 1e6 trials against the bare numpy floor of
-    drawing the same random variates (Poisson counts, lognormal severities, per-trial sums);
+(a) one compound Poisson-lognormal scenario at 1e6 trials, ``workers=1``, against the bare
+    numpy floor of drawing the same random variates (Poisson counts, lognormal severities,
+    per-trial sums), single-threaded too;
 (b) the FAIR example (LEF PERT 0.1/0.5/2 per year, LM PERT 10k/100k/5M) at 1e6 trials against
     pyfair 0.1a13, which multiplies one frequency by one magnitude per trial where riskkit
-    draws a Poisson number of events and sums their magnitudes;
+    draws a Poisson number of events and sums their magnitudes. pyfair is single-threaded;
+    riskkit is timed at ``workers=1`` and at ``workers=--workers`` (default: every CPU);
 (c) the example refinery, unmitigated + current + a plan in one pass, at 1e5 and 1e6 trials,
-    with peak traced memory; and a what-if recomputation (current + plan) at 1e4 trials.
+    at ``workers=1`` and ``workers=--workers``, with peak traced memory; and a what-if
+    recomputation (current + plan) at 1e4 trials;
+(d) whether numpy's samplers release the GIL: two threads drawing 5e6 values each from their
+    own Generator against the same draws one after the other, and the longest pause of a
+    pure-Python thread while the main thread draws.
 
-Run:  python benchmarks/bench_engine.py [--repeat 5] [--skip-1e6] [--out RESULTS.md]
+Run:  python benchmarks/bench_engine.py [--repeat 5] [--workers N] [--skip-1e6] [--out FILE]
 
-Times are the best of ``--repeat`` runs (the machine may be shared); the targets are
-(a) <= 1.5x the floor, (b) >= 5x faster than pyfair, (c) 1e5 trials of three states < 3 s.
+Times are the best of ``--repeat`` runs, the timed functions of a comparison run in turn
+(the machine may be shared); "cpu/wall" is the process CPU time over the wall time of that
+best run, above 1 only when threads ran at the same time. The targets are (a) <= 1.5x the
+floor, (b) >= 5x faster than pyfair, (c) 1e5 trials of three states < 3 s.
 """
 
 from __future__ import annotations
@@ -21,16 +29,18 @@ import gc
 import os
 import platform
 import sys
+import threading
 import time
 import tracemalloc
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
 import riskkit
-from riskkit.engine import simulate, simulate_many
+from riskkit.engine import BLOCK, simulate, simulate_many
 from riskkit.site import RawSite, build_site
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,17 +59,21 @@ def best(fn, repeat):
     return min(times)
 
 
-def best_of(fns, repeat):
-    """Best time of each function, run in turn so that load drifts hit all of them alike."""
+def best_of(fns, repeat, cpu=False):
+    """Best time of each function, run in turn so that load drifts hit all of them alike.
+
+    With ``cpu``, (wall time, process CPU time) of each function's best run.
+    """
     times = [[] for _ in fns]
     for _ in range(repeat):
         for k, fn in enumerate(fns):
             gc.collect()
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             out = fn()
-            times[k].append(time.perf_counter() - t0)
+            times[k].append((time.perf_counter() - t0, time.process_time() - c0))
             del out
-    return [min(t) for t in times]
+    best = [min(t) for t in times]
+    return best if cpu else [w for w, _ in best]
 
 
 def one_scenario_site(rate, consequences):
@@ -96,17 +110,17 @@ def bench_floor(repeat, lines):
         return np.bincount(np.repeat(np.arange(N), counts), weights=x, minlength=N)
 
     def engine():
-        return simulate(site, trials=N, seed=1).losses("site")
+        return simulate(site, trials=N, seed=1, workers=1).losses("site")
 
     t_floor, t_eng = best_of([floor, engine], repeat)
     lines.append("(a) one compound Poisson-lognormal scenario (rate 1/yr), 1e6 trials")
     lines.append(f"    numpy floor (poisson + lognormal + bincount): {t_floor * 1e3:8.1f} ms")
-    lines.append(f"    riskkit simulate(...).losses('site'):         {t_eng * 1e3:8.1f} ms")
+    lines.append(f"    riskkit simulate(..., workers=1).losses():    {t_eng * 1e3:8.1f} ms")
     lines.append(f"    ratio riskkit / floor: {t_eng / t_floor:.2f}  (target <= 1.5)")
     return {"floor_ms": t_floor * 1e3, "engine_ms": t_eng * 1e3, "ratio": t_eng / t_floor}
 
 
-def bench_pyfair(repeat, lines):
+def bench_pyfair(repeat, lines, workers):
     lef = {"dist": "pert", "low": 0.1, "mode": 0.5, "high": 2}
     lm = {"dist": "pert", "low": 1e4, "mode": 1e5, "high": 5e6}
     site = one_scenario_site(lef, {"other": lm})
@@ -114,7 +128,10 @@ def bench_pyfair(repeat, lines):
     a_m, b_m = site.scenarios[0].consequences.other._ab()
 
     def engine():
-        return simulate(site, trials=N, seed=1).losses("site")
+        return simulate(site, trials=N, seed=1, workers=1).losses("site")
+
+    def engine_w():
+        return simulate(site, trials=N, seed=1, workers=workers).losses("site")
 
     def floor():  # the same draws in bare numpy: PERT rates, Poisson counts, PERT magnitudes
         rng = np.random.default_rng(1)
@@ -131,6 +148,7 @@ def bench_pyfair(repeat, lines):
         return m
 
     ale = simulate(site, trials=N, seed=1).summary("site").loc["site", "ale"]
+    w = f"workers={workers}:"
     lines.append("(b) FAIR inputs (LEF PERT 0.1/0.5/2, LM PERT 10k/100k/5M), 1e6 trials")
     try:
         with warnings.catch_warnings():
@@ -138,26 +156,34 @@ def bench_pyfair(repeat, lines):
             from pyfair import FairModel
 
             pyfair_version = version("pyfair")
-            t_fair, t_eng, t_floor = best_of([fair, engine, floor], repeat)
+            res = best_of([fair, engine, engine_w, floor], repeat, cpu=True)
+            (t_fair, _), (t_eng, _), (t_w, c_w), (t_floor, _) = res
             risk = fair().export_results()["Risk"].mean()
     except Exception as e:
-        t_eng, t_floor = best_of([engine, floor], repeat)
-        lines.append(f"    riskkit (Poisson events, compound sum): {t_eng * 1e3:8.1f} ms")
-        lines.append(f"    numpy floor of the same draws:          {t_floor * 1e3:8.1f} ms")
+        (t_eng, _), (t_w, c_w), (t_floor, _) = best_of([engine, engine_w, floor], repeat, cpu=True)
+        lines.append(f"    riskkit workers=1 (compound sum): {t_eng * 1e3:8.1f} ms")
+        lines.append(f"    riskkit {w:<24}  {t_w * 1e3:8.1f} ms (cpu/wall {c_w / t_w:.2f})")
+        lines.append(f"    numpy floor of the same draws:    {t_floor * 1e3:8.1f} ms")
         lines.append(f"    pyfair did not run ({type(e).__name__}: {e}); no ratio measured")
         return {"engine_ms": t_eng * 1e3, "floor_ms": t_floor * 1e3, "pyfair_ms": None}
     lines.append(
-        f"    riskkit (Poisson events, compound sum): {t_eng * 1e3:8.1f} ms, ALE {ale:,.0f}"
+        f"    riskkit workers=1 (Poisson events, compound sum): {t_eng * 1e3:8.1f} ms,"
+        f" ALE {ale:,.0f}"
     )
-    lines.append(f"    numpy floor of the same draws:          {t_floor * 1e3:8.1f} ms")
+    lines.append(f"    riskkit {w:<42}{t_w * 1e3:8.1f} ms, cpu/wall {c_w / t_w:.2f}")
+    lines.append(f"    numpy floor of the same draws (one thread):       {t_floor * 1e3:8.1f} ms")
     lines.append(
-        f"    pyfair {pyfair_version} (LEF x LM, no events):    {t_fair * 1e3:8.1f} ms,"
+        f"    pyfair {pyfair_version} (LEF x LM, no events, one thread): {t_fair * 1e3:8.1f} ms,"
         f" mean risk {risk:,.0f}"
     )
-    lines.append(f"    speed-up riskkit vs pyfair: {t_fair / t_eng:.1f}x  (target >= 5)")
     lines.append(
-        f"    pyfair / numpy floor: {t_fair / t_floor:.1f}x (the speed-up riskkit would show at"
-        f" the bare cost of drawing its variates); riskkit / floor: {t_eng / t_floor:.2f}"
+        f"    speed-up over pyfair: riskkit workers=1 {t_fair / t_eng:.1f}x,"
+        f" {w} {t_fair / t_w:.1f}x  (target >= 5)"
+    )
+    lines.append(
+        f"    pyfair / numpy floor: {t_fair / t_floor:.1f}x (the speed-up of one thread at the"
+        f" bare cost of drawing riskkit's variates); riskkit workers=1 / floor:"
+        f" {t_eng / t_floor:.2f}; workers=1 / {w} {t_eng / t_w:.2f}x"
     )
     lines.append(
         "    (pyfair's PERT takes its standard deviation as (high-low)/6, riskkit the modified"
@@ -165,9 +191,11 @@ def bench_pyfair(repeat, lines):
     )
     return {
         "engine_ms": t_eng * 1e3,
+        "engine_workers_ms": t_w * 1e3,
         "floor_ms": t_floor * 1e3,
         "pyfair_ms": t_fair * 1e3,
         "speedup": t_fair / t_eng,
+        "speedup_workers": t_fair / t_w,
     }
 
 
@@ -183,7 +211,17 @@ def refinery_plan(site):
     return plan
 
 
-def bench_refinery(repeat, lines, sizes):
+def peak_memory(fn):
+    """Peak traced memory of ``fn()`` [bytes] (numpy reports its buffers to tracemalloc)."""
+    gc.collect()
+    tracemalloc.start()
+    out = fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return out, peak
+
+
+def bench_refinery(repeat, lines, sizes, workers):
     site = riskkit.load_site(ROOT / "data" / "sites" / "example-refinery")
     plan = refinery_plan(site)
     states = {"unmitigated": "unmitigated", "current": "current", "plan": plan}
@@ -197,19 +235,19 @@ def bench_refinery(repeat, lines, sizes):
         rep = repeat if n <= 100_000 else max(1, min(repeat, 2))
 
         def one(n=n):
-            return simulate_many(site, states, trials=n, seed=1)
+            return simulate_many(site, states, trials=n, seed=1, workers=1)
 
-        def two(n=n):
-            return simulate_many(site, states, trials=n, seed=1, workers=2)
+        def par(n=n):
+            return simulate_many(site, states, trials=n, seed=1, workers=workers)
 
         def sep(n=n):
             return [
-                simulate(site, trials=n, seed=1, state="unmitigated"),
-                simulate(site, trials=n, seed=1),
-                simulate(site, trials=n, seed=1, plan=plan),
+                simulate(site, trials=n, seed=1, state="unmitigated", workers=1),
+                simulate(site, trials=n, seed=1, workers=1),
+                simulate(site, trials=n, seed=1, plan=plan, workers=1),
             ]
 
-        t_one, t_two, t_sep = best_of([one, two, sep], rep)
+        (t_one, _), (t_par, c_par), (t_sep, _) = best_of([one, par, sep], rep, cpu=True)
 
         def summ(n=n):
             sims = simulate_many(site, states, trials=n, seed=1)
@@ -220,45 +258,120 @@ def bench_refinery(repeat, lines, sizes):
             return time.perf_counter() - t0
 
         t_summ = summ()
-        gc.collect()
-        tracemalloc.start()
-        sims = simulate_many(site, states, trials=n, seed=1)
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        sims, peak = peak_memory(one)
         held = sum(s._loss.nbytes + sum(a.nbytes for a in s._harm.values()) for s in sims.values())
+        del sims
+        sims, peak_par = peak_memory(par)
         del sims
         gc.collect()
         lines.append(
-            f"    {n:>9,} trials: one pass {t_one:6.2f} s (workers=2: {t_two:5.2f} s),"
-            f" three separate calls {t_sep:6.2f} s, summaries of 3 states x 3 levels"
-            f" {t_summ:5.2f} s; peak traced memory {peak / 2**20:,.0f} MiB"
-            f" (results held {held / 2**20:,.0f} MiB)"
+            f"    {n:>9,} trials: one pass workers=1 {t_one:6.2f} s, workers={workers}"
+            f" {t_par:6.2f} s (cpu/wall {c_par / t_par:.2f}, workers=1 / workers={workers}"
+            f" {t_one / t_par:.2f}x); three separate calls {t_sep:6.2f} s;"
+            f" summaries of 3 states x 3 levels {t_summ:5.2f} s; peak traced memory"
+            f" {peak / 2**20:,.0f} MiB (workers={workers}: {peak_par / 2**20:,.0f} MiB;"
+            f" results held {held / 2**20:,.0f} MiB)"
         )
         res[n] = {
             "one_pass_s": t_one,
-            "workers2_s": t_two,
+            "workers_s": t_par,
             "separate_s": t_sep,
             "summary_s": t_summ,
             "peak_mib": peak / 2**20,
+            "peak_workers_mib": peak_par / 2**20,
         }
     if 100_000 in res:
         lines.append(
             f"    target: 1e5 trials of three states < 3 s: {res[100_000]['one_pass_s']:.2f} s"
+            f" (workers=1)"
         )
-    # what-if explorer: one toggle recomputes current + plan at 1e4 trials
+    # what-if explorer: one toggle recomputes current + plan at 1e4 trials (one block)
     t_whatif = best(
-        lambda: simulate_many(site, {"current": "current", "plan": plan}, trials=10_000, seed=1),
+        lambda: simulate_many(
+            site, {"current": "current", "plan": plan}, trials=10_000, seed=1, workers=1
+        ),
         repeat,
     )
-    lines.append(f"    what-if (current + plan, 1e4 trials): {t_whatif * 1e3:.0f} ms")
+    lines.append(f"    what-if (current + plan, 1e4 trials, workers=1): {t_whatif * 1e3:.0f} ms")
     res["whatif_ms"] = t_whatif * 1e3
     return res
+
+
+GIL_N = 5_000_000
+
+
+def bench_gil(repeat, lines):
+    """Do numpy's samplers release the GIL during array draws?"""
+    draws = {
+        "beta(2, 5)": lambda g: g.beta(2.0, 5.0, GIL_N),
+        "standard_gamma(2.5)": lambda g: g.standard_gamma(2.5, GIL_N),
+        "poisson(0.7)": lambda g: g.poisson(0.7, GIL_N),
+        "lognormal(10, 1.4)": lambda g: g.lognormal(10.0, 1.4, GIL_N),
+        "random()": lambda g: g.random(GIL_N),
+        "ref: sum(range) (holds)": lambda g: sum(range(GIL_N)),
+    }
+    lines.append(
+        f"(d) threads and the GIL: {GIL_N:.0e} values from each of two Generators, one after"
+        " the other and in two threads; longest pause of a pure-Python ticker thread during"
+        " one draw (a call holding the GIL stops it for the whole draw)"
+    )
+    ticks: list[float] = []
+    stop = threading.Event()
+
+    def ticker():
+        clock, app = time.perf_counter, ticks.append
+        while not stop.is_set():
+            app(clock())
+
+    with ThreadPoolExecutor(2) as ex:
+        for name, fn in draws.items():
+
+            def seq(fn=fn):
+                g1, g2 = np.random.default_rng(1), np.random.default_rng(2)
+                return fn(g1), fn(g2)
+
+            def two(fn=fn):
+                g1, g2 = np.random.default_rng(1), np.random.default_rng(2)
+                f1, f2 = ex.submit(fn, g1), ex.submit(fn, g2)
+                return f1.result(), f2.result()
+
+            (t_seq, _), (t_two, c_two) = best_of([seq, two], repeat, cpu=True)
+            t = threading.Thread(target=ticker, daemon=True)
+            stop.clear()
+            t.start()
+            time.sleep(0.05)
+            pauses = []
+            for _ in range(repeat):
+                g = np.random.default_rng(3)
+                ticks.clear()
+                t0 = time.perf_counter()
+                fn(g)
+                t1 = time.perf_counter()
+                inside = np.array([x for x in list(ticks) if t0 <= x <= t1])
+                gaps = np.diff(np.concatenate([[t0], inside, [t1]]))
+                pauses.append((gaps.max(), t1 - t0))
+            stop.set()
+            t.join()
+            pause, dur = min(pauses)
+            lines.append(
+                f"    {name:<24} one after the other {t_seq * 1e3:6.0f} ms, two threads"
+                f" {t_two * 1e3:6.0f} ms (speed-up {t_seq / t_two:.2f}, cpu/wall"
+                f" {c_two / t_two:.2f}); longest ticker pause {pause * 1e3:5.1f} ms of a"
+                f" {dur * 1e3:.0f} ms draw"
+            )
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count(),
+        help="threads of riskkit's parallel timings (default: os.cpu_count())",
+    )
     ap.add_argument("--skip-1e6", action="store_true", help="refinery at 1e5 trials only")
+    ap.add_argument("--skip-gil", action="store_true", help="skip (d)")
     ap.add_argument("--out", type=Path, help="also write the report (markdown) here")
     args = ap.parse_args(argv)
 
@@ -266,16 +379,20 @@ def main(argv=None):
     head = [
         f"riskkit {riskkit.__version__}, numpy {np.__version__},"
         f" Python {platform.python_version()}, {os.cpu_count()} CPUs,"
-        f" load average {load[0]:.2f} at start",
+        f" load average {load[0]:.2f} at start; riskkit engine block {BLOCK} trials,"
+        f" parallel timings at workers={args.workers}",
         "",
     ]
     lines: list[str] = []
     bench_floor(args.repeat, lines)
     lines.append("")
-    bench_pyfair(args.repeat, lines)
+    bench_pyfair(args.repeat, lines, args.workers)
     lines.append("")
     sizes = [100_000] if args.skip_1e6 else [100_000, 1_000_000]
-    bench_refinery(args.repeat, lines, sizes)
+    bench_refinery(args.repeat, lines, sizes, args.workers)
+    if not args.skip_gil:
+        lines.append("")
+        bench_gil(max(1, min(args.repeat, 3)), lines)
     load = os.getloadavg()
     lines.append("")
     lines.append(f"load average {load[0]:.2f} at end")

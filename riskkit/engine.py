@@ -391,7 +391,13 @@ class _Chunk:
 
     def uniform(self, label: str, sizes: np.ndarray) -> np.ndarray:
         """``sizes[k]`` uniforms on [0, 1) from block ``k`` of ``label``, joined."""
-        return _join([self.gen(label, k).random(int(m)) for k, m in enumerate(sizes) if m])
+        out = np.empty(int(sizes.sum()))
+        pos = 0
+        for k, m in enumerate(sizes):
+            if m:
+                self.gen(label, k).random(out=out[pos : pos + m])  # no copy to join them
+                pos += m
+        return out
 
     def large(self, label: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         """Poisson counts of the chunk's trials ``idx`` (sorted) at rates ``lam``."""
