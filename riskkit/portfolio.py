@@ -643,7 +643,14 @@ class _Solved:
 class _MIP:
     """One problem as a mixed-integer program; the budget and x bounds change per solve."""
 
-    def __init__(self, inst: _Instance, rules: _Rules, cost_kind: str, method: str = "auto"):
+    def __init__(
+        self,
+        inst: _Instance,
+        rules: _Rules,
+        cost_kind: str,
+        method: str = "auto",
+        large: str = "logspace",
+    ):
         if method not in METHODS or method == "enumerate":
             raise ValueError(f"method must be one of {', '.join(METHODS)}, {method!r} was given")
         self.inst, self.rules = inst, rules
@@ -677,7 +684,7 @@ class _MIP:
         for b, blk in enumerate(inst.blocks):
             kind = method
             if method == "auto":
-                kind = "subset" if blk.m <= SUBSET_MAX else "logspace"
+                kind = "subset" if blk.m <= SUBSET_MAX else large
             if kind == "subset" and blk.m > TABLE_MAX:
                 raise ValueError(
                     f"method 'subset' handles at most {TABLE_MAX} candidates per scenario;"
@@ -1365,7 +1372,8 @@ class Frontier:
         ``sim_ale``, ``var99``, ``es99`` [currency].
     nested : pandas.DataFrame or None
         The nested frontier (a roadmap: each plan contains the previous one), same columns
-        plus ``nesting_cost`` = its ALE minus the optimum's at that budget [currency/yr].
+        plus ``nesting_cost`` = its ALE minus the optimum's at that budget [currency/yr] and
+        ``roadmap`` (``myopic`` or ``joint``).
     greedy : pandas.DataFrame
         The greedy investment sequence without budget: ``step``, ``added``,
         ``annualised_cost`` (cumulative), ``capex``, ``expected_ale``, ``members``.
@@ -2284,8 +2292,13 @@ def frontier(
     n : int
         Number of default budgets.
     budget_kind : {'annualised', 'capex'}
-    nested : bool, default True
-        Also compute the nested frontier.
+    nested : {True, 'myopic', 'joint', False}, default True
+        Also compute a nested frontier, a roadmap of plans each containing the previous one.
+        ``True`` or ``'myopic'``: each step is the best plan within its budget that keeps
+        the previous step (fast, but an early choice can cost later steps much);
+        ``'joint'``: the chain of nested plans that minimises the summed expected loss over
+        all the budgets, one program for all steps (exact, much slower: a time limit of
+        ``time_limit`` or 60 s, falling back to ``'myopic'`` if no roadmap is found).
     constraints, method, time_limit, targets
         As for :func:`optimize` (``time_limit`` per budget).
     simulate : bool, default True
@@ -2407,7 +2420,41 @@ def frontier(
 
     nested_df = None
     nested_plans = []
-    if nested:
+    if nested not in (True, False, "myopic", "joint"):
+        raise ValueError(f"nested must be True, False, 'myopic' or 'joint', {nested!r} was given")
+    road = "joint" if nested == "joint" else "myopic"
+    if road == "joint" and nested:
+        found = [k for k, x in enumerate(xs) if x is not None]
+        joint = _joint_roadmap(inst, rules, kind, method, budgets[found], lo, hi, time_limit)
+        if joint is None:
+            road = "myopic"  # no roadmap within the time limit: fall back
+        else:
+            js, status, gap, seconds = joint
+            nrows = []
+            for k, b in enumerate(budgets):
+                if k not in found:
+                    nested_plans.append(None)
+                    nrows.append({"budget": b, "status": "infeasible"})
+                    continue
+                x = js[found.index(k)]
+                plan = _make_plan(
+                    inst,
+                    x,
+                    budget=b,
+                    kind=kind,
+                    method=mip.method,
+                    status=status,
+                    bound=np.nan,
+                    seconds=seconds,
+                    cons=cons,
+                )
+                plan.gap = gap
+                row = {"budget": b, **plan.overview()}
+                row["nesting_cost"] = plan.expected_ale - points.loc[k, "expected_ale"]
+                nested_plans.append(plan)
+                nrows.append(row)
+            nested_df = pd.DataFrame(nrows).assign(roadmap="joint")
+    if nested and road == "myopic":
         prev = lo.copy()
         nrows = []
         for k, b in enumerate(budgets):
@@ -2422,7 +2469,7 @@ def frontier(
                 opt = points.loc[k, "expected_ale"] if "expected_ale" in points else np.nan
                 row["nesting_cost"] = plan.expected_ale - opt
             nrows.append(row)
-        nested_df = pd.DataFrame(nrows)
+        nested_df = pd.DataFrame(nrows).assign(roadmap="myopic")
 
     grid = pd.DataFrame(
         {b: (x if x is not None else np.zeros(inst.n, bool)) for b, x in zip(budgets, xs)},
@@ -2455,6 +2502,55 @@ def frontier(
     return Frontier(
         kind, points, nested_df, gseq, grid, summary, plans, inst.baseline_ale, site.currency
     )
+
+
+def _joint_roadmap(inst, rules, kind, method, budgets, lo, hi, time_limit):
+    """Nested plans S_1 ⊆ ... ⊆ S_K within the budgets minimising the summed expected loss.
+
+    One copy of the program per budget, linked by x_k <= x_(k+1), solved as one MIP (blocks
+    too large for subsets use the sequential-product form, which needs no cut loop). Returns
+    (plans (K, n), status, relative gap, seconds) or None if no roadmap is found in time.
+    """
+    t0 = time.perf_counter()
+    per = "auto" if method in ("auto", "logspace") else method
+    m = _MIP(inst, rules, kind, per, large="product")
+    if m.terms:  # a forced logspace formulation: use products for the joint model
+        m = _MIP(inst, rules, kind, "auto", large="product")
+    k_n, nc, n = len(budgets), m.ncols, inst.n
+    A = sparse.block_diag([m.matrix()] * k_n, format="csr")
+    rlo = np.tile(np.array(m.rlo), k_n)
+    rhi = np.tile(np.array(m.rhi), k_n)
+    for k, b in enumerate(budgets):
+        rhi[k * m.nrows + m.budget_row] = (b * (1 + 1e-12) + 1e-9) / m.cost_scale
+    r = np.repeat(np.arange((k_n - 1) * n), 2)
+    c = np.ravel([[k * nc + i, (k + 1) * nc + i] for k in range(k_n - 1) for i in range(n)])
+    v = np.tile([1.0, -1.0], (k_n - 1) * n)
+    link = sparse.csr_matrix((v, (r, c)), shape=((k_n - 1) * n, k_n * nc))
+    A = sparse.vstack([A, link], format="csr")
+    rlo = np.concatenate([rlo, np.full((k_n - 1) * n, -np.inf)])
+    rhi = np.concatenate([rhi, np.zeros((k_n - 1) * n)])
+    lb, ub = np.tile(m.lb, k_n), np.tile(m.ub, k_n)
+    for k in range(k_n):
+        lb[k * nc : k * nc + n] = np.maximum(lb[k * nc : k * nc + n], lo)
+        ub[k * nc : k * nc + n] = np.minimum(ub[k * nc : k * nc + n], hi)
+    opts = {"mip_rel_gap": MIP_REL_GAP, "time_limit": 60.0 if time_limit is None else time_limit}
+    res = milp(
+        np.tile(m.obj, k_n),
+        integrality=np.tile(m.integ, k_n),
+        bounds=Bounds(lb, ub),
+        constraints=LinearConstraint(A, rlo, rhi),
+        options=opts,
+    )
+    if res.x is None:
+        return None
+    xs = np.array([res.x[k * nc : k * nc + n] > 0.5 for k in range(k_n)])
+    prev = lo > 0
+    for k in range(k_n):  # drop members without effect, keeping the chain nested
+        xs[k] = _prune(inst, rules, xs[k], np.maximum(lo, prev), inst.cost(kind)) | prev
+        prev = xs[k]
+    status = "optimal" if res.status == 0 else "time_limit"
+    gap = float(getattr(res, "mip_gap", np.nan)) if res.status != 0 else 0.0
+    return xs, status, gap, time.perf_counter() - t0
 
 
 # --------------------------------------------------------------------------------------------

@@ -658,6 +658,53 @@ def test_nested_frontier_shows_what_nesting_costs():
     assert f.points["greedy_ale"].tolist() == pytest.approx([120.0, 100.0])
 
 
+def test_joint_roadmap_beats_myopic_nesting():
+    # budgets 6 then 14: myopic takes B (best at 6) and is stuck with B + C at 14;
+    # the joint roadmap starts with C so that A + C fits at 14
+    site = make_site(
+        [scen("SA", 100.0), scen("SB", 50.0), scen("SC", 45.0)],
+        [
+            cm("A", freq("SA", 1.0), opex=10.0),
+            cm("B", freq("SB", 1.0), opex=6.0),
+            cm("C", freq("SC", 1.0), opex=4.0),
+        ],
+    )
+    my = P.frontier(site, budgets=[6.0, 14.0], nested="myopic", simulate=False)
+    jt = P.frontier(site, budgets=[6.0, 14.0], nested="joint", simulate=False)
+    assert my.points["members"].tolist() == ["B", "A, C"]
+    assert my.nested["members"].tolist() == ["B", "B, C"]
+    assert jt.nested["members"].tolist() == ["C", "A, C"]
+    assert jt.nested["expected_ale"].sum() == pytest.approx(150.0 + 50.0)
+    assert my.nested["expected_ale"].sum() == pytest.approx(145.0 + 100.0)
+    assert jt.nested["nesting_cost"].tolist() == pytest.approx([5.0, 0.0])
+
+
+def test_joint_roadmap_equals_dynamic_programme(instances):
+    site, brute = instances[8]
+    costs = P.plan_costs(site)["annualised_cost"].to_numpy()
+    budgets = np.array([0.25, 0.45, 0.7]) * costs.sum()
+    f = P.frontier(site, budgets=budgets, nested="joint", simulate=False)
+    # f_k(S) = ALE(S) + min over feasible T ⊆ S at step k-1 of f_(k-1)(T)
+    n = len(costs)
+    best = None
+    for k, b in enumerate(budgets):
+        ok = brute.feasible(b)
+        cur = np.full(1 << n, np.inf)
+        for s in np.flatnonzero(ok):
+            if k == 0:
+                cur[s] = brute.total[s]
+                continue
+            t, low = s, np.inf
+            while True:  # every submask of s
+                low = min(low, best[t])
+                if t == 0:
+                    break
+                t = (t - 1) & s
+            cur[s] = brute.total[s] + low
+        best = cur
+    assert f.nested["expected_ale"].sum() == pytest.approx(best.min(), rel=1e-6)
+
+
 def test_k_best_equals_brute_force_ranking(instances):
     site, brute = instances[12]
     total = P.plan_costs(site)["annualised_cost"].sum()
