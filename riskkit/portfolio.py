@@ -1184,7 +1184,8 @@ class Plan:
     method : str
         How it was found: the MIP formulation(s) (``subset``, ``logspace``, ``product``, or
         a mix ``subset+logspace``), ``enumerate``, ``greedy``, ``greedy-enum2`` (greedy with
-        partial enumeration of depth 2) or ``given``.
+        partial enumeration of depth 2); ``...+greedy`` when a time limit stopped HiGHS and
+        the greedy plan was better than its incumbent.
     status : str
         ``optimal``; ``time_limit`` (HiGHS stopped early: see ``bound`` and ``gap``);
         ``heuristic`` for greedy plans; ``given`` for a plan evaluated as given.
@@ -1577,8 +1578,8 @@ def _make_plan(
         budget_kind=kind,
         method=method,
         status=status,
-        bound=float(bound),
-        gap=float(max(gap, 0.0)) if np.isfinite(gap) else gap,
+        bound=float(bound) if np.isfinite(bound) else np.nan,
+        gap=float(max(gap, 0.0)) if np.isfinite(gap) else np.nan,
         seconds=float(seconds),
         constraints=tuple(cons),
         violations=tuple(violations),
@@ -1762,20 +1763,28 @@ def optimize(
     else:
         mip = _MIP(inst, rules, kind, method)
         sol = mip.solve(b, lo, hi, time_limit)
-        if sol.x is None:
-            if sol.status == "infeasible":
-                raise InfeasiblePlan(_diagnose(mip, inst, rules, b, cost, lo, hi, kind))
+        if sol.x is None and sol.status == "infeasible":
+            raise InfeasiblePlan(_diagnose(mip, inst, rules, b, cost, lo, hi, kind))
+        x, label = sol.x, mip.method
+        if sol.status != "optimal":
+            # stopped early: keep the better of HiGHS's incumbent and the greedy plan
+            gx = _greedy_runs(inst, rules, cost, b, (lo > 0)[None], hi)[0][0]
+            if not rules.violations(gx) and (
+                x is None or inst.total(gx[None])[0] < inst.total(x[None])[0]
+            ):
+                x, label = gx, f"{mip.method}+greedy"
+        if x is None:
             raise RuntimeError(
                 f"HiGHS found no plan within the time limit of {time_limit} s (status"
-                f" {sol.status}); raise time_limit"
+                f" {sol.status}) and greedy breaks the constraints; raise time_limit"
             )
-        x = _prune(inst, rules, sol.x, lo, cost)
+        x = _prune(inst, rules, x, lo, cost)
         plan = _make_plan(
             inst,
             x,
             budget=b,
             kind=kind,
-            method=mip.method,
+            method=label,
             status=sol.status,
             bound=sol.bound,
             seconds=sol.seconds,
