@@ -8,7 +8,8 @@ same process.
 (b) synthetic site B: 200 scenarios, 150 candidates, the same budgets (greedy enumeration of
     depth 1);
 (c) the exact 50-point efficient frontier of A, then with the nested frontier, greedy at
-    every budget and the simulation of every plan.
+    every budget and the simulation of every plan;
+(d) the example refinery: the plans at 150 000 and 350 000 EUR/yr and the frontier's shape.
 
 The baseline of each instance is one closed-form evaluation of the objective
 (``riskkit.exposure.expected_losses`` of a plan) and greedy's time; every time is printed
@@ -36,6 +37,7 @@ import scipy
 from riskkit import portfolio as P
 from riskkit.exposure import expected_losses
 
+ROOT = Path(__file__).resolve().parent.parent
 SEED = 2026
 FRACTIONS = (0.10, 0.25, 0.50)
 
@@ -148,7 +150,70 @@ def frontier_rows(site, n=50):
     return out
 
 
-def write(path, header, inst_rows, fr, methods):
+def refinery_lines(budgets=(150_000, 350_000), n=20):
+    """The example refinery: plans at two budgets and the frontier's shape (markdown)."""
+    import riskkit
+
+    site = riskkit.load_site(ROOT / "data" / "sites" / "example-refinery")
+    cur = site.currency
+    out = ["## Example refinery", ""]
+    for b in budgets:
+        t, p = timed(lambda b=b: P.optimize(site, b))
+        g = P.greedy(site, b)
+        s = p.simulated
+        out.append(
+            f"- Budget {b:,.0f} {cur}/yr: **{', '.join(p.members)}**"
+            f" ({p.annualised_cost:,.0f} {cur}/yr, capex {p.capex:,.0f} {cur}); expected loss"
+            f" {p.baseline_ale:,.0f} -> {p.expected_ale:,.0f} {cur}/yr (ROSI {p.rosi:.1f});"
+            f" simulated ({p.trials:,} years) VaR99 {s.loc['current', 'var99']:,.0f} ->"
+            f" {s.loc['plan', 'var99']:,.0f}, ES99 {s.loc['current', 'es99']:,.0f} ->"
+            f" {s.loc['plan', 'es99']:,.0f} {cur}; {p.status} in {t:.2f} s. Greedy:"
+            f" {', '.join(g.members)}, {g.expected_ale:,.0f} {cur}/yr ({g.gap:.1%} above the"
+            " optimum)."
+        )
+        print("  refinery", out[-1][2:])
+    t_my, f = timed(lambda: P.frontier(site, n=n))
+    t_jt, fj = timed(lambda: P.frontier(site, n=n, nested="joint", simulate=False))
+    pts = f.points
+    tc = pts["expected_ale"] + pts["annualised_cost"]
+    k = int(tc.to_numpy().argmin())
+    half = pts["reduction"].iloc[-1] / 2
+    h = int(np.flatnonzero(pts["reduction"].to_numpy() >= half)[0])
+    h95 = int(np.flatnonzero(pts["reduction"].to_numpy() >= 1.9 * half)[0])
+    nn = sum(
+        not set(filter(None, a.split(", "))) <= set(filter(None, b.split(", ")))
+        for a, b in zip(pts["members"], pts["members"][1:])
+    )
+    out += [
+        "",
+        f"Frontier, {n} budgets from {pts['budget'].iloc[0]:,.0f} (the mandatory item) to"
+        f" {pts['budget'].iloc[-1]:,.0f} {cur}/yr (the best plan without budget): {t_my:.1f} s"
+        f" with the myopic roadmap and simulation, {t_jt:.1f} s with the joint roadmap.",
+        f"- Shape: expected loss {pts['expected_ale'].iloc[0]:,.0f} -> "
+        f"{pts['expected_ale'].iloc[-1]:,.0f} {cur}/yr; half of the largest reduction is bought"
+        f" for {pts['annualised_cost'].iloc[h]:,.0f} {cur}/yr"
+        f" ({pts['annualised_cost'].iloc[h] / pts['annualised_cost'].iloc[-1]:.0%} of the"
+        f" full cost) and 95 % of it for {pts['annualised_cost'].iloc[h95]:,.0f} {cur}/yr; VaR99"
+        f" {pts['var99'].iloc[0]:,.0f} -> {pts['var99'].iloc[-1]:,.0f} {cur}.",
+        "- Least total cost of risk (ALE + annualised cost) at"
+        f" {pts['annualised_cost'].iloc[k]:,.0f}"
+        f" {cur}/yr: {pts['members'].iloc[k]} (ALE {pts['expected_ale'].iloc[k]:,.0f}).",
+        f"- Exact plans are not nested at {nn} of {n - 1} steps; greedy is above the optimum"
+        f" at {(pts['greedy_excess'] > 1e-9).sum()} of {n} budgets (max"
+        f" {pts['greedy_excess'].max():.1%}).",
+        f"- Roadmaps: summed expected loss over the {n} steps {pts['expected_ale'].sum():,.0f}"
+        f" (optimal plans, not nested), {f.nested['expected_ale'].sum():,.0f} (myopic, worst"
+        f" step {(f.nested['nesting_cost'] / pts['expected_ale']).max():.0%} above the optimum),"
+        f" {fj.nested['expected_ale'].sum():,.0f} (joint, worst step"
+        f" {(fj.nested['nesting_cost'] / pts['expected_ale']).max():.0%}).",
+        "",
+    ]
+    for line in out[-6:-1]:
+        print("  refinery", line)
+    return out
+
+
+def write(path, header, inst_rows, fr, methods, extra=()):
     lines = [
         "# Portfolio optimiser: measured speed and greedy gaps",
         "",
@@ -188,6 +253,7 @@ def write(path, header, inst_rows, fr, methods):
         f" {fr['nesting_max']:.2%} of the optimal ALE ({fr['nested_points_costly']} budgets"
         " where nesting costs anything).",
         "",
+        *extra,
     ]
     ev = {r["instance"][0]: r["eval_s"] for r in inst_rows}
     text = "\n".join(lines).replace("{eval_a}", f"{ev['A'] * 1e3:.0f} ms")
@@ -217,9 +283,10 @@ def main():
     rows = instance_rows("A 60x40", site_a, args.repeat, methods, depth=2)
     rows += instance_rows("B 200x150", site_b, args.repeat, methods, depth=1)
     fr = None if args.skip_frontier else frontier_rows(site_a)
+    extra = refinery_lines()
     if args.out and fr is not None:
         head = header + "\n\nA: " + describe(site_a) + ".  \nB: " + describe(site_b) + "."
-        write(args.out, head, rows, fr, methods)
+        write(args.out, head, rows, fr, methods, extra)
 
 
 if __name__ == "__main__":
