@@ -916,6 +916,10 @@ class _MIP:
         """
         inst = self.inst
         t0 = time.perf_counter()
+        if inst.n == 0:
+            # no candidates: the empty plan is the only plan (HiGHS rejects an empty program)
+            value = loss_weight * float(inst.total(np.zeros((1, 0), dtype=bool))[0])
+            return _Solved(np.zeros(0, dtype=bool), "optimal", value, value, 0.0, 0.0, 0)
         c, const = self.objective(blocks)
         c = c * loss_weight
         const *= loss_weight
@@ -1840,6 +1844,8 @@ def _greedy_runs(inst, rules, cost, budget, starts, hi, record=False, batch=256)
         ]
         return np.concatenate(parts), []
     x = starts.copy()
+    if inst.n == 0:
+        return x, []
     p = len(x)
     rows_all = np.arange(p)
     spent = x.astype(float) @ cost

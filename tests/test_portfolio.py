@@ -823,3 +823,19 @@ def test_cli_plan_prints_ranking_and_plan():
     assert "CM-2" in res.output and "Recommended plan" in res.output
     bad = CliRunner().invoke(cli, ["plan", TINY, "--budget", "-1"])
     assert bad.exit_code != 0 and "-1" in bad.output
+
+
+def test_a_site_without_candidates_gets_the_empty_plan():
+    # only an implemented countermeasure: every entry point must return the empty plan
+    site = make_site([scen("S1", 1000.0)], [cm("CM-DONE", freq("S1", 0.5), status="implemented")])
+    base = float(expected_losses(site)["ale"].sum())
+    assert base == pytest.approx(500.0)
+    for plan in (
+        P.optimize(site, 1000, simulate=False),
+        P.optimize(site, None, simulate=False),
+        P.greedy(site, 1000),
+    ):
+        assert plan.members == ()
+        assert plan.expected_ale == pytest.approx(base)
+    front = P.frontier(site, simulate=False)
+    assert np.allclose(front.points["expected_ale"], base)
