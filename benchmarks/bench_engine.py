@@ -157,7 +157,7 @@ def bench_pyfair(repeat, lines, workers):
 
             pyfair_version = version("pyfair")
             res = best_of([fair, engine, engine_w, floor], repeat, cpu=True)
-            (t_fair, _), (t_eng, _), (t_w, c_w), (t_floor, _) = res
+            (t_fair, c_fair), (t_eng, _), (t_w, c_w), (t_floor, _) = res
             risk = fair().export_results()["Risk"].mean()
     except Exception as e:
         (t_eng, _), (t_w, c_w), (t_floor, _) = best_of([engine, engine_w, floor], repeat, cpu=True)
@@ -174,7 +174,7 @@ def bench_pyfair(repeat, lines, workers):
     lines.append(f"    numpy floor of the same draws (one thread):       {t_floor * 1e3:8.1f} ms")
     lines.append(
         f"    pyfair {pyfair_version} (LEF x LM, no events, one thread): {t_fair * 1e3:8.1f} ms,"
-        f" mean risk {risk:,.0f}"
+        f" cpu/wall {c_fair / t_fair:.2f}, mean risk {risk:,.0f}"
     )
     lines.append(
         f"    speed-up over pyfair: riskkit workers=1 {t_fair / t_eng:.1f}x,"
