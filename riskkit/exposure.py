@@ -299,6 +299,11 @@ def expected_losses(
     levels = achieved_levels(site, st)
     rows = {s.id: expected_scenario(site, s, st, levels) for s in site.scenarios}
     df = pd.DataFrame.from_dict(rows, orient="index")
+    if not rows:  # no scenarios: the same columns, no rows (sums are 0)
+        cols = ["zone", "actor", "base_rate", "protection", "capability", "sl_factor"]
+        cols += ["freq_factor", "event_rate", "loss_per_event", "ale"]
+        cols += [f"{c}_{k}" for c in HARM_CATEGORIES for k in ("severity", "rate")]
+        df = pd.DataFrame(columns=cols, dtype=float)
     df.index.name = "scenario"
     for cat in MONEY_CATEGORIES:
         col = f"money_{cat}"

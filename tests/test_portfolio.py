@@ -839,3 +839,19 @@ def test_a_site_without_candidates_gets_the_empty_plan():
         assert plan.expected_ale == pytest.approx(base)
     front = P.frontier(site, simulate=False)
     assert np.allclose(front.points["expected_ale"], base)
+
+
+def test_a_site_without_scenarios_gets_the_empty_plan():
+    # a new site with zones and candidates but no scenarios yet: nothing to reduce, no error
+    sl = {"type": "security_level", "zones": ["Z1"], "levels": {"FR1": 2}}
+    site = make_site([], [cm("CM-A", sl, opex=100.0)])
+    assert expected_losses(site)["ale"].sum() == 0.0
+    for plan in (
+        P.optimize(site, 1000, simulate=False),
+        P.optimize(site, None, simulate=False),
+        P.greedy(site, 1000),
+    ):
+        assert plan.members == ()
+        assert plan.expected_ale == 0.0
+    assert np.allclose(P.frontier(site, simulate=False).points["expected_ale"], 0.0)
+    assert P.evaluate(site, ["CM-A"])["annualised_cost"] == pytest.approx(100.0)
