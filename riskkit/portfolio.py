@@ -914,6 +914,8 @@ class _MIP:
         ``cost_weight`` x cost; ``value`` and ``bound`` are returned in the same units times
         scale for the loss part.
         """
+        if time_limit is not None and not time_limit > 0:
+            raise ValueError(f"time_limit must be > 0 [s], {time_limit!r} was given")
         inst = self.inst
         t0 = time.perf_counter()
         if inst.n == 0:

@@ -855,3 +855,13 @@ def test_a_site_without_scenarios_gets_the_empty_plan():
         assert plan.expected_ale == 0.0
     assert np.allclose(P.frontier(site, simulate=False).points["expected_ale"], 0.0)
     assert P.evaluate(site, ["CM-A"])["annualised_cost"] == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("limit", [-1, 0, float("nan")])
+def test_a_time_limit_must_be_positive(limit):
+    # a non-positive time limit used to return an empty "time_limit" plan without solving
+    site = knapsack_site()
+    with pytest.raises(ValueError, match=f"time_limit must be > 0 .*{limit} was given"):
+        P.optimize(site, 5, time_limit=limit, simulate=False)
+    with pytest.raises(ValueError, match="time_limit must be > 0"):
+        P.frontier(site, time_limit=limit, simulate=False)
