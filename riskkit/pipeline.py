@@ -849,7 +849,13 @@ def read_summary(folder: str | os.PathLike) -> dict:
     p = Path(folder) / "summary.json"
     if not p.is_file():
         raise FileNotFoundError(f"no summary.json in {folder}")
-    return json.loads(p.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{p} is not valid JSON ({e})") from None
+    if not (isinstance(data, dict) and isinstance(data.get("zones"), dict)):
+        raise ValueError(f"{p} is not the summary.json of a riskkit assess run (no 'zones')")
+    return data
 
 
 # --------------------------------------------------------------------------------------------
@@ -1684,6 +1690,7 @@ def assess(
         previous = Path(previous).resolve()
         if not (previous / "summary.json").is_file():
             raise FileNotFoundError(f"no summary.json in the previous run folder {previous}")
+        read_summary(previous)  # a damaged one fails now, not in the last notebook
     nb_paths = (
         [Path(p) for p in notebooks]
         if notebooks is not None

@@ -172,6 +172,25 @@ def test_existing_out_and_bad_parameters_are_refused_before_running(tmp_path):
     assert r.exit_code == 1 and "never overwrites" in r.output
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [("{not json", "not valid JSON"), ("[1, 2]", "not the summary.json of a riskkit assess run")],
+)
+def test_a_damaged_previous_summary_is_refused_before_running(tmp_path, text, message):
+    # it used to fail in the last notebook, after minutes, with a JSONDecodeError
+    prev = tmp_path / "prev"
+    prev.mkdir()
+    (prev / "summary.json").write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        pipeline.assess(TINY, tmp_path / "new", previous=prev)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prev"]
+    r = CliRunner().invoke(
+        cli, ["assess", str(TINY), "--out", str(tmp_path / "x"), "--previous", str(prev)]
+    )
+    assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prev"]
+
+
 def test_changes_compare_zone_ale_and_sl_t_with_a_previous_summary(tiny_site):
     A = pipeline.Assessment(tiny_site, trials=TRIALS, seed=SEED, budget=40_000)
     now = A.zone_summary()
