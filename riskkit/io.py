@@ -500,6 +500,8 @@ def export_xlsx(site: Site, out: str | os.PathLike) -> Path:
     import openpyxl
 
     out = Path(out)
+    if out.suffix.lower() != ".xlsx":
+        raise ValueError(f"the workbook name must end in .xlsx, {out.name!r} was given")
     if out.exists():
         raise FileExistsError(f"{out} exists; riskkit does not overwrite files, choose a new name")
     data = site_to_dict(site)

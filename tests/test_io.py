@@ -415,6 +415,15 @@ def test_xlsx_export_refuses_to_overwrite(tmp_path, tiny_site):
     assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
 
 
+@pytest.mark.parametrize("name", ["out.csv", "out", "out.xls"])
+def test_xlsx_export_refuses_another_suffix(tmp_path, tiny_site, name):
+    # a workbook written under another name is not what the user asked for, and
+    # load_site would refuse it by its suffix
+    with pytest.raises(ValueError, match=f"must end in .xlsx, '{name}' was given"):
+        export_xlsx(tiny_site, tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_site_to_dict_writes_constants_as_bare_numbers(tiny_site):
     data = site_to_dict(tiny_site)
     s3 = next(s for s in data["scenarios"] if s["id"] == "S-3")
