@@ -95,7 +95,10 @@ def export(site_path, out):
     if Path(out).exists():
         click.echo(f"error: {out} exists; choose a new file name", err=True)
         sys.exit(1)
-    export_xlsx(site, out)
+    try:
+        export_xlsx(site, out)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="OUT") from None
     click.echo(f"wrote {out}")
 
 
@@ -417,7 +420,9 @@ def assess(site_path, out, trials, seed, budget, budget_kind, previous, fast):
 @click.option("--time-limit", type=float, default=None, help="Seconds for the solver.")
 @click.option("--trials", type=int, default=None, help="Simulated years [default: the site's].")
 @click.option("--seed", type=int, default=None, help="Random seed [default: the site's].")
-@click.option("--top", type=int, default=15, show_default=True, help="Ranking rows shown.")
+@click.option(
+    "--top", type=click.IntRange(min=0), default=15, show_default=True, help="Ranking rows shown."
+)
 def plan(site_path, budget, budget_kind, constraints, method, time_limit, trials, seed, top):
     """Rank the candidate countermeasures and print the optimal plan within a budget."""
     import pandas as pd

@@ -152,3 +152,20 @@ def test_console_script_on_a_broken_file_has_no_traceback():
     assert proc.returncode == 1
     assert "Traceback" not in proc.stdout + proc.stderr
     assert f"{BROKEN}:" in proc.stdout and "S-01: actor:" in proc.stdout
+
+
+def test_export_to_another_suffix_is_a_usage_error(tmp_path):
+    out = tmp_path / "site.csv"
+    result = run("export", TINY, out)
+    assert result.exit_code == 2 and "site.csv" in result.output and ".xlsx" in result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, bad",
+    [(["--time-limit", "-1"], "-1"), (["--time-limit", "0"], "0"), (["--top", "-1"], "-1")],
+)
+def test_plan_refuses_non_positive_time_limit_and_negative_top(args, bad):
+    result = run("plan", TINY, *args)
+    assert result.exit_code == 2, result.output
+    assert bad in result.output and "Traceback" not in result.output
