@@ -215,6 +215,10 @@ def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
     except ValueError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
+    except MemoryError:
+        n = trials if trials is not None else site.model.trials
+        click.echo(f"error: not enough memory for {n:,} trials; use fewer --trials", err=True)
+        sys.exit(1)
     table = sim.summary(level)
     if level != "site":
         table = pd.concat([table, sim.summary("site")])

@@ -169,3 +169,9 @@ def test_plan_refuses_non_positive_time_limit_and_negative_top(args, bad):
     result = run("plan", TINY, *args)
     assert result.exit_code == 2, result.output
     assert bad in result.output and "Traceback" not in result.output
+
+
+def test_simulate_with_more_trials_than_memory_says_so():
+    result = run("simulate", TINY, "--trials", 10**15)
+    assert result.exit_code == 1, result.output
+    assert "not enough memory" in result.output and "1,000,000,000,000,000" in result.output
