@@ -1134,7 +1134,8 @@ def evaluate(site: Site, plan: Iterable[str] = ()) -> dict:
     ----------
     site : Site
     plan : iterable of str
-        Candidate ids added to the current state.
+        Candidate ids added to the current state (implemented ones change nothing and cost
+        nothing more).
 
     Returns
     -------
@@ -1144,7 +1145,7 @@ def evaluate(site: Site, plan: Iterable[str] = ()) -> dict:
         or worse), ``annualised_cost`` [currency/yr], ``capex`` [currency], ``opex``
         [currency/yr].
     """
-    plan = tuple(dict.fromkeys(plan))
+    plan = resolve_state(site, "current", plan).plan  # candidates only, once each
     df = expected_losses(site, plan=plan or None)
     out = {"expected_ale": float(df["ale"].sum())}
     out.update(_harm_classes(df))

@@ -865,3 +865,15 @@ def test_a_time_limit_must_be_positive(limit):
         P.optimize(site, 5, time_limit=limit, simulate=False)
     with pytest.raises(ValueError, match="time_limit must be > 0"):
         P.frontier(site, time_limit=limit, simulate=False)
+
+
+def test_evaluate_counts_no_cost_for_an_implemented_countermeasure_or_a_repeat():
+    # an implemented countermeasure in a user's plan changes nothing: it costs nothing more
+    site = make_site(
+        [scen("S1", 1000.0)],
+        [cm("CM-DONE", freq("S1", 0.5), status="implemented", opex=50.0), cm("CM-C", opex=7.0)],
+    )
+    now, same = P.evaluate(site, []), P.evaluate(site, ["CM-DONE"])
+    assert same["expected_ale"] == now["expected_ale"] == pytest.approx(500.0)
+    assert same["annualised_cost"] == 0.0 and same["opex"] == 0.0
+    assert P.evaluate(site, ["CM-C", "CM-DONE", "CM-C"])["annualised_cost"] == pytest.approx(7.0)
