@@ -955,7 +955,14 @@ class Simulation:
                 row[f"es{round(q * 100)}"] = es[q]
             row["p_zero"] = np.count_nonzero(x == 0) / n
             rows.append(row)
-        df = pd.DataFrame(rows, index=pd.Index([m for m, _ in members], name=level))
+        cols = [
+            "ale",
+            "ale_se",
+            *(f"{m}{round(q * 100)}" for m in ("var", "es") for q in QUANTILES),
+        ]
+        df = pd.DataFrame(
+            rows, index=pd.Index([m for m, _ in members], name=level), columns=[*cols, "p_zero"]
+        )  # the columns also without rows (a site without scenarios)
         for cat in HARM_CATEGORIES:
             df = df.join(self.harm_frequency(cat, level))
         exp = self.expected()

@@ -599,3 +599,15 @@ def test_cli_simulate(repo_root):
         assert res.output == ref.output
     res = runner.invoke(cli, [*args, "--workers", "-1"])
     assert res.exit_code == 2 and "-1" in res.output
+
+
+def test_a_site_without_scenarios_has_the_summary_columns_at_every_level(make_site):
+    site = cp_site(make_site, [])
+    sim = simulate(site, trials=100, seed=1)
+    full = sim.summary("site").columns
+    for level in ("scenario", "zone", "site"):
+        df = sim.summary(level)
+        assert list(df.columns) == list(full)
+        assert (df.drop(columns=["ale_se", "p_zero"]) == 0).all().all()
+        assert (df["p_zero"] == 1).all()
+    assert len(sim.summary("scenario")) == 0 and sim.summary("scenario")["ale"].sum() == 0
