@@ -554,7 +554,10 @@ class Assessment:
                     "candidates": ", ".join(touching(self.site, s)),
                 }
             )
-        df = pd.DataFrame(rows).set_index("scenario")
+        cols = ["scenario", "name", "zone", "actor", "entry", "frs", "protection", "capability"]
+        cols += ["event_rate", "safety_severity", "environment_severity", "sl_t", "rrf"]
+        cols += ["dimension", "flagged", "implemented", "candidates"]
+        df = pd.DataFrame(rows, columns=cols).set_index("scenario")  # columns even if no rows
         for st in states:
             df[f"ale_{st}"] = self.simulation(st).summary("scenario")["ale"]
         df["var99_current"] = cur.summary("scenario")["var99"]
