@@ -219,6 +219,18 @@ def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
         n = trials if trials is not None else site.model.trials
         click.echo(f"error: not enough memory for {n:,} trials; use fewer --trials", err=True)
         sys.exit(1)
+    groups: dict = {}
+    for cid in sim.state.active:
+        g = site.countermeasure(cid).exclusive_group
+        if g:
+            groups.setdefault(g, []).append(cid)
+    for g, members in groups.items():
+        if len(members) > 1:
+            click.echo(
+                f"note: {', '.join(members)} are alternatives (exclusive group {g!r}); simulated"
+                " as a what-if, a plan from riskkit plan never holds more than one",
+                err=True,
+            )
     table = sim.summary(level)
     if level != "site":
         table = pd.concat([table, sim.summary("site")])

@@ -175,3 +175,17 @@ def test_simulate_with_more_trials_than_memory_says_so():
     result = run("simulate", TINY, "--trials", 10**15)
     assert result.exit_code == 1, result.output
     assert "not enough memory" in result.output and "1,000,000,000,000,000" in result.output
+
+
+def test_simulate_a_plan_breaking_an_exclusive_group_runs_with_a_note(tmp_path):
+    # simulate is a what-if tool: it runs the plan, and says the optimiser would not choose it
+    text = TINY.read_text(encoding="utf-8")
+    for cid in ("CM-2", "CM-3"):
+        text = text.replace(f"  - id: {cid}\n", f"  - id: {cid}\n    exclusive_group: g\n")
+    site = tmp_path / "site.yaml"
+    site.write_text(text, encoding="utf-8")
+    result = run("simulate", site, "--trials", 100, "--plan", "CM-2,CM-3")
+    assert result.exit_code == 0, result.output
+    assert "exclusive group 'g'" in result.output and "CM-2, CM-3" in result.output
+    alone = run("simulate", site, "--trials", 100, "--plan", "CM-2")
+    assert alone.exit_code == 0 and "exclusive group" not in alone.output
