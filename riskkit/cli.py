@@ -327,9 +327,9 @@ class _AssessProgress:
 )
 @click.option(
     "--trials",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=100),
     default=None,
-    help="Monte Carlo trials (default: the site's model.trials).",
+    help="Monte Carlo trials, >= 100 (default: the site's model.trials).",
 )
 @click.option(
     "--seed",

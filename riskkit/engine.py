@@ -618,7 +618,8 @@ def _frozen(a: np.ndarray | None) -> np.ndarray | None:
 
 
 def _resolve_run(site: Site, trials, seed) -> tuple[int, int]:
-    trials = _check_int("trials", site.model.trials if trials is None else trials, 1)
+    # at least 100, as in the site file: fewer years cannot estimate VaR99 / ES99
+    trials = _check_int("trials", site.model.trials if trials is None else trials, 100)
     seed = _check_int("seed", site.model.seed if seed is None else seed, 0)
     return trials, seed
 
@@ -640,7 +641,7 @@ def simulate(
     site : Site
         A validated site (:func:`riskkit.load_site`).
     trials : int, optional
-        Simulated years [trials]; default ``site.model.trials``.
+        Simulated years [trials], at least 100; default ``site.model.trials``.
     seed : int, optional
         Seed of every random stream; default ``site.model.seed``. Same inputs and seed give
         the same numbers, for every ``chunk_size`` and ``workers``.

@@ -216,8 +216,8 @@ class Assessment:
         self.fast = bool(fast)
         self.trials = int(trials) if trials is not None else (FAST_TRIALS if fast else m.trials)
         self.seed = int(seed) if seed is not None else int(m.seed)
-        if self.trials < 1:
-            raise ValueError(f"trials must be >= 1, {self.trials} was given")
+        if self.trials < 100:  # the site file's minimum
+            raise ValueError(f"trials must be >= 100, {self.trials} was given")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, {self.seed} was given")
         if budget is not None and not (float(budget) >= 0):

@@ -189,3 +189,11 @@ def test_simulate_a_plan_breaking_an_exclusive_group_runs_with_a_note(tmp_path):
     assert "exclusive group 'g'" in result.output and "CM-2, CM-3" in result.output
     alone = run("simulate", site, "--trials", 100, "--plan", "CM-2")
     assert alone.exit_code == 0 and "exclusive group" not in alone.output
+
+
+def test_fewer_than_100_trials_are_refused_as_in_the_site_file(tmp_path):
+    sim = run("simulate", TINY, "--trials", 99)
+    assert sim.exit_code == 1 and "trials must be an integer >= 100, 99 was given" in sim.output
+    out = tmp_path / "run"
+    assess = run("assess", TINY, "--trials", 50, "--out", out)
+    assert assess.exit_code == 2 and "50" in assess.output and not out.exists()

@@ -560,8 +560,12 @@ def test_refinery_scenario_means_match_closed_form(refinery_site):
 
 
 def test_bad_arguments(tiny_site):
-    with pytest.raises(ValueError, match="trials must be an integer >= 1, 0 was given"):
+    with pytest.raises(ValueError, match="trials must be an integer >= 100, 0 was given"):
         simulate(tiny_site, trials=0)
+    # the site file's minimum holds for an override too (VaR99 needs 100 years)
+    with pytest.raises(ValueError, match="trials must be an integer >= 100, 99 was given"):
+        simulate(tiny_site, trials=99)
+    assert simulate(tiny_site, trials=100).trials == 100
     with pytest.raises(ValueError, match="level must be one of"):
         simulate(tiny_site, trials=100).losses("plant")
     with pytest.raises(ValueError, match="unknown countermeasure 'CM-X'"):

@@ -61,7 +61,8 @@ def test_parameters_default_to_the_site_model(tiny_site):
     "kwargs,message",
     [
         ({"budget": -5}, "budget must be >= 0, -5 was given"),
-        ({"trials": 0}, "trials must be >= 1, 0 was given"),
+        ({"trials": 0}, "trials must be >= 100, 0 was given"),
+        ({"trials": 99}, "trials must be >= 100, 99 was given"),
         ({"budget_kind": "monthly"}, "budget_kind must be 'annualised' or 'capex'"),
         ({"budget_kind": "capex"}, "a capex budget kind needs a budget"),
     ],
