@@ -99,6 +99,9 @@ def export(site_path, out):
         export_xlsx(site, out)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="OUT") from None
+    except OSError as e:  # a missing folder, no permission, a full disk
+        click.echo(f"error: cannot write {out}: {e.strerror or e}", err=True)
+        sys.exit(1)
     click.echo(f"wrote {out}")
 
 

@@ -197,3 +197,12 @@ def test_fewer_than_100_trials_are_refused_as_in_the_site_file(tmp_path):
     out = tmp_path / "run"
     assess = run("assess", TINY, "--trials", 50, "--out", out)
     assert assess.exit_code == 2 and "50" in assess.output and not out.exists()
+
+
+def test_export_where_no_file_can_be_written_says_so_without_traceback(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    out = tmp_path / "a-file" / "site.xlsx"  # its folder is a file
+    result = run("export", TINY, out)
+    assert result.exit_code == 1, result.output
+    assert f"cannot write {out}" in result.output
+    assert isinstance(result.exception, SystemExit)  # not an OSError traceback
