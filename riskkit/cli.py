@@ -524,7 +524,12 @@ def plan(site_path, budget, budget_kind, constraints, method, time_limit, trials
 
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="riskkit")
+    try:
+        cli(prog_name="riskkit")
+    except MemoryError:
+        # any command given more trials than the machine holds (simulate says more itself)
+        click.echo("error: not enough memory for this run; use fewer --trials", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

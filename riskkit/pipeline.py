@@ -1707,7 +1707,13 @@ def assess(
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"{out} exists; riskkit never overwrites a run, choose a new --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FileExistsError(
+            f"cannot create the folder {out.parent} for the run: {e.strerror}"
+            f" ({e.filename} is in the way)"
+        ) from None
     work = Path(tempfile.mkdtemp(prefix=out.name + ".partial-", dir=out.parent))
     umask = os.umask(0)
     os.umask(umask)

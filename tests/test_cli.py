@@ -206,3 +206,50 @@ def test_export_where_no_file_can_be_written_says_so_without_traceback(tmp_path)
     assert result.exit_code == 1, result.output
     assert f"cannot write {out}" in result.output
     assert isinstance(result.exception, SystemExit)  # not an OSError traceback
+
+
+def test_any_command_out_of_memory_says_so_without_traceback(repo_root):
+    # plan simulates its recommended plan; 1e15 trials cannot be allocated on any machine
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "riskkit",
+            "plan",
+            str(repo_root / "tests/data/tiny/site.yaml"),
+            "--budget",
+            "1000",
+            "--trials",
+            "1000000000000000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1
+    assert "not enough memory" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_assess_out_below_a_file_is_refused_with_the_path(repo_root, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "riskkit",
+            "assess",
+            str(repo_root / "tests/data/tiny/site.yaml"),
+            "--out",
+            str(blocker / "run"),
+            "--trials",
+            "200",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1
+    assert "afile" in out.stderr and "in the way" in out.stderr
+    assert "Traceback" not in out.stderr
