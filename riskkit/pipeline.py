@@ -902,8 +902,11 @@ def _vec_text(v) -> str:
 
 
 def provenance_markdown(A: Assessment) -> str:
-    """A short Markdown paragraph: site, input hash, trials, seed, budget, riskkit version."""
+    """A short Markdown paragraph: site, input hash, trials, seed, budget, version, run date."""
+    import datetime as _dt
+
     s = A.site
+    run = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     budget = (
         f"{A.budget_given:,.0f} {s.currency} ({A.budget_kind})"
         if A.budget_given is not None
@@ -913,7 +916,7 @@ def provenance_markdown(A: Assessment) -> str:
         f"**{s.name}** ({s.currency}); assessed {s.site.assessed or 'n/a'}. "
         f"Input `{Path(s.source or '').name}`, SHA-256 `{(s.source_hash or '')[:12]}`; "
         f"{A.trials:,} simulated years, seed {A.seed}; budget {budget}; "
-        f"riskkit {__version__}."
+        f"riskkit {__version__}; run {run}."
     )
 
 

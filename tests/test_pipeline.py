@@ -410,3 +410,12 @@ def test_a_site_without_scenarios_has_an_empty_register_and_a_summary(tiny_site)
     assert len(reg) == 0 and {"ale_current", "sl_t", "candidates"} <= set(reg.columns)
     s = A.summary()
     assert s["site"]["ale"]["current"] == 0.0
+
+
+def test_provenance_line_names_version_hash_seed_trials_and_run_date(tiny_site):
+    A = pipeline.Assessment(tiny_site, trials=300, seed=11)
+    text = pipeline.provenance_markdown(A)
+    assert riskkit.__version__ in text
+    assert tiny_site.source_hash[:12] in text
+    assert "seed 11" in text and "300 simulated years" in text
+    assert re.search(r"run \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", text)
