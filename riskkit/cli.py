@@ -222,6 +222,13 @@ def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
         n = trials if trials is not None else site.model.trials
         click.echo(f"error: not enough memory for {n:,} trials; use fewer --trials", err=True)
         sys.exit(1)
+    done = [cid for cid in ids if site.countermeasure(cid).status == "implemented"]
+    if done:
+        click.echo(
+            f"note: {', '.join(done)} already implemented (part of the current state);"
+            " nothing to add for them",
+            err=True,
+        )
     groups: dict = {}
     for cid in sim.state.active:
         g = site.countermeasure(cid).exclusive_group

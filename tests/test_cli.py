@@ -253,3 +253,21 @@ def test_assess_out_below_a_file_is_refused_with_the_path(repo_root, tmp_path):
     assert out.returncode == 1
     assert "afile" in out.stderr and "in the way" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_simulate_plan_of_an_implemented_countermeasure_says_so(repo_root):
+    site = load_site(repo_root / "tests/data/tiny/site.yaml")
+    done = site.implemented[0].id
+    res = CliRunner().invoke(
+        cli,
+        [
+            "simulate",
+            str(repo_root / "tests/data/tiny/site.yaml"),
+            "--trials",
+            "200",
+            "--plan",
+            done,
+        ],
+    )
+    assert res.exit_code == 0
+    assert f"{done} already implemented" in res.output
