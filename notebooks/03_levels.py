@@ -120,6 +120,17 @@ if len(cap):
 display(pipeline.styled(G.closers, hide_index=True))
 
 # %% [markdown]
+# ## Three methods side by side
+#
+# The SL-T above comes from the required risk reduction (`rrf`). Many organisations set
+# targets with a risk matrix (`matrix`, from the site's `risk_matrix`) or from the capability
+# of the threat actors whose risk exceeds tolerance (`capability`). The vectors below let a
+# reviewer see where the organisation's own procedure would ask for more or less.
+
+# %%
+display(pipeline.styled(pipeline.methods_view(A), hide_index=True))
+
+# %% [markdown]
 # ## Scenario RRFs
 
 # %%

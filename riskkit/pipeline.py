@@ -325,6 +325,15 @@ class Assessment:
             "targets", lambda: target_levels(self.site, sim=self.simulation("unmitigated"))
         )
 
+    @property
+    def methods(self) -> pd.DataFrame:
+        """SL-T under every method side by side (:func:`riskkit.levels.compare_methods`)."""
+        from .levels import compare_methods
+
+        return self._get(
+            "methods", lambda: compare_methods(self.site, self.simulation("unmitigated"))
+        )
+
     def gaps(self, state: str = "current"):
         """Gap analysis of a state against :attr:`targets` (:func:`riskkit.gaps`)."""
         from .levels import gaps
@@ -903,8 +912,6 @@ def _vec_text(v) -> str:
 
 def provenance_markdown(A: Assessment) -> str:
     """A short Markdown paragraph: site, input hash, trials, seed, budget, version, run date."""
-    import datetime as _dt
-
     s = A.site
     run = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     budget = (
@@ -1140,6 +1147,31 @@ def levels_markdown(A: Assessment) -> str:
         f"{len(c)} conduits meet their SL-T in every FR; {len(T.flags)} scenario(s) are "
         "flagged for the Security PHA Review."
     )
+
+
+def methods_view(A: Assessment) -> pd.DataFrame:
+    """SL-T vectors (FR1..FR7) of every zone and conduit, one column per SL-T method.
+
+    ``n/a`` where the site lacks a method's inputs (``matrix`` without a ``risk_matrix``);
+    ``differs`` marks rows where the methods that ran disagree.
+    """
+    long = A.methods
+    methods = [c for c in long.columns if c not in ("kind", "id", "fr")]
+    rows = []
+    for (kind, rid), g in long.groupby(["kind", "id"], sort=False):
+        g = g.set_index("fr").reindex(list(FRS))
+        row = {"kind": kind, "id": rid}
+        vectors = []
+        for m in methods:
+            v = g[m]
+            if v.isna().all():
+                row[m] = "n/a"
+            else:
+                row[m] = " ".join(str(int(x)) for x in v)
+                vectors.append(row[m])
+        row["differs"] = len(set(vectors)) > 1
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def drivers_view(T) -> pd.DataFrame:

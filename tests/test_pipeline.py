@@ -22,7 +22,7 @@ import riskkit
 from riskkit import pipeline
 from riskkit.cli import cli
 from riskkit.engine import simulate
-from riskkit.levels import gaps, target_levels
+from riskkit.levels import compare_methods, gaps, target_levels
 from riskkit.portfolio import frontier, optimize
 
 REPO = Path(__file__).resolve().parent.parent
@@ -419,3 +419,17 @@ def test_provenance_line_names_version_hash_seed_trials_and_run_date(tiny_site):
     assert tiny_site.source_hash[:12] in text
     assert "seed 11" in text and "300 simulated years" in text
     assert re.search(r"run \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", text)
+
+
+def test_methods_view_pivots_compare_methods(refinery_site):
+    A = pipeline.Assessment(refinery_site, trials=300, seed=3)
+    view = pipeline.methods_view(A)
+    long = compare_methods(refinery_site, simulate(refinery_site, 300, 3, state="unmitigated"))
+    assert len(view) == len(long) // 7
+    for method in ("rrf", "matrix", "capability"):
+        for _, row in view.iterrows():
+            ref = long[(long["kind"] == row["kind"]) & (long["id"] == row["id"])]
+            assert row[method] == " ".join(str(int(x)) for x in ref[method])
+    rrf = view.set_index("id")["rrf"]
+    T = target_levels(refinery_site)
+    assert rrf["Z-SIS"] == " ".join(str(int(x)) for x in T.zones.loc["Z-SIS"])
