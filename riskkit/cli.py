@@ -7,7 +7,6 @@ list of problems, never a traceback) and 2 on usage errors.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -92,14 +91,11 @@ def export(site_path, out):
     from .io import export_xlsx
 
     site = _load(site_path)
-    if Path(out).exists():
-        click.echo(f"error: {out} exists; choose a new file name", err=True)
-        sys.exit(1)
     try:
         export_xlsx(site, out)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="OUT") from None
-    except OSError as e:  # a missing folder, no permission, a full disk
+    except OSError as e:  # OUT exists (export_xlsx never overwrites), no folder, no permission
         click.echo(f"error: cannot write {out}: {e.strerror or e}", err=True)
         sys.exit(1)
     click.echo(f"wrote {out}")

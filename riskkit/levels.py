@@ -96,7 +96,6 @@ __all__ = [
 ]
 
 METHODS = ("rrf", "matrix", "capability")
-FR_INDEX = {f: i for i, f in enumerate(FRS)}
 SEVERITIES = ("error", "warning", "info")
 CHECK_COLUMNS = ["severity", "rule", "subject", "message"]
 
