@@ -98,14 +98,13 @@ import pandas as pd
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from .exposure import (
+from .exposure import expected_losses, expected_scenario
+from .rules import (
     FR_INDEX,
     State,
     achieved_levels,
     annualised_cost,
     crf,
-    expected_losses,
-    expected_scenario,
     resolve_state,
     scenario_effects,
     touching,

@@ -1,0 +1,508 @@
+"""The model's rules, each written once: every other module calls these.
+
+The engine (Monte Carlo), the closed forms (:mod:`riskkit.exposure`), the target-level
+methods, the portfolio optimiser and the reports all apply the same rules of
+``docs/model.md``; this module is the one place each rule is written. The functions are small
+and pure; most accept numpy arrays as well as scalars, so the vectorised optimiser and the
+per-scenario loops call the same code.
+
+Rules and their functions
+-------------------------
+- states: :data:`STATES`, :class:`State`, :func:`resolve_state`;
+- achieved security levels (SL-A) in a state: :func:`achieved_levels`;
+- a scenario's protection level L: :func:`protection_level` (:func:`protection_levels` for
+  arrays of candidate levels);
+- the SL rate factor r^-min(L, c): :func:`sl_factor` (:func:`stage_factor` is the factor of
+  one barrier, the unit later rules such as attack paths combine);
+- the product of effects prod(1 - d): :func:`effect_product`;
+- which countermeasure effects act on a scenario, and which candidates touch it:
+  :func:`scenario_effects`, :func:`touching`;
+- mean attempts and the base event rate: :func:`base_rate_mean`;
+- money loss per event: :func:`money_per_event`, :func:`loss_per_event`;
+- events of a harm class >= k: :func:`harm_at_least`, :func:`harm_columns`;
+- the log-spaced loss grid of exceedance curves: :func:`loss_grid`;
+- the least number of Monte Carlo trials: :data:`MIN_TRIALS`, :func:`check_trials`;
+- costs: :func:`crf`, :func:`annualised_cost`;
+- the Purdue level of a zone: :func:`purdue_level`.
+
+References
+----------
+.. [1] IEC 62443-3-3:2013, clause 4.2 (security levels) and Annex A (SL vectors).
+.. [2] IEC 62443-3-2:2020, clause 4.6 (ZCR 5: detailed risk assessment, countermeasures).
+.. [3] IEC 62443-1-1:2009, clause 6.3 (reference model, Purdue levels).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .site import (
+    FRS,
+    HARM_CATEGORIES,
+    MONEY_CATEGORIES,
+    ConsequenceEffect,
+    FrequencyEffect,
+    Scenario,
+    SecurityLevelEffect,
+    Site,
+)
+
+__all__ = [
+    "FRS",
+    "FR_INDEX",
+    "HARM_CATEGORIES",
+    "MONEY_CATEGORIES",
+    "HARM_LABELS",
+    "SEVERITY_CLASSES",
+    "STATES",
+    "MIN_TRIALS",
+    "KIND_PURDUE",
+    "State",
+    "resolve_state",
+    "achieved_levels",
+    "protection_level",
+    "protection_levels",
+    "sl_factor",
+    "stage_factor",
+    "effect_product",
+    "ScenarioEffects",
+    "scenario_effects",
+    "touching",
+    "base_rate_mean",
+    "money_per_event",
+    "loss_per_event",
+    "harm_at_least",
+    "harm_columns",
+    "loss_grid",
+    "check_trials",
+    "crf",
+    "annualised_cost",
+    "purdue_level",
+]
+
+FR_INDEX: dict[str, int] = {f: i for i, f in enumerate(FRS)}
+"""Position of each foundational requirement in an SL vector."""
+
+SEVERITY_CLASSES: tuple[int, ...] = (1, 2, 3, 4)
+"""Harm severity classes above 'no harm' (0), as in the site file's ``tolerance``."""
+
+HARM_LABELS: dict[str, str] = {"safety": "Safety", "environment": "Environment"}
+"""Display name of each harm category."""
+
+STATES: tuple[str, ...] = ("unmitigated", "current", "plan")
+"""The states a site is assessed in (see :class:`State`)."""
+
+MIN_TRIALS = 100
+"""The fewest Monte Carlo trials accepted: fewer years cannot estimate VaR99 / ES99."""
+
+KIND_PURDUE: dict[str, float] = {
+    "enterprise": 4.0,
+    "dmz": 3.5,
+    "operations": 3.0,
+    "supervisory": 2.0,
+    "control": 1.0,
+    "safety": 1.0,
+    "field": 0.0,
+}
+"""Purdue level assumed for a zone without ``purdue_level``, from its kind ('other': none)."""
+
+
+# --------------------------------------------------------------------------------------------
+# States and achieved levels
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class State:
+    """A state of the site: which countermeasures act and whether today's SL-A counts.
+
+    Attributes
+    ----------
+    name : str
+        ``unmitigated``, ``current`` or ``plan``.
+    active : tuple of str
+        Ids of the countermeasures in force (implemented ones, plus the plan's candidates).
+    plan : tuple of str
+        The plan's candidate ids (empty unless ``name == "plan"``).
+    baseline : bool
+        Whether the ``sl_a`` vectors of the site file count.
+    """
+
+    name: str
+    active: tuple[str, ...] = ()
+    plan: tuple[str, ...] = ()
+    baseline: bool = True
+
+
+def resolve_state(
+    site: Site, state: str | State = "current", plan: Iterable[str] | None = None
+) -> State:
+    """Turn a state name and an optional plan into a :class:`State`.
+
+    Parameters
+    ----------
+    site : Site
+    state : {'unmitigated', 'current', 'plan'} or State
+        Giving a ``plan`` with the default ``current`` means ``plan``.
+    plan : iterable of str, optional
+        Candidate countermeasure ids added to the current state.
+
+    Returns
+    -------
+    State
+        ``unmitigated``: nothing active and no SL-A; ``current``: the implemented
+        countermeasures and SL-A; ``plan``: current plus the plan's candidates.
+
+    Raises
+    ------
+    ValueError
+        For an unknown state or a plan naming an unknown countermeasure.
+    """
+    if isinstance(state, State):
+        return state
+    if state not in STATES:
+        raise ValueError(f"state must be one of {', '.join(STATES)}, {state!r} was given")
+    plan_ids: tuple[str, ...] = tuple(dict.fromkeys(plan or ()))
+    known = {c.id for c in site.countermeasures}
+    bad = [p for p in plan_ids if p not in known]
+    if bad:
+        cands = ", ".join(c.id for c in site.candidates) or "none"
+        raise ValueError(f"unknown countermeasure {bad[0]!r} in plan; candidates are: {cands}")
+    if state == "unmitigated":
+        if plan_ids:
+            raise ValueError("the unmitigated state takes no plan")
+        return State("unmitigated", (), (), baseline=False)
+    implemented = tuple(c.id for c in site.implemented)
+    if state == "current" and not plan_ids:
+        return State("current", implemented, (), baseline=True)
+    extra = tuple(p for p in plan_ids if p not in implemented)
+    return State("plan", implemented + extra, extra, baseline=True)
+
+
+def achieved_levels(
+    site: Site, state: State
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """SL-A vectors of every zone and conduit in ``state``.
+
+    Returns
+    -------
+    zones, conduits : dict of str to ndarray of int, shape (7,)
+        Element-wise max of the site's ``sl_a`` (if ``state.baseline``) and the levels of the
+        active ``security_level`` effects.
+
+    References
+    ----------
+    .. [1] IEC 62443-3-3:2013, clause 4.2 and Annex A (SL-A vectors).
+    """
+    zones = {
+        z.id: np.array(z.sl_a if (state.baseline and z.sl_a) else (0,) * 7, dtype=int)
+        for z in site.zones
+    }
+    conduits = {
+        c.id: np.array(c.sl_a if (state.baseline and c.sl_a) else (0,) * 7, dtype=int)
+        for c in site.conduits
+    }
+    for cid in state.active:
+        for eff in site.countermeasure(cid).effects:
+            if isinstance(eff, SecurityLevelEffect):
+                v = eff.vector()
+                for z in eff.zones:
+                    np.maximum(zones[z], v, out=zones[z])
+                for c in eff.conduits:
+                    np.maximum(conduits[c], v, out=conduits[c])
+    return zones, conduits
+
+
+# --------------------------------------------------------------------------------------------
+# Protection and the SL factor
+# --------------------------------------------------------------------------------------------
+
+
+def fr_positions(frs: Iterable[str]) -> list[int]:
+    """Positions in an SL vector of the FRs named (``['FR1', 'FR5']`` -> ``[0, 4]``)."""
+    return [FR_INDEX[f] for f in frs]
+
+
+def protection_levels(zone: np.ndarray, entry: np.ndarray | None, frs: Iterable[str]):
+    """Protection L from SL vectors: min over ``frs`` of max(zone, entry), vectorised.
+
+    Parameters
+    ----------
+    zone : array_like of int, shape (..., 7)
+        SL-A vector(s) of the scenario's zone; leading axes are kept (for example one row per
+        combination of candidates).
+    entry : array_like of int, shape (..., 7), optional
+        SL-A vector(s) of the entry conduit; None where the scenario names no entry.
+    frs : iterable of str
+        The scenario's foundational requirements.
+
+    Returns
+    -------
+    int or ndarray of int
+        L, with the leading shape of ``zone`` / ``entry``.
+    """
+    idx = fr_positions(frs)
+    z = np.asarray(zone)[..., idx]
+    best = z if entry is None else np.maximum(z, np.asarray(entry)[..., idx])
+    return best.min(axis=-1)
+
+
+def protection_level(
+    scenario: Scenario, zones: dict[str, np.ndarray], conduits: dict[str, np.ndarray]
+) -> int:
+    """Protection L of a scenario: the weakest of its FRs, each the stronger of zone and entry.
+
+    L = min over k in frs of max(SL-A_zone[k], SL-A_entry[k]).
+
+    Parameters
+    ----------
+    scenario : Scenario
+    zones, conduits : dict of str to ndarray
+        SL-A vectors from :func:`achieved_levels`.
+
+    Returns
+    -------
+    int
+        L in 0..4.
+    """
+    entry = conduits[scenario.entry] if scenario.entry else None
+    return int(protection_levels(zones[scenario.zone], entry, scenario.frs))
+
+
+def sl_factor(r: float, level, capability):
+    """Rate factor of protection: r^-min(L, c).
+
+    Parameters
+    ----------
+    r : float
+        Reduction per security level, ``model.sl_reduction_per_level`` [-].
+    level : int or array_like of int
+        Protection L (0..4).
+    capability : int or array_like of int
+        The threat actor's capability c (1..4): a level above it adds no protection.
+
+    Returns
+    -------
+    float or ndarray
+        The factor in (0, 1] by which the event rate is multiplied.
+
+    References
+    ----------
+    .. [1] IEC 62443-3-3:2013, clause 4.2 (SL 1-4 by the attacker each level resists).
+    """
+    n = np.minimum(level, capability)
+    if np.ndim(n) == 0:
+        return float(r) ** (-int(n))
+    return float(r) ** (-np.asarray(n))
+
+
+def stage_factor(r: float, barrier, capability):
+    """Probability that an attempt crosses one barrier of level ``barrier``: r^-min(b, c).
+
+    The same rule as :func:`sl_factor`, named for the barriers (conduit plus zone) that an
+    attack path crosses; a path multiplies the factors of its stages.
+    """
+    return sl_factor(r, barrier, capability)
+
+
+def effect_product(reductions: Iterable[float]) -> float:
+    """prod(1 - d) over the mean reductions ``d`` of the effects acting together [-].
+
+    Returns 1.0 where no effect acts.
+    """
+    return math.prod(1.0 - float(d) for d in reductions)
+
+
+@dataclass
+class ScenarioEffects:
+    """The frequency and consequence effects acting on one scenario in one state.
+
+    ``frequency`` lists (countermeasure id, reduction spec); ``consequence`` maps a category to
+    such a list.
+    """
+
+    frequency: list[tuple[str, object]] = field(default_factory=list)
+    consequence: dict[str, list[tuple[str, object]]] = field(default_factory=dict)
+
+    def frequency_factor(self) -> float:
+        """prod(1 - E[e]) of the frequency effects [-]."""
+        return effect_product(d.mean() for _, d in self.frequency)
+
+    def consequence_factor(self, category: str) -> float:
+        """prod(1 - E[d]) of the effects on one consequence category [-]."""
+        return effect_product(d.mean() for _, d in self.consequence.get(category, []))
+
+
+def acts_on(effect, scenario: Scenario) -> bool:
+    """Whether a frequency or consequence effect is aimed at ``scenario`` or its zone."""
+    return scenario.id in effect.scenarios or scenario.zone in effect.zones
+
+
+def scenario_effects(site: Site, scenario: Scenario, active: Iterable[str]) -> ScenarioEffects:
+    """Frequency and consequence effects of the ``active`` countermeasures on ``scenario``."""
+    out = ScenarioEffects()
+    for cid in active:
+        for eff in site.countermeasure(cid).effects:
+            if isinstance(eff, (FrequencyEffect, ConsequenceEffect)) and acts_on(eff, scenario):
+                if isinstance(eff, FrequencyEffect):
+                    out.frequency.append((cid, eff.reduction))
+                else:
+                    out.consequence.setdefault(eff.category, []).append((cid, eff.reduction))
+    return out
+
+
+def touching(site: Site, scenario: Scenario) -> list[str]:
+    """Ids of the candidate countermeasures that can change ``scenario``'s risk.
+
+    A candidate touches a scenario through a frequency or consequence effect aimed at it (or
+    its zone), or a security-level effect on its zone or entry conduit in one of its FRs.
+    """
+    frs = set(scenario.frs)
+    out = []
+    for cm in site.candidates:
+        for eff in cm.effects:
+            if isinstance(eff, SecurityLevelEffect):
+                on_path = scenario.zone in eff.zones or (
+                    scenario.entry and scenario.entry in eff.conduits
+                )
+                if on_path and frs & set(eff.levels):
+                    out.append(cm.id)
+                    break
+            elif acts_on(eff, scenario):
+                out.append(cm.id)
+                break
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Rates and losses
+# --------------------------------------------------------------------------------------------
+
+
+def base_rate_mean(site: Site, scenario: Scenario) -> float:
+    """E[attempts aimed at the scenario per year] x E[vulnerability] [events/yr].
+
+    The rate before any protection: the scenario's own ``rate``, or its actor's
+    ``attempt_rate`` times its ``rate_share``; times the vulnerability.
+    """
+    if scenario.rate is not None:
+        attempts = scenario.rate.mean()
+    else:
+        attempts = site.actor(scenario.actor).attempt_rate.mean() * scenario.rate_share
+    return attempts * scenario.vulnerability.mean()
+
+
+def money_per_event(scenario: Scenario, effects: ScenarioEffects | None = None) -> dict:
+    """Mean money loss per event, per category, after consequence effects [currency/event].
+
+    Production is hours x cost per hour; the other categories are their own amounts. Each is
+    multiplied by :meth:`ScenarioEffects.consequence_factor` of its category.
+
+    Returns
+    -------
+    dict of str to float
+        Only the categories the scenario has.
+    """
+    out = {}
+    for cat, spec in scenario.consequences.money().items():
+        m = spec.hours.mean() * spec.cost_per_hour.mean() if cat == "production" else spec.mean()
+        if effects is not None:
+            for _, d in effects.consequence.get(cat, []):
+                m *= 1 - d.mean()
+        out[cat] = m
+    return out
+
+
+def loss_per_event(scenario: Scenario, effects: ScenarioEffects | None = None) -> float:
+    """Mean money loss of one event, summed over categories [currency/event]."""
+    return sum(money_per_event(scenario, effects).values())
+
+
+def harm_at_least(severity, rate, k: int):
+    """Frequency of events of harm class >= ``k`` [events/yr].
+
+    Parameters
+    ----------
+    severity : array_like of int
+        Each scenario's (or event's) severity class in one harm category (0 = none).
+    rate : array_like of float
+        The matching frequencies [events/yr] (or counts); trailing axes are summed along with
+        the first, leading to a scalar, unless ``rate`` has more axes than ``severity``, in
+        which case the sum runs over the first axis only.
+    k : int
+        Severity class, 1..4.
+
+    Returns
+    -------
+    float or ndarray
+        Sum of ``rate`` over the entries with ``severity >= k``.
+    """
+    sev = np.asarray(severity)
+    sel = sev >= k
+    rate = np.asarray(rate, dtype=float)
+    if rate.ndim > sev.ndim:
+        return rate[sel].sum(axis=0)
+    return float(rate[sel].sum())
+
+
+def harm_columns(categories: Sequence[str] = HARM_CATEGORIES) -> list[str]:
+    """Names of the harm-frequency columns, ``<category>_ge<k>`` for k in 1..4."""
+    return [f"{cat}_ge{k}" for cat in categories for k in SEVERITY_CLASSES]
+
+
+def loss_grid(lo: float, hi: float, points: int) -> np.ndarray:
+    """Log-spaced loss thresholds of an exceedance curve [currency].
+
+    ``points`` values from ``lo`` to ``hi`` (both > 0); a single value ``lo`` where the range
+    is empty.
+    """
+    return np.geomspace(lo, hi, int(points)) if hi > lo else np.array([lo])
+
+
+def check_trials(trials) -> int:
+    """``trials`` as an int, refused below :data:`MIN_TRIALS` with the value shown.
+
+    Raises
+    ------
+    ValueError
+        ``trials must be >= 100, 5 was given``.
+    """
+    if isinstance(trials, bool) or not float(trials).is_integer():
+        raise ValueError(f"trials must be a whole number >= {MIN_TRIALS}, {trials!r} was given")
+    n = int(trials)
+    if n < MIN_TRIALS:
+        raise ValueError(f"trials must be >= {MIN_TRIALS}, {n} was given")
+    return n
+
+
+# --------------------------------------------------------------------------------------------
+# Costs and zones
+# --------------------------------------------------------------------------------------------
+
+
+def crf(rate: float, years: float) -> float:
+    """Capital recovery factor i(1+i)^n / ((1+i)^n - 1); 1/n where i = 0 [1/yr]."""
+    if rate == 0:
+        return 1.0 / years
+    g = (1 + rate) ** years
+    return rate * g / (g - 1)
+
+
+def annualised_cost(site: Site, cm_id: str) -> float:
+    """Annualised cost of a countermeasure: capex x CRF + opex [currency/yr]."""
+    cm = site.countermeasure(cm_id)
+    return cm.cost.capex * crf(site.model.discount_rate, cm.cost.lifetime_years) + cm.cost.opex
+
+
+def purdue_level(zone) -> float | None:
+    """A zone's Purdue level: its ``purdue_level``, else the usual level of its kind.
+
+    Returns None for a zone of kind ``other`` without a level.
+    """
+    if zone.purdue_level is not None:
+        return float(zone.purdue_level)
+    return KIND_PURDUE.get(zone.kind)
