@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 import riskkit
 from riskkit import pipeline
+from riskkit.report import run as report_run
 from riskkit.cli import cli
 from riskkit.engine import simulate
 from riskkit.levels import compare_methods, gaps, target_levels
@@ -384,7 +385,7 @@ def test_cli_failing_notebook_exits_1_and_prints_cell_and_error(tmp_path, monkey
     for stem, _ in pipeline.NOTEBOOKS:
         text = FAILING if stem == "02_risk" else '# %% tags=["parameters"]\nsite = None\n'
         (books / f"{stem}.py").write_text(text)
-    monkeypatch.setattr(pipeline, "notebooks_dir", lambda: books)
+    monkeypatch.setattr(report_run, "notebooks_dir", lambda: books)
     out = tmp_path / "run"
     r = CliRunner().invoke(cli, ["assess", str(TINY), "--out", str(out), "--trials", "200"])
     assert r.exit_code == 1

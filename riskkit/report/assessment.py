@@ -1,0 +1,735 @@
+"""The results of one assessment: :class:`Assessment`, computed through the library."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..exposure import annualised_cost
+from ..io import load_site
+from ..rules import STATES
+from ..site import FRS, Site
+from .common import _CACHE, FAST_TRIALS, _jsonable, _vec_text, read_summary
+from .views import actors_table, conduits_table, countermeasures_table, scenarios_table, zones_table
+
+
+def recommended_budget(points: pd.DataFrame) -> float:
+    """Budget of the frontier plan with the least total cost of risk.
+
+    The total cost of risk of a plan is its expected residual annual loss plus its
+    annualised cost [currency/yr]; the plan that minimises it is where one more unit of money
+    stops buying at least one unit of expected loss. Used when no budget is given.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        ``Frontier.points``: columns ``annualised_cost`` (or ``cost``) and ``expected_ale``.
+
+    Returns
+    -------
+    float
+        The budget [currency/yr] (the chosen plan's annualised cost).
+    """
+    cc = "annualised_cost" if "annualised_cost" in points.columns else "cost"
+    total = points["expected_ale"].astype(float) + points[cc].astype(float)
+    best = total.to_numpy().argmin()
+    return float(points[cc].iloc[best])
+
+
+class Assessment:
+    """Every result of one assessment, computed through the library on first use.
+
+    Parameters
+    ----------
+    site : Site or path
+        The site, or a path :func:`riskkit.load_site` reads.
+    trials : int, optional
+        Monte Carlo trials; default ``site.model.trials`` (``FAST_TRIALS`` when ``fast``).
+    seed : int, optional
+        Seed of every random draw; default ``site.model.seed``.
+    budget : float, optional
+        Budget of the recommended plan [currency/yr for ``annualised``, currency for
+        ``capex``]; default: the frontier plan with the least total cost of risk
+        (:func:`recommended_budget`).
+    budget_kind : {'annualised', 'capex'}
+    fast : bool
+        A quick look: fewer trials (unless given) and a coarser frontier.
+    cache : path, optional
+        Folder where results are kept between the notebooks of one run; a cache written for
+        other inputs (hash, trials, seed, budget) is ignored.
+
+    Notes
+    -----
+    The library calls, with ``site``, ``trials`` = T and ``seed`` = s of this object:
+
+    - ``simulation(state)``: ``simulate(site, trials=T, seed=s, state=state)``, with the
+      recommended plan's members for ``plan``;
+    - ``targets``: ``target_levels(site, sim=simulation('unmitigated'))``;
+    - ``gaps(state)``: ``gaps(site, targets, state=..., plan=...)``;
+    - ``ranking``: ``prioritize(site, trials=T, seed=s, budget_kind=...)``;
+    - ``frontier``: ``frontier(site, n=20 (10 if fast), budget_kind=..., trials=T, seed=s)``;
+    - ``plan``: ``optimize(site, budget, budget_kind=..., trials=T, seed=s)``.
+    """
+
+    def __init__(
+        self,
+        site: Site | str | os.PathLike,
+        trials: int | None = None,
+        seed: int | None = None,
+        budget: float | None = None,
+        budget_kind: str = "annualised",
+        fast: bool = False,
+        cache: str | os.PathLike | None = None,
+    ):
+        self.site = site if isinstance(site, Site) else load_site(site)
+        m = self.site.model
+        self.fast = bool(fast)
+        self.trials = int(trials) if trials is not None else (FAST_TRIALS if fast else m.trials)
+        self.seed = int(seed) if seed is not None else int(m.seed)
+        if self.trials < 100:  # the site file's minimum
+            raise ValueError(f"trials must be >= 100, {self.trials} was given")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, {self.seed} was given")
+        if budget is not None and not (float(budget) >= 0):
+            raise ValueError(f"budget must be >= 0, {budget} was given")
+        if budget_kind not in ("annualised", "capex"):
+            raise ValueError(
+                f"budget_kind must be 'annualised' or 'capex', {budget_kind!r} was given"
+            )
+        if budget_kind == "capex" and budget is None:
+            raise ValueError("a capex budget kind needs a budget; give --budget")
+        self.budget_given = None if budget is None else float(budget)
+        self.budget_kind = budget_kind
+        self._mem: dict[str, Any] = {}
+        self.cache = Path(cache) if cache is not None else None
+        if self.cache is not None:
+            self.cache.mkdir(parents=True, exist_ok=True)
+            fp = self.cache / "fingerprint.json"
+            mine = json.dumps(self.fingerprint(), sort_keys=True)
+            if not fp.exists() or fp.read_text() != mine:
+                for f in self.cache.glob("*.pkl"):
+                    f.unlink()
+                fp.write_text(mine)
+
+    @classmethod
+    def from_parameters(
+        cls,
+        site,
+        trials=None,
+        seed=None,
+        budget=None,
+        budget_kind="annualised",
+        fast=False,
+        out=None,
+    ) -> Assessment:
+        """The assessment a notebook's parameters cell describes.
+
+        ``out`` is the run's output folder; its ``.cache`` holds the results shared by the
+        notebooks of the run. Without it (a notebook opened on its own) nothing is cached.
+        """
+        cache = Path(out) / _CACHE if out else None
+        return cls(site, trials, seed, budget, budget_kind, fast=fast, cache=cache)
+
+    def fingerprint(self) -> dict:
+        """What the results depend on: input hash, trials, seed, budget, version."""
+        return {
+            "input_hash": self.site.source_hash,
+            "trials": self.trials,
+            "seed": self.seed,
+            "budget": self.budget_given,
+            "budget_kind": self.budget_kind,
+            "fast": self.fast,
+            "riskkit": __version__,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Assessment({self.site.name!r}, trials={self.trials}, seed={self.seed},"
+            f" budget={self.budget_given}, budget_kind={self.budget_kind!r})"
+        )
+
+    # caching -------------------------------------------------------------------------------
+    def _get(self, key: str, compute: Callable[[], Any]) -> Any:
+        if key in self._mem:
+            return self._mem[key]
+        path = self.cache / f"{key}.pkl" if self.cache is not None else None
+        if path is not None and path.exists():
+            with open(path, "rb") as f:
+                value = pickle.load(f)
+        else:
+            value = compute()
+            if path is not None:
+                tmp = path.with_suffix(".tmp")
+                with open(tmp, "wb") as f:
+                    pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(tmp, path)
+        self._mem[key] = value
+        return value
+
+    # the library calls -----------------------------------------------------------------------
+    def simulation(self, state: str = "current"):
+        """Monte Carlo simulation of a state (``plan`` = the recommended plan)."""
+        if state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}, {state!r} was given")
+        from ..engine import simulate
+
+        def run():
+            if state == "plan":
+                return simulate(
+                    self.site,
+                    trials=self.trials,
+                    seed=self.seed,
+                    state="plan",
+                    plan=list(self.plan_members),
+                )
+            return simulate(self.site, trials=self.trials, seed=self.seed, state=state)
+
+        return self._get(f"sim-{state}", run)
+
+    @property
+    def targets(self):
+        """SL-T of every zone and conduit (:func:`riskkit.target_levels`)."""
+        from ..levels import target_levels
+
+        return self._get(
+            "targets", lambda: target_levels(self.site, sim=self.simulation("unmitigated"))
+        )
+
+    @property
+    def methods(self) -> pd.DataFrame:
+        """SL-T under every method side by side (:func:`riskkit.levels.compare_methods`)."""
+        from ..levels import compare_methods
+
+        return self._get(
+            "methods", lambda: compare_methods(self.site, self.simulation("unmitigated"))
+        )
+
+    def gaps(self, state: str = "current"):
+        """Gap analysis of a state against :attr:`targets` (:func:`riskkit.gaps`)."""
+        from ..levels import gaps
+
+        if state == "plan":
+            return self._get(
+                "gaps-plan",
+                lambda: gaps(self.site, self.targets, state="plan", plan=list(self.plan_members)),
+            )
+        return self._get(f"gaps-{state}", lambda: gaps(self.site, self.targets, state=state))
+
+    @property
+    def checks(self) -> pd.DataFrame:
+        """Zone-model checks (:func:`riskkit.levels.model_checks`) with :attr:`targets`."""
+        from ..levels import model_checks
+
+        return self._get("checks", lambda: model_checks(self.site, self.targets))
+
+    @property
+    def ranking(self):
+        """Every candidate's effect on the current state (:func:`riskkit.prioritize`)."""
+        from ..portfolio import prioritize
+
+        return self._get(
+            "ranking",
+            lambda: prioritize(
+                self.site, trials=self.trials, seed=self.seed, budget_kind=self.budget_kind
+            ),
+        )
+
+    @property
+    def frontier(self):
+        """Efficient frontier with the greedy sequence (:func:`riskkit.frontier`)."""
+        from ..portfolio import frontier
+
+        return self._get(
+            "frontier",
+            lambda: frontier(
+                self.site,
+                n=self.frontier_points,
+                budget_kind=self.budget_kind,
+                trials=self.trials,
+                seed=self.seed,
+            ),
+        )
+
+    @property
+    def frontier_points(self) -> int:
+        """Budgets on the frontier: 20, or 10 for a ``fast`` run."""
+        return 10 if self.fast else 20
+
+    @property
+    def budget(self) -> float:
+        """The budget of the recommended plan: as given, else :func:`recommended_budget`."""
+        if self.budget_given is not None:
+            return self.budget_given
+        if self.budget_kind != "annualised":
+            raise ValueError("give a budget for a capex budget kind")
+        return recommended_budget(self.frontier.points)
+
+    @property
+    def budget_source(self) -> str:
+        """``given`` or ``least total cost of risk``."""
+        return "given" if self.budget_given is not None else "least total cost of risk"
+
+    @property
+    def plan(self):
+        """The recommended plan: the exact optimum within :attr:`budget`."""
+        from ..portfolio import optimize
+
+        return self._get(
+            "plan",
+            lambda: optimize(
+                self.site,
+                self.budget,
+                budget_kind=self.budget_kind,
+                trials=self.trials,
+                seed=self.seed,
+            ),
+        )
+
+    @property
+    def plan_members(self) -> tuple[str, ...]:
+        """Candidate ids of the recommended plan."""
+        return tuple(self.plan.members)
+
+    # risk tables ---------------------------------------------------------------------------
+    def states(self, plan: bool = True) -> tuple[str, ...]:
+        """The states to report: unmitigated, current and (if ``plan``) the plan."""
+        return STATES if plan else STATES[:2]
+
+    def risk(self, level: str = "zone", states: Iterable[str] | None = None) -> pd.DataFrame:
+        """``Simulation.summary(level)`` of each state, stacked with a ``state`` column.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Long form: ``state``, the level's id column (``scenario``, ``zone`` or ``site``)
+            and the columns of :meth:`riskkit.engine.Simulation.summary`.
+        """
+        frames = []
+        for st in states or self.states():
+            df = self.simulation(st).summary(level).reset_index()
+            df.insert(0, "state", st)
+            frames.append(df)
+        return pd.concat(frames, ignore_index=True)
+
+    def ale_table(
+        self, level: str = "zone", column: str = "ale", states: Iterable[str] | None = None
+    ) -> pd.DataFrame:
+        """One column of the risk summary, ids x states (e.g. ALE per zone and state)."""
+        states = list(states or self.states())
+        return pd.DataFrame({st: self.simulation(st).summary(level)[column] for st in states})
+
+    def exceedance(self, states: Iterable[str] | None = None, points: int = 200) -> pd.DataFrame:
+        """Site loss exceedance curves of several states on one logarithmic grid.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``loss`` [currency], one column per state: P(annual site loss >= loss).
+        """
+        states = list(states or self.states())
+        lo, hi = np.inf, 0.0
+        for st in states:
+            x = self.simulation(st).losses("site")["site"].to_numpy()
+            pos = x[x > 0]
+            if pos.size:
+                lo, hi = min(lo, float(pos.min())), max(hi, float(pos.max()))
+        grid = np.geomspace(lo, hi, points) if hi > lo else np.array([max(hi, 1.0)])
+        return pd.DataFrame(
+            {st: self.simulation(st).exceedance("site", points=grid)["site"] for st in states}
+        )
+
+    def severity(self, states: Iterable[str] | None = None) -> pd.DataFrame:
+        """Site frequencies of safety and environment events of class >= k, one row per state."""
+        cols = [f"{h}_ge{k}" for h in ("safety", "environment") for k in (1, 2, 3, 4)]
+        rows = {
+            st: self.simulation(st).summary("site").iloc[0][cols] for st in states or self.states()
+        }
+        return pd.DataFrame(rows).T.astype(float)
+
+    def tolerance_check(self, states: Iterable[str] | None = None) -> pd.DataFrame:
+        """Each state against each tolerance of the site.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``state``, ``tolerance`` (what is checked), ``subject`` (zone, site or scenario),
+            ``value``, ``tolerable`` and ``within`` (bool): the simulated per-zone ALE
+            [currency/yr] and site exceedance probabilities P(L >= x), and per scenario the
+            closed-form frequency of safety / environment events of class >= k [events/yr]
+            (tolerable classes such as 1e-5/yr are rarer than the simulated years resolve).
+        """
+        tol = self.site.tolerance
+        rows = []
+        for st in states or self.states():
+            sim = self.simulation(st)
+            if tol.financial.per_zone_ale is not None:
+                for z, ale in sim.summary("zone")["ale"].items():
+                    if self.site.scenarios_in(z):
+                        rows.append((st, "zone ALE", z, ale, tol.financial.per_zone_ale))
+            if tol.financial.exceedance:
+                xs = [x for x, _ in tol.financial.exceedance]
+                ex = sim.exceedance("site", points=xs)["site"]
+                for (x, p), v in zip(tol.financial.exceedance, ex.to_numpy()):
+                    rows.append((st, f"P(site loss >= {x:,.0f})", "site", float(v), p))
+            # rare harm classes (1e-5/yr) are below what a few 10^4 simulated years resolve:
+            # the closed-form frequency is exact, so it is the one checked
+            ex = sim.expected()
+            for h in ("safety", "environment"):
+                for k, f in sorted(getattr(tol, h).items()):
+                    for sid, sev, v in zip(ex.index, ex[f"{h}_severity"], ex[f"{h}_rate"]):
+                        if sev >= k and v > 0:
+                            rows.append((st, f"{h} >= {k} per scenario", sid, float(v), f))
+        df = pd.DataFrame(rows, columns=["state", "tolerance", "subject", "value", "tolerable"])
+        df["within"] = df["value"] <= df["tolerable"]
+        return df
+
+    def register(self, states: Iterable[str] | None = None) -> pd.DataFrame:
+        """The risk register: one row per scenario, ranked by current ALE.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``scenario``: ``name``, ``zone``, ``actor``, ``entry``, ``frs``,
+            ``protection`` (L today), ``capability``, ``event_rate`` (closed-form E[events/yr]
+            today), ``ale_<state>`` [currency/yr] per state, ``var99_current`` [currency],
+            ``safety_severity``, ``environment_severity``, ``sl_t`` (the scenario's required
+            level after the cap), ``rrf`` and ``dimension`` (what drives it), ``flagged``
+            (an SL alone cannot bring it within tolerance), ``implemented`` and ``candidates``
+            (countermeasures acting on it today, and candidates that could).
+        """
+        from ..exposure import scenario_effects, touching
+
+        states = list(states or self.states())
+        cur = self.simulation("current")
+        ex = cur.expected()
+        t = self.targets.scenarios
+        flagged = set(self.targets.flags["scenario"]) if len(self.targets.flags) else set()
+        impl_ids = {c.id for c in self.site.implemented}
+        rows = []
+        for s in self.site.scenarios:
+            eff = scenario_effects(self.site, s, impl_ids)
+            acting = sorted(
+                {c for c, _ in eff.frequency} | {c for v in eff.consequence.values() for c, _ in v}
+            )
+            cons = s.consequences
+            rows.append(
+                {
+                    "scenario": s.id,
+                    "name": s.name,
+                    "zone": s.zone,
+                    "actor": s.actor,
+                    "entry": s.entry,
+                    "frs": ", ".join(s.frs),
+                    "protection": int(ex.at[s.id, "protection"]),
+                    "capability": int(ex.at[s.id, "capability"]),
+                    "event_rate": float(ex.at[s.id, "event_rate"]),
+                    "safety_severity": cons.safety.severity if cons.safety else 0,
+                    "environment_severity": cons.environment.severity if cons.environment else 0,
+                    "sl_t": int(t.at[s.id, "sl_t"]) if s.id in t.index else None,
+                    "rrf": float(t.at[s.id, "rrf"]) if s.id in t.index else None,
+                    "dimension": t.at[s.id, "dimension"] if s.id in t.index else None,
+                    "flagged": s.id in flagged,
+                    "implemented": ", ".join(acting),
+                    "candidates": ", ".join(touching(self.site, s)),
+                }
+            )
+        cols = ["scenario", "name", "zone", "actor", "entry", "frs", "protection", "capability"]
+        cols += ["event_rate", "safety_severity", "environment_severity", "sl_t", "rrf"]
+        cols += ["dimension", "flagged", "implemented", "candidates"]
+        df = pd.DataFrame(rows, columns=cols).set_index("scenario")  # columns even if no rows
+        for st in states:
+            df[f"ale_{st}"] = self.simulation(st).summary("scenario")["ale"]
+        df["var99_current"] = cur.summary("scenario")["var99"]
+        order = ["name", "zone", "actor", "entry", "frs"]
+        order += [f"ale_{st}" for st in states] + ["var99_current"]
+        rest = [c for c in df.columns if c not in order]
+        return df[order + rest].sort_values("ale_current", ascending=False)
+
+    # what changed ----------------------------------------------------------------------------
+    def changes(self, previous: str | os.PathLike | Mapping | None) -> pd.DataFrame:
+        """Per zone: current ALE and SL-T now and in a previous run's ``summary.json``.
+
+        Parameters
+        ----------
+        previous : path or dict, optional
+            An earlier output folder (or its summary as a dict).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index zone id: ``ale_before``, ``ale_now``, ``ale_change`` [currency/yr],
+            ``sl_t_before``, ``sl_t_now`` (vectors as text), ``sl_t_changed`` (bool),
+            ``meets_before``, ``meets_now``, ``status`` (``new``, ``removed`` or ``kept``).
+            Empty when ``previous`` is None.
+        """
+        cols = [
+            "ale_before",
+            "ale_now",
+            "ale_change",
+            "sl_t_before",
+            "sl_t_now",
+            "sl_t_changed",
+            "meets_before",
+            "meets_now",
+            "status",
+        ]
+        if previous is None:
+            return pd.DataFrame(columns=cols, index=pd.Index([], name="zone"))
+        prev = previous if isinstance(previous, Mapping) else read_summary(previous)
+        before = prev.get("zones", {})
+        now = self.zone_summary()
+        rows = {}
+        for zid in [*now, *[z for z in before if z not in now]]:
+            b, n = before.get(zid), now.get(zid)
+            ab = b["ale"]["current"] if b else None
+            an = n["ale"]["current"] if n else None
+            tb = _vec_text(b["sl_t"]) if b else None
+            tn = _vec_text(n["sl_t"]) if n else None
+            rows[zid] = {
+                "ale_before": ab,
+                "ale_now": an,
+                "ale_change": (an - ab) if (ab is not None and an is not None) else None,
+                "sl_t_before": tb,
+                "sl_t_now": tn,
+                "sl_t_changed": bool(b and n and tb != tn),
+                "meets_before": b["meets_target"]["current"] if b else None,
+                "meets_now": n["meets_target"]["current"] if n else None,
+                "status": "new" if b is None else ("removed" if n is None else "kept"),
+            }
+        df = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+        df.index.name = "zone"
+        return df
+
+    # summary.json ------------------------------------------------------------------------------
+    def zone_summary(self) -> dict:
+        """Per zone: ALE, its SE, VaR 95/99, ES 99 per state; SL-T, SL-C, SL-A and gaps."""
+        sums = {st: self.simulation(st).summary("zone") for st in STATES}
+        T = self.targets
+        gaps = {st: self.gaps(st).table for st in ("current", "plan")}
+        meets = {st: self.gaps(st).zones_meeting for st in ("current", "plan")}
+        out = {}
+        for z in self.site.zones:
+            rec = {
+                "name": z.name,
+                "kind": z.kind,
+                "purdue_level": z.purdue_level,
+                "scenarios": len(self.site.scenarios_in(z.id)),
+            }
+            for col in ("ale", "ale_se", "var95", "var99", "es99"):
+                rec[col] = {st: float(sums[st].at[z.id, col]) for st in STATES}
+            rec["sl_t"] = [int(v) for v in T.zones.loc[z.id, list(FRS)]]
+            rec["sl_c"] = list(z.sl_c) if z.sl_c is not None else None
+            for key in ("sl_a", "gap"):
+                rec[key] = {}
+                for st in ("current", "plan"):
+                    g = gaps[st]
+                    g = g[(g["kind"] == "zone") & (g["id"] == z.id)].set_index("fr")
+                    rec[key][st] = [int(g.at[f, "sl_a" if key == "sl_a" else "gap"]) for f in FRS]
+            rec["meets_target"] = {st: bool(meets[st][z.id]) for st in ("current", "plan")}
+            out[z.id] = rec
+        return out
+
+    def conduit_summary(self) -> dict:
+        """Per conduit: SL-T, SL-C, SL-A and gaps (current and with the plan)."""
+        T = self.targets
+        out = {}
+        for c in self.site.conduits:
+            rec = {
+                "zones": list(c.zones),
+                "sl_t": [int(v) for v in T.conduits.loc[c.id, list(FRS)]],
+            }
+            rec["sl_c"] = list(c.sl_c) if c.sl_c is not None else None
+            rec["sl_a"], rec["gap"], rec["meets_target"] = {}, {}, {}
+            for st in ("current", "plan"):
+                G = self.gaps(st)
+                g = G.table[(G.table["kind"] == "conduit") & (G.table["id"] == c.id)]
+                g = g.set_index("fr")
+                rec["sl_a"][st] = [int(g.at[f, "sl_a"]) for f in FRS]
+                rec["gap"][st] = [int(g.at[f, "gap"]) for f in FRS]
+                rec["meets_target"][st] = bool(G.zones_meeting[c.id])
+            out[c.id] = rec
+        return out
+
+    def plan_summary(self) -> dict:
+        """The recommended plan: members, budget, costs, expected and simulated ALE."""
+        P = self.plan
+        sim = self.simulation("plan").summary("site").iloc[0]
+        cur = self.simulation("current").summary("site").iloc[0]
+        return {
+            "members": [
+                {
+                    "id": m,
+                    "name": self.site.countermeasure(m).name,
+                    "annualised_cost": annualised_cost(self.site, m),
+                    "capex": self.site.countermeasure(m).cost.capex,
+                }
+                for m in P.members
+            ],
+            "budget": self.budget,
+            "budget_kind": self.budget_kind,
+            "budget_source": self.budget_source,
+            "annualised_cost": P.annualised_cost,
+            "capex": P.capex,
+            "opex": P.opex,
+            "expected_ale_current": P.baseline_ale,
+            "expected_ale": P.expected_ale,
+            "expected_reduction": P.reduction,
+            "rosi": P.rosi,
+            "status": P.status,
+            "method": P.method,
+            "solver_gap": P.gap,
+            "ale_current": float(cur["ale"]),
+            "ale": float(sim["ale"]),
+            "ale_se": float(sim["ale_se"]),
+            "var95": float(sim["var95"]),
+            "var99": float(sim["var99"]),
+            "var99_current": float(cur["var99"]),
+            "zones_meeting_target": int(
+                self.gaps("plan").summary.query("kind == 'zone'")["meets"].sum()
+            ),
+        }
+
+    def summary(self, previous: str | os.PathLike | None = None) -> dict:
+        """The content of ``summary.json`` (without the run's timestamps and outputs).
+
+        Keys: ``riskkit`` (versions), ``provenance``, ``site`` (site-level risk per state),
+        ``zones``, ``conduits``, ``plan``, ``frontier``, ``top_risks``, ``flags``,
+        ``checks``, ``changes`` (when ``previous`` is given). Money in ``currency``; ALE
+        [currency/yr], VaR / ES [currency].
+        """
+        site = self.site
+        sums = {st: self.simulation(st).summary("site").iloc[0] for st in STATES}
+        site_block = {
+            col: {st: float(sums[st][col]) for st in STATES}
+            for col in ("ale", "ale_se", "var95", "var99", "es99", "p_zero")
+        }
+        site_block["harm"] = {
+            st: {k: float(v) for k, v in sums[st].items() if k.startswith(("safety_", "env"))}
+            for st in STATES
+        }
+        reg = self.register()
+        top = [
+            {
+                "scenario": sid,
+                "name": r["name"],
+                "zone": r["zone"],
+                "ale_current": float(r["ale_current"]),
+                "ale_plan": float(r["ale_plan"]),
+            }
+            for sid, r in reg.head(5).iterrows()
+        ]
+        F = self.frontier
+        fcost = "annualised_cost" if "annualised_cost" in F.points else "cost"
+        frontier = [
+            {
+                "budget": _jsonable(r.get("budget")),
+                "annualised_cost": float(r[fcost]),
+                "expected_ale": float(r["expected_ale"]),
+                "members": r.get("members"),
+            }
+            for _, r in F.points.iterrows()
+        ]
+        checks = self.checks
+        out = {
+            "riskkit": {
+                "version": __version__,
+                "python": sys.version.split()[0],
+                "numpy": np.__version__,
+                "pandas": pd.__version__,
+            },
+            "provenance": {
+                "site": site.name,
+                "site_id": site.site.slug,
+                "input_hash": site.source_hash,
+                "assessed": site.site.assessed,
+                "seed": self.seed,
+                "trials": self.trials,
+                "budget": self.budget,
+                "budget_kind": self.budget_kind,
+                "budget_source": self.budget_source,
+                "fast": self.fast,
+                "sl_t_method": self.targets.method,
+                "decision_statistic": self.targets.statistic,
+            },
+            "currency": site.currency,
+            "site": site_block,
+            "zones": self.zone_summary(),
+            "conduits": self.conduit_summary(),
+            "plan": self.plan_summary(),
+            "frontier": frontier,
+            "top_risks": top,
+            "flags": [
+                {
+                    "scenario": r["scenario"],
+                    "zone": r["zone"],
+                    "reason": r["reason"],
+                    "message": r["message"],
+                }
+                for _, r in self.targets.flags.iterrows()
+            ],
+            "checks": {k: int(v) for k, v in checks["severity"].value_counts().items()}
+            if len(checks)
+            else {},
+        }
+        if previous is not None:
+            prev = read_summary(previous)
+            ch = self.changes(prev)
+            out["changes"] = {
+                "previous": {
+                    "input_hash": prev.get("provenance", {}).get("input_hash"),
+                    "finished": prev.get("provenance", {}).get("finished"),
+                    "site_ale_current": prev.get("site", {}).get("ale", {}).get("current"),
+                },
+                "site_ale_current": site_block["ale"]["current"],
+                "zones": {z: {k: _jsonable(v) for k, v in r.items()} for z, r in ch.iterrows()},
+            }
+        return _jsonable(out)
+
+    def tables(self, previous: str | os.PathLike | None = None) -> dict[str, pd.DataFrame]:
+        """Every table of the deliverables, by sheet name (see :func:`write_tables`)."""
+        site = self.site
+        T = self.targets
+        out = {
+            "zones": zones_table(site),
+            "conduits": conduits_table(site),
+            "threat_actors": actors_table(site),
+            "scenarios": scenarios_table(site),
+            "countermeasures": countermeasures_table(site),
+            "model_checks": self.checks,
+            "risk_site": self.risk("site"),
+            "risk_zones": self.risk("zone"),
+            "risk_scenarios": self.risk("scenario"),
+            "exceedance": self.exceedance().reset_index(),
+            "tolerance": self.tolerance_check(),
+            "register": self.register(),
+            "sl_t": T.summary,
+            "sl_t_drivers": T.drivers,
+            "sl_t_scenarios": T.scenarios,
+            "rrf": T.rrfs,
+            "pha_flags": T.flags,
+        }
+        for st in ("current", "plan"):
+            G = self.gaps(st)
+            out[f"gaps_{st}"] = G.table
+            out[f"gap_summary_{st}"] = G.summary
+        out["gap_closers"] = self.gaps("current").closers
+        out["ranking"] = self.ranking.summary
+        out["plan"] = self.plan.summary
+        F = self.frontier
+        out["frontier"] = F.points
+        if F.nested is not None:
+            out["frontier_nested"] = F.nested
+        out["greedy"] = F.greedy
+        out["frontier_grid"] = F.grid
+        if previous is not None:
+            out["changes"] = self.changes(previous)
+        return out

@@ -1,0 +1,559 @@
+"""Views and sentences the notebooks display: tables, Markdown, styled frames."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..exposure import annualised_cost
+from ..site import FRS, Site
+from .common import _vec_text, read_summary
+
+if TYPE_CHECKING:
+    from .assessment import Assessment
+
+
+def setup_notebook() -> None:
+    """Display settings of the report notebooks.
+
+    Plotly figures are emitted both as the plotly mimetype (for JupyterLab) and as HTML with
+    plotly.js inlined once per notebook (``plotly_mimetype+notebook``), so they stay
+    interactive in the HTML exported without code cells and with no network access.
+    """
+    import plotly.io as pio
+
+    pio.renderers.default = "plotly_mimetype+notebook"
+    pd.set_option("display.max_rows", 200)
+    pd.set_option("display.max_columns", 40)
+    pd.set_option("display.width", 200)
+
+
+def _dist_text(spec) -> str:
+    """A distribution spec in a few characters: 0.5, pert(0.2, 0.5, 0.9), lognormal90[1, 6]."""
+    if spec is None:
+        return ""
+    d = spec.model_dump()
+    kind = d.pop("dist", "")
+    if kind == "constant":
+        return f"{d['value']:g}"
+    if kind == "lognormal":
+        return f"lognormal{round(100 * d.get('ci', 0.9))}%[{d['low']:g}, {d['high']:g}]"
+    if kind in ("pert", "triangular"):
+        return f"{kind}({d['low']:g}, {d['mode']:g}, {d['high']:g})"
+    vals = ", ".join(f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in d.values())
+    return f"{kind}({vals})"
+
+
+def provenance_markdown(A: Assessment) -> str:
+    """A short Markdown paragraph: site, input hash, trials, seed, budget, version, run date."""
+    s = A.site
+    run = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    budget = (
+        f"{A.budget_given:,.0f} {s.currency} ({A.budget_kind})"
+        if A.budget_given is not None
+        else "not given: the plan with the least total cost of risk"
+    )
+    return (
+        f"**{s.name}** ({s.currency}); assessed {s.site.assessed or 'n/a'}. "
+        f"Input `{Path(s.source or '').name}`, SHA-256 `{(s.source_hash or '')[:12]}`; "
+        f"{A.trials:,} simulated years, seed {A.seed}; budget {budget}; "
+        f"riskkit {__version__}; run {run}."
+    )
+
+
+def inventory_table(site: Site) -> pd.DataFrame:
+    """Counts of every record kind of the site."""
+    inv = site.inventory()
+    inv["implemented countermeasures"] = len(site.implemented)
+    inv["candidate countermeasures"] = len(site.candidates)
+    return pd.DataFrame({"count": inv}).rename_axis("records")
+
+
+def zones_table(site: Site) -> pd.DataFrame:
+    """Zones: kind, Purdue level, SL-C, SL-A, scenarios, assets."""
+    rows = [
+        {
+            "zone": z.id,
+            "name": z.name,
+            "kind": z.kind,
+            "purdue_level": z.purdue_level,
+            "sl_c": _vec_text(z.sl_c),
+            "sl_a": _vec_text(z.sl_a),
+            "scenarios": len(site.scenarios_in(z.id)),
+            "assets": ", ".join(z.assets),
+        }
+        for z in site.zones
+    ]
+    return pd.DataFrame(rows).set_index("zone")
+
+
+def conduits_table(site: Site) -> pd.DataFrame:
+    """Conduits: the zones they join, protocols, SL-C, SL-A."""
+    rows = [
+        {
+            "conduit": c.id,
+            "name": c.name,
+            "zones": " - ".join(c.zones),
+            "protocols": ", ".join(c.protocols),
+            "sl_c": _vec_text(c.sl_c),
+            "sl_a": _vec_text(c.sl_a),
+            "entry_of": ", ".join(s.id for s in site.scenarios if s.entry == c.id),
+        }
+        for c in site.conduits
+    ]
+    cols = ["conduit", "name", "zones", "protocols", "sl_c", "sl_a", "entry_of"]
+    return pd.DataFrame(rows, columns=cols).set_index("conduit")
+
+
+def actors_table(site: Site) -> pd.DataFrame:
+    """Threat actors: capability, attempt rate [1/yr] and its mean, scenarios."""
+    rows = [
+        {
+            "actor": a.id,
+            "name": a.name,
+            "capability": a.capability,
+            "attempt_rate": _dist_text(a.attempt_rate),
+            "mean_attempts_per_yr": a.attempt_rate.mean(),
+            "scenarios": sum(s.actor == a.id for s in site.scenarios),
+        }
+        for a in site.threat_actors
+    ]
+    cols = ["actor", "name", "capability", "attempt_rate", "mean_attempts_per_yr", "scenarios"]
+    return pd.DataFrame(rows, columns=cols).set_index("actor")
+
+
+def scenarios_table(site: Site) -> pd.DataFrame:
+    """Scenarios as the site file states them: zone, actor, entry, FRs, rate, consequences."""
+    rows = []
+    for s in site.scenarios:
+        c = s.consequences
+        money = []
+        for cat, spec in c.money().items():
+            if cat == "production":
+                money.append(
+                    f"production {_dist_text(spec.hours)} h x {_dist_text(spec.cost_per_hour)}"
+                )
+            else:
+                money.append(f"{cat} {_dist_text(spec)}")
+        harm = [f"{h} {v.severity} (p={v.probability:g})" for h, v in c.harms().items()]
+        rows.append(
+            {
+                "scenario": s.id,
+                "name": s.name,
+                "zone": s.zone,
+                "actor": s.actor,
+                "entry": s.entry or "",
+                "frs": ", ".join(s.frs),
+                "rate": f"share {s.rate_share:g}" if s.rate is None else _dist_text(s.rate),
+                "vulnerability": _dist_text(s.vulnerability),
+                "money": "; ".join(money),
+                "harm": "; ".join(harm),
+            }
+        )
+    return pd.DataFrame(rows).set_index("scenario") if rows else pd.DataFrame()
+
+
+def countermeasures_table(site: Site) -> pd.DataFrame:
+    """Countermeasures: status, cost, annualised cost, group, effects in words."""
+    rows = []
+    for cm in site.countermeasures:
+        effects = []
+        for e in cm.effects:
+            if e.type == "security_level":
+                tgt = ", ".join([*e.zones, *e.conduits])
+                lv = " ".join(f"{k}:{v}" for k, v in e.levels.items())
+                effects.append(f"SL {lv} on {tgt}")
+            else:
+                tgt = ", ".join([*e.scenarios, *e.zones])
+                what = "frequency" if e.type == "frequency" else e.category
+                effects.append(f"-{_dist_text(e.reduction)} {what} of {tgt}")
+        rows.append(
+            {
+                "countermeasure": cm.id,
+                "name": cm.name,
+                "status": cm.status,
+                "capex": cm.cost.capex,
+                "opex": cm.cost.opex,
+                "lifetime_years": cm.cost.lifetime_years,
+                "annualised_cost": annualised_cost(site, cm.id),
+                "group": cm.exclusive_group or "",
+                "mandatory": cm.mandatory,
+                "effects": "; ".join(effects),
+            }
+        )
+    return pd.DataFrame(rows).set_index("countermeasure") if rows else pd.DataFrame()
+
+
+def checks_markdown(checks: pd.DataFrame) -> str:
+    """One sentence counting the model-check findings by severity."""
+    if checks is None or checks.empty:
+        return "The zone model passes every check."
+    counts = checks["severity"].value_counts()
+    parts = [f"{counts[k]} {k}{'s' if counts[k] != 1 else ''}" for k in counts.index]
+    return "Model checks: " + ", ".join(parts) + "."
+
+
+_NOT_MONEY = ("per_cost", "rosi", "excess", "lost", "share", "gap", "p_zero", "rrf", "seconds")
+_MONEY_WORD = re.compile(
+    r"(^|[_ ])(ale|var\d+|es\d+|capex|opex|cost|npv|budget|loss|shapley|standalone|drop_one"
+    r"|reduction|bound|value|tolerable)($|[_ ])"
+)
+
+
+def _is_money(name: str, values: pd.Series) -> bool:
+    n = name.lower()
+    if any(w in n for w in _NOT_MONEY):
+        return False
+    if n in ("value", "tolerable"):  # tolerance table: money only where it is large
+        return bool((values.abs() >= 100).all())
+    return bool(_MONEY_WORD.search(n))
+
+
+def styled(df: pd.DataFrame, hide_index: bool = False):
+    """A pandas Styler with readable numbers.
+
+    Money columns get thousands separators and no decimals, other floats 3 significant digits.
+    """
+    fmt = {}
+    for c in df.columns:
+        col = df[c]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            continue
+        if _is_money(str(c), col.dropna()):
+            fmt[c] = "{:,.0f}"
+        elif pd.api.types.is_float_dtype(col):
+            fmt[c] = "{:.3g}"
+    st = df.style.format(fmt, na_rep="")
+    if hide_index:
+        st = st.hide(axis="index")
+    return st
+
+
+_RISK_COLS = ["ale", "ale_se", "var95", "var99", "es99", "p_zero", "expected_ale"]
+
+
+def risk_table(A: Assessment, level: str = "zone", states: Iterable[str] | None = None):
+    """Styled risk measures per state and zone (or site): ALE, its SE, VaR, ES, P(no loss)."""
+    df = A.risk(level, states)
+    key = {"zone": "zone", "site": "site", "scenario": "scenario"}[level]
+    df = df.set_index(["state", key])[_RISK_COLS]
+    return styled(df)
+
+
+def tolerance_markdown(tol: pd.DataFrame) -> str:
+    """How many tolerance checks each state fails, in one sentence per state."""
+    lines = []
+    for st, g in tol.groupby("state", sort=False):
+        bad = g[~g["within"]]
+        if bad.empty:
+            lines.append(f"- **{st}**: within every tolerance ({len(g)} checks).")
+        else:
+            what = ", ".join(sorted(set(bad["tolerance"].str.replace(r" >= \d.*", "", regex=True))))
+            lines.append(f"- **{st}**: {len(bad)} of {len(g)} checks exceed tolerance ({what}).")
+    return "\n".join(lines) or "The site states no tolerance."
+
+
+def register_view(reg: pd.DataFrame, top: int | None = None):
+    """The risk register, styled for reading (the full table is in the workbook)."""
+    df = reg if top is None else reg.head(top)
+    return styled(df)
+
+
+def level_frames(A: Assessment, state: str = "current") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """SL-T and SL-A of every zone and conduit (ids x FR1..FR7) in a state, for the diagram."""
+    tab = A.gaps(state).table
+    frs = list(FRS)
+    t = tab.pivot_table(index="id", columns="fr", values="sl_t", sort=False)[frs]
+    a = tab.pivot_table(index="id", columns="fr", values="sl_a", sort=False)[frs]
+    return t.astype(int), a.astype(int)
+
+
+def levels_markdown(A: Assessment) -> str:
+    """The SL-T method, statistic and the counts of zones meeting their targets."""
+    T = A.targets
+    g = A.gaps("current").summary
+    z = g[g["kind"] == "zone"]
+    c = g[g["kind"] == "conduit"]
+    return (
+        f"Method **{T.method}**, decision statistic **{T.statistic}**, r = {T.r:g} "
+        f"(each level divides the attack rate by {T.r:g}, up to the actor's capability). "
+        f"Today {int(z['meets'].sum())} of {len(z)} zones and {int(c['meets'].sum())} of "
+        f"{len(c)} conduits meet their SL-T in every FR; {len(T.flags)} scenario(s) are "
+        "flagged for the Security PHA Review."
+    )
+
+
+def methods_view(A: Assessment) -> pd.DataFrame:
+    """SL-T vectors (FR1..FR7) of every zone and conduit, one column per SL-T method.
+
+    ``n/a`` where the site lacks a method's inputs (``matrix`` without a ``risk_matrix``);
+    ``differs`` marks rows where the methods that ran disagree.
+    """
+    long = A.methods
+    methods = [c for c in long.columns if c not in ("kind", "id", "fr")]
+    rows = []
+    for (kind, rid), g in long.groupby(["kind", "id"], sort=False):
+        g = g.set_index("fr").reindex(list(FRS))
+        row = {"kind": kind, "id": rid}
+        vectors = []
+        for m in methods:
+            v = g[m]
+            if v.isna().all():
+                row[m] = "n/a"
+            else:
+                row[m] = " ".join(str(int(x)) for x in v)
+                vectors.append(row[m])
+        row["differs"] = len(set(vectors)) > 1
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def drivers_view(T) -> pd.DataFrame:
+    """The driver of every zone SL-T value above the floor, one row per (zone, FR)."""
+    d = T.drivers
+    d = d[(d["kind"] == "zone") & (d["basis"] == "scenario")]
+    cols = ["id", "fr", "sl_t", "scenario", "actor", "rrf", "dimension", "required", "capped"]
+    return d[cols].rename(columns={"id": "zone"}).reset_index(drop=True)
+
+
+def flags_markdown(flags: pd.DataFrame) -> str:
+    """A bullet per Security PHA Review finding."""
+    if flags is None or flags.empty:
+        return "No scenario needs more than a security level can give."
+    return "\n".join(f"- {m}" for m in flags["message"])
+
+
+def rrf_view(T) -> pd.DataFrame:
+    """Per scenario: zone, actor, RRF, its dimension, the level required and set."""
+    cols = [
+        c
+        for c in (
+            "zone",
+            "actor",
+            "capability",
+            "rrf",
+            "dimension",
+            "required",
+            "sl_t",
+            "capped",
+            "residual_rrf",
+        )
+        if c in T.scenarios.columns
+    ]
+    return T.scenarios[cols].sort_values("rrf", ascending=False)
+
+
+def _harm_rate(sim, harm: str, k: int) -> float:
+    """Closed-form expected events per year of ``harm`` class >= k in a simulation's state."""
+    ex = sim.expected()
+    return float(ex.loc[ex[f"{harm}_severity"] >= k, f"{harm}_rate"].sum())
+
+
+def _m(x: float, cur: str) -> str:
+    from ..figures import money
+
+    return money(x, cur)
+
+
+def headline_markdown(A: Assessment) -> str:
+    """The management summary in a few sentences, for a reader with five minutes."""
+    S, cur = A.site, A.site.currency
+    un = A.simulation("unmitigated").summary("site").iloc[0]
+    now = A.simulation("current").summary("site").iloc[0]
+    pl = A.simulation("plan").summary("site").iloc[0]
+    P = A.plan
+    gz = {st: A.gaps(st).summary.query("kind == 'zone'") for st in ("current", "plan")}
+    n_z = len(gz["current"])
+    reduction = now["ale"] - pl["ale"]
+    lines = [
+        f"- **Today** {S.name} is expected to lose **{_m(now['ale'], cur)} per year** to cyber"
+        f" attacks on its control systems; one year in a hundred the loss exceeds"
+        f" **{_m(now['var99'], cur)}**. Without the protection in place it would be"
+        f" {_m(un['ale'], cur)} per year.",
+    ]
+    if P.members:
+        per = reduction / P.annualised_cost if P.annualised_cost > 0 else float("inf")
+        lines.append(
+            f"- **The recommended plan** ({len(P.members)} measures: {', '.join(P.members)})"
+            f" costs **{_m(P.annualised_cost, cur)} per year** ({_m(P.capex, cur)} up front,"
+            f" spread over each measure's lifetime, plus running costs). It lowers the expected"
+            f" loss to **{_m(pl['ale'], cur)} per year**, a reduction of"
+            f" {_m(reduction, cur)}: each unit spent removes {per:.1f} units of expected loss."
+            f" The one-in-a-hundred-years loss falls to {_m(pl['var99'], cur)}."
+        )
+    else:
+        lines.append(
+            "- **No investment is recommended** within the budget: no candidate removes more"
+            " expected loss than it costs, or the budget is too small for any."
+        )
+    m_now, m_plan = int(gz["current"]["meets"].sum()), int(gz["plan"]["meets"].sum())
+    lines.append(
+        f"- **Security levels**: {m_now} of {n_z} zones reach their target security level in"
+        f" every requirement today, {m_plan} of {n_z} with the plan"
+        + (
+            " (the plan is chosen for the loss it removes; the measures that would close the"
+            " remaining gaps are listed in notebook 3)."
+            if m_plan < n_z
+            else "."
+        )
+    )
+    hs = []
+    for h, word in (("safety", "safety"), ("environment", "environmental")):
+        a = _harm_rate(A.simulation("current"), h, 3)
+        b = _harm_rate(A.simulation("plan"), h, 3)
+        if a > 0:
+            hs.append(
+                f"{word} incidents of severity 3 or worse: once in {1 / a:,.0f} years today,"
+                + (f" once in {1 / b:,.0f} years with the plan" if b > 0 else " none with the plan")
+            )
+    if hs:
+        lines.append("- **Harm**: " + "; ".join(hs) + ".")
+    nf = len(A.targets.flags)
+    if nf:
+        lines.append(
+            f"- **{nf} scenario(s)** need more risk reduction than any security level can give"
+            " (see notebook 3): they need an engineering safeguard or a smaller consequence,"
+            " which is a decision for the process-safety review."
+        )
+    if A.budget_given is None:
+        lines.append(
+            f"- No budget was set: the plan shown is the one with the least total cost of"
+            f" risk (expected loss plus plan cost), at {_m(A.budget, cur)} per year."
+        )
+    return "\n".join(lines)
+
+
+def ranking_view(R) -> pd.DataFrame:
+    """The ranking's main columns (the full table is in the workbook)."""
+    cols = [
+        "rank",
+        "countermeasure",
+        "name",
+        "annualised_cost",
+        "delta_ale",
+        "reduction_per_cost",
+        "rosi",
+        "delta_var99",
+        "sl_gaps_closed",
+        "exclusive_group",
+    ]
+    df = R.summary
+    return df[[c for c in cols if c in df.columns]]
+
+
+def frontier_view(points: pd.DataFrame) -> pd.DataFrame:
+    """The frontier's main columns: budget, cost, ALE, VaR 99, members, greedy's ALE."""
+    cols = [
+        "budget",
+        "annualised_cost",
+        "capex",
+        "expected_ale",
+        "var99",
+        "n_members",
+        "members",
+        "greedy_ale",
+        "nesting_cost",
+    ]
+    return points[[c for c in cols if c in points.columns]]
+
+
+def plan_markdown(A: Assessment) -> str:
+    """The recommended plan in numbers: budget, costs, ALE and VaR 99 before and after."""
+    P, cur = A.plan, A.site.currency
+    now = A.simulation("current").summary("site").iloc[0]
+    pl = A.simulation("plan").summary("site").iloc[0]
+    unit = f"{cur}/yr" if A.budget_kind == "annualised" else cur
+    lines = [
+        f"- Budget: {A.budget:,.0f} {unit} ({A.budget_kind}; {A.budget_source}).",
+        f"- Members: {', '.join(P.members) or 'none'}.",
+        f"- Cost: {P.annualised_cost:,.0f} {cur}/yr annualised ({P.capex:,.0f} {cur} capex,"
+        f" {P.opex:,.0f} {cur}/yr opex).",
+        f"- Expected annual loss (closed form): {P.baseline_ale:,.0f} -> {P.expected_ale:,.0f}"
+        f" {cur}/yr; ROSI {P.rosi:.2f}.",
+        f"- Simulated ({A.trials:,} years, seed {A.seed}): ALE {now['ale']:,.0f} ->"
+        f" {pl['ale']:,.0f} {cur}/yr (SE {pl['ale_se']:,.0f}); VaR 99 % {now['var99']:,.0f} ->"
+        f" {pl['var99']:,.0f} {cur}.",
+        f"- Solver: {P.status} ({P.method})"
+        + (f", relative gap {P.gap:.2g}." if np.isfinite(P.gap) and P.gap > 0 else "."),
+    ]
+    return "\n".join(lines)
+
+
+def plan_view(A: Assessment) -> pd.DataFrame:
+    """The plan's members with names, costs and their Shapley share of the reduction."""
+    P = A.plan
+    df = P.summary.reset_index()
+    return df
+
+
+def top_risks_view(A: Assessment, n: int = 5) -> pd.DataFrame:
+    """The ``n`` scenarios with the largest expected loss today, before and after the plan."""
+    reg = A.register().head(n)
+    out = reg[["name", "zone", "ale_current", "ale_plan", "var99_current"]].reset_index()
+    return out.rename(
+        columns={
+            "ale_current": "expected loss today",
+            "ale_plan": "expected loss with the plan",
+            "var99_current": "1-in-100-year loss today",
+        }
+    )
+
+
+def zone_status_view(A: Assessment) -> pd.DataFrame:
+    """Per zone: expected loss today and with the plan, and whether it meets its SL-T."""
+    zs = A.zone_summary()
+    rows = {
+        z: {
+            "name": r["name"],
+            "ale today": r["ale"]["current"],
+            "ale with plan": r["ale"]["plan"],
+            "SL-T": _vec_text(r["sl_t"]),
+            "meets SL-T today": r["meets_target"]["current"],
+            "meets SL-T with plan": r["meets_target"]["plan"],
+        }
+        for z, r in zs.items()
+    }
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = "zone"
+    return df
+
+
+def changes_markdown(A: Assessment, previous) -> str:
+    """What changed since a previous run, in a few sentences (or why nothing is shown)."""
+    if previous is None:
+        return "No previous assessment was given (run with `--previous DIR` to compare)."
+    prev = read_summary(previous)
+    ch = A.changes(prev)
+    cur = A.site.currency
+    pa = prev.get("site", {}).get("ale", {}).get("current")
+    na = A.simulation("current").summary("site").iloc[0]["ale"]
+    when = prev.get("provenance", {}).get("finished", "an earlier run")
+    same = prev.get("provenance", {}).get("input_hash") == A.site.source_hash
+    lines = [f"Compared with the assessment of {when}" + (" (same input file)." if same else ".")]
+    if pa is not None:
+        lines.append(
+            f"- Expected annual loss today: {_m(pa, cur)} then, {_m(na, cur)} now"
+            f" ({'+' if na >= pa else '-'}{_m(abs(na - pa), cur)})."
+        )
+    moved = ch[ch["sl_t_changed"]]
+    if len(moved):
+        lines.append("- Target levels changed in " + ", ".join(moved.index) + ".")
+    else:
+        lines.append("- No target security level changed.")
+    for status in ("new", "removed"):
+        ids = list(ch.index[ch["status"] == status])
+        if ids:
+            lines.append(f"- Zones {status}: {', '.join(ids)}.")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
