@@ -22,7 +22,7 @@ import yaml
 
 from .site import SECTIONS, Problem, RawSite, Site, SiteError, build_site
 
-__all__ = ["load_site", "read_raw", "export_xlsx", "site_to_dict", "file_hash"]
+__all__ = ["load_site", "read_raw", "export_xlsx", "site_to_dict", "file_hash", "site_files"]
 
 _SINGLE_SHEETS = ("site", "tolerance", "risk_matrix", "model")
 
@@ -35,6 +35,34 @@ def file_hash(paths: list[Path]) -> str:
         h.update(b"\0")
         h.update(p.read_bytes())
     return h.hexdigest()
+
+
+def site_files(path: str | os.PathLike) -> list[Path]:
+    """The files that make up a site, as the loader reads them.
+
+    A YAML file or a workbook is one file; a folder is its ``site.yaml`` (or ``site.yml``)
+    plus the CSV table of each section present (``zones.csv``, ...). Nothing else in the
+    folder belongs to the site.
+
+    Parameters
+    ----------
+    path : str or path-like
+        As given to :func:`load_site`.
+
+    Returns
+    -------
+    list of Path
+        Existing files, the main file first.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        return [p]
+    main = p / "site.yaml"
+    if not main.exists() and (p / "site.yml").exists():
+        main = p / "site.yml"
+    out = [main] if main.exists() else []
+    out += [p / f"{s}.csv" for s in SECTIONS if (p / f"{s}.csv").exists()]
+    return out
 
 
 def load_site(path: str | os.PathLike) -> Site:
