@@ -27,7 +27,7 @@ __all__ = ["html", "markdown", "plot", "defuse_workbook", "FORMULA_PREFIXES", "t
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 """First characters that make a spreadsheet program read a typed-in cell as a formula."""
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
 
 
 def text(value: Any) -> str:
@@ -50,11 +50,13 @@ def html(value: Any) -> str:
 
 
 def markdown(value: Any) -> str:
-    r"""Escape text for Markdown: HTML-escaped, then Markdown punctuation backslash-escaped.
+    r"""Escape text for Markdown: Markdown punctuation backslash-escaped, then HTML-escaped.
 
     The result renders as the literal text in any CommonMark renderer, including inside
     table cells (``|`` is escaped) and at the start of a line (``#``, ``>``, ``-``, ``+``).
-    Newlines become spaces, so a value cannot start a new block.
+    Newlines become spaces, so a value cannot start a new block. The backslashes come first,
+    so the character references that HTML escaping writes (``&#x27;``) stay intact; ``>`` is
+    left to HTML escaping (``&gt;`` cannot open a block quote).
 
     Examples
     --------
@@ -62,7 +64,7 @@ def markdown(value: Any) -> str:
     '\\*bold\\* &lt;b&gt;x&lt;/b&gt;'
     """
     s = text(value).replace("\r", " ").replace("\n", " ")
-    return _MD_SPECIAL.sub(r"\\\1", _html.escape(s, quote=True))
+    return _html.escape(_MD_SPECIAL.sub(r"\\\1", s), quote=True)
 
 
 def plot(value: Any) -> str:

@@ -17,7 +17,6 @@ import math
 import os
 
 import pytest
-
 from conftest import REPO_ROOT
 
 GOLDEN = REPO_ROOT / "tests" / "golden"
