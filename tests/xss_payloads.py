@@ -42,14 +42,17 @@ def poison(data: dict) -> dict:
     and exclusive groups. Ids cannot carry markup (their pattern is ``[A-Za-z0-9_.-]``).
     """
     d = copy.deepcopy(data)
-    i = [0]
+    i = [-1]
     d["site"]["name"] = PAYLOADS["img"]
     d["site"]["currency"] = PAYLOADS["script"]
     d["site"]["description"] = PAYLOADS["td"]
-    for section in ("zones", "conduits", "threat_actors", "scenarios", "countermeasures"):
-        for rec in d.get(section, []):
-            rec["name"] = _next(i)
-            rec["description"] = _next(i)
+    # names shown in full (styled tables) first, so that every payload lands in one of them
+    cms = sorted(d["countermeasures"], key=lambda cm: cm["status"] != "candidate")
+    records = [*d["zones"], *d["scenarios"], *cms, *d["conduits"], *d["threat_actors"]]
+    for rec in records:
+        rec["name"] = _next(i)
+    for rec in records:
+        rec["description"] = _next(i)
     for z in d["zones"]:
         z["assets"] = [_next(i), _next(i)]
     for c in d["conduits"]:
