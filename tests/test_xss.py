@@ -18,33 +18,17 @@ from __future__ import annotations
 
 import html as _html
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from chromium import CHROMIUM, dump_dom
 from xss_payloads import PAYLOADS, RAN, write_poisoned_tiny
 
 from riskkit import report
 
-CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
-
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
-]
-
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--proxy-server=127.0.0.1:9",
-    "--virtual-time-budget=10000",
 ]
 
 _CSP = re.compile(r"<meta[^>]*Content-Security-Policy[^>]*>", re.IGNORECASE)
@@ -63,14 +47,7 @@ def _dom(page: Path, tmp_path: Path) -> str:
     """The DOM of ``page`` after its scripts ran, with any CSP meta removed first."""
     bare = tmp_path / f"bare-{page.name}"
     bare.write_text(_CSP.sub("", page.read_text(encoding="utf-8")), encoding="utf-8")
-    out = subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", bare.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=True,
-    )
-    return out.stdout
+    return dump_dom(bare, tmp_path / "profile")
 
 
 def _visible(payload: str) -> str:

@@ -35,15 +35,7 @@ def setup_notebook() -> None:
     pd.set_option("display.width", 200)
 
 
-def start(
-    site,
-    trials=None,
-    seed=None,
-    budget=None,
-    budget_kind="annualised",
-    fast=False,
-    out=None,
-) -> Assessment:
+def start(site, *parameters, **options) -> Assessment:
     """The setup of every report notebook, in one call after its parameters cell.
 
     Applies :func:`setup_notebook`, builds the run's :class:`Assessment` through
@@ -54,15 +46,10 @@ def start(
     ----------
     site : str or path
         Site file, folder or workbook.
-    trials, seed : int, optional
-        Monte Carlo trials [years] and seed (default: the site's ``model``).
-    budget : float, optional
-        Budget of the recommended plan [currency or currency/yr].
-    budget_kind : {'annualised', 'capex'}
-    fast : bool
-        Quick look: fewer trials, coarser frontier.
-    out : str or path, optional
-        The run's output folder (results are shared between notebooks through it).
+    *parameters, **options
+        The rest of :meth:`Assessment.from_parameters`, in its order: ``trials`` [years],
+        ``seed``, ``budget`` [currency or currency/yr], ``budget_kind``, ``fast``, ``out``
+        (the run's output folder, through which the notebooks share results).
 
     Returns
     -------
@@ -73,7 +60,7 @@ def start(
     from .assessment import Assessment
 
     setup_notebook()
-    A = Assessment.from_parameters(site, trials, seed, budget, budget_kind, fast=fast, out=out)
+    A = Assessment.from_parameters(site, *parameters, **options)
     display(Markdown(provenance_markdown(A)))
     return A
 
