@@ -788,43 +788,57 @@ def frontier_figure(
         ),
     )
 
-    def add(df, name, color, dash, symbol):
-        cc = _col(df, "annualised_cost", "cost")
-        hover = None
-        if "members" in df.columns:
-            hover = [
-                _e(", ".join(m) if isinstance(m, (list, tuple, np.ndarray)) else str(m))
-                for m in df["members"]
-            ]
-        d = df.sort_values(cc)
-        hv = None if hover is None else [hover[i] for i in np.argsort(df[cc].to_numpy())]
-        metrics = [("expected_ale", 1)] + ([("var99", 2)] if has_var else [])
-        for col, row in metrics:
-            if col not in d.columns:
-                continue
-            fig.add_trace(
-                go.Scatter(
-                    x=d[cc],
-                    y=d[col],
-                    mode="lines+markers",
-                    name=name,
-                    legendgroup=name,
-                    showlegend=row == 1,
-                    line=dict(color=color, dash=dash, shape="hv" if dash else "linear"),
-                    marker=dict(symbol=symbol, size=7),
-                    customdata=hv,
-                    hovertemplate=f"{name}<br>cost %{{x:,.4s}} {currency}/yr"
-                    f"<br>{col} %{{y:,.4s}} {currency}"
-                    + ("<br>%{customdata}" if hv is not None else "")
-                    + "<extra></extra>",
-                ),
-                row=row,
-                col=1,
-            )
-
-    add(points, "optimal plans", STATE_COLORS["plan"], None, "circle")
+    curve = dict(fig=fig, has_var=has_var, currency=currency)
+    _frontier_curve(points, "optimal plans", (STATE_COLORS["plan"], None, "circle"), **curve)
     if greedy is not None and len(greedy):
-        add(greedy, "greedy sequence", "#ff7f0e", "dot", "triangle-up")
+        _frontier_curve(greedy, "greedy sequence", ("#ff7f0e", "dot", "triangle-up"), **curve)
+    _frontier_marks(fig, plan, current_ale, currency)
+    _frontier_layout(fig, has_var, currency, title)
+    return fig
+
+
+def _frontier_curve(df, name, style, *, fig, has_var, currency) -> None:
+    """A frontier (or the greedy sequence): cost against ALE, and VaR99 below where given.
+
+    ``style`` is (colour, dash, marker symbol); ``currency`` is already escaped.
+    """
+    color, dash, symbol = style
+    cc = _col(df, "annualised_cost", "cost")
+    hover = None
+    if "members" in df.columns:
+        hover = [
+            _e(", ".join(m) if isinstance(m, (list, tuple, np.ndarray)) else str(m))
+            for m in df["members"]
+        ]
+    d = df.sort_values(cc)
+    hv = None if hover is None else [hover[i] for i in np.argsort(df[cc].to_numpy())]
+    metrics = [("expected_ale", 1)] + ([("var99", 2)] if has_var else [])
+    for col, row in metrics:
+        if col not in d.columns:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=d[cc],
+                y=d[col],
+                mode="lines+markers",
+                name=name,
+                legendgroup=name,
+                showlegend=row == 1,
+                line=dict(color=color, dash=dash, shape="hv" if dash else "linear"),
+                marker=dict(symbol=symbol, size=7),
+                customdata=hv,
+                hovertemplate=f"{name}<br>cost %{{x:,.4s}} {currency}/yr"
+                f"<br>{col} %{{y:,.4s}} {currency}"
+                + ("<br>%{customdata}" if hv is not None else "")
+                + "<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+
+
+def _frontier_marks(fig, plan, current_ale, currency) -> None:
+    """Today's ALE at cost 0 and the recommended plan, on the upper panel."""
     if current_ale is not None:
         fig.add_trace(
             go.Scatter(
@@ -852,6 +866,10 @@ def frontier_figure(
             row=1,
             col=1,
         )
+
+
+def _frontier_layout(fig, has_var, currency, title) -> None:
+    """Axis titles (``currency`` already escaped), title and size of the frontier figure."""
     fig.update_yaxes(title_text=f"[{currency}/yr]", exponentformat="SI", row=1, col=1)
     if has_var:
         fig.update_yaxes(title_text=f"[{currency}]", exponentformat="SI", row=2, col=1)
@@ -867,7 +885,6 @@ def frontier_figure(
         height=680 if has_var else 450,
         legend=dict(orientation="h", y=-0.1),
     )
-    return fig
 
 
 def ranking_bars(
