@@ -28,18 +28,16 @@ fast = False  # quick look: fewer trials, coarser frontier
 # %%
 from IPython.display import Markdown, display
 
-from riskkit import figures, pipeline
+from riskkit import figures, report
 
-pipeline.setup_notebook()
-A = pipeline.Assessment.from_parameters(site, trials, seed, budget, budget_kind, fast=fast, out=out)
+A = report.start(site, trials, seed, budget, budget_kind, fast, out)
 S = A.site
-display(Markdown(pipeline.provenance_markdown(A)))
 
 # %% [markdown]
 # ## Inventory
 
 # %%
-display(pipeline.inventory_table(S))
+display(report.inventory_table(S))
 
 # %% [markdown]
 # ## Zones and conduits
@@ -53,10 +51,10 @@ display(pipeline.inventory_table(S))
 figures.zone_diagram(S).show()
 
 # %%
-display(pipeline.zones_table(S))
+display(report.zones_table(S))
 
 # %%
-display(pipeline.conduits_table(S))
+display(report.conduits_table(S))
 
 # %% [markdown]
 # ## Threat actors and scenarios
@@ -65,10 +63,10 @@ display(pipeline.conduits_table(S))
 # attempt rate is per year against this site.
 
 # %%
-display(pipeline.actors_table(S))
+display(report.actors_table(S))
 
 # %%
-display(pipeline.scenarios_table(S))
+display(report.scenarios_table(S))
 
 # %% [markdown]
 # ## Countermeasures
@@ -77,7 +75,7 @@ display(pipeline.scenarios_table(S))
 # from. Annualised cost = capex x CRF + opex.
 
 # %%
-display(pipeline.countermeasures_table(S))
+display(report.countermeasures_table(S))
 
 # %% [markdown]
 # ## Model checks
@@ -88,6 +86,6 @@ display(pipeline.countermeasures_table(S))
 
 # %%
 checks = A.checks
-display(Markdown(pipeline.checks_markdown(checks)))
+display(Markdown(report.checks_markdown(checks)))
 if len(checks):
     display(checks)

@@ -34,12 +34,10 @@ fast = False  # quick look: fewer trials, coarser frontier
 # %%
 from IPython.display import Markdown, display
 
-from riskkit import figures, pipeline
+from riskkit import figures, report
 
-pipeline.setup_notebook()
-A = pipeline.Assessment.from_parameters(site, trials, seed, budget, budget_kind, fast=fast, out=out)
+A = report.start(site, trials, seed, budget, budget_kind, fast, out)
 S = A.site
-display(Markdown(pipeline.provenance_markdown(A)))
 
 # %% [markdown]
 # ## Risk per zone
@@ -54,7 +52,7 @@ figures.ale_by_zone(
 ).show()
 
 # %%
-display(pipeline.risk_table(A, "zone", states))
+display(report.risk_table(A, "zone", states))
 
 # %% [markdown]
 # ## The whole site
@@ -69,7 +67,7 @@ figures.exceedance_curves(
 ).show()
 
 # %%
-display(pipeline.risk_table(A, "site", states))
+display(report.risk_table(A, "site", states))
 
 # %% [markdown]
 # ## Harm to people and the environment
@@ -89,8 +87,8 @@ figures.severity_frequencies(A.severity(states), S.tolerance).show()
 
 # %%
 tol = A.tolerance_check(states)
-display(Markdown(pipeline.tolerance_markdown(tol)))
-display(pipeline.styled(tol[~tol["within"]], hide_index=True))
+display(Markdown(report.tolerance_markdown(tol)))
+display(report.styled(tol[~tol["within"]], hide_index=True))
 
 # %% [markdown]
 # ## Risk register
@@ -99,4 +97,4 @@ display(pipeline.styled(tol[~tol["within"]], hide_index=True))
 # (notebook 3) and the countermeasures that act on it today or could.
 
 # %%
-display(pipeline.register_view(A.register(states)))
+display(report.register_view(A.register(states)))

@@ -34,20 +34,18 @@ fast = False  # quick look: fewer trials, coarser frontier
 # %%
 from IPython.display import Markdown, display
 
-from riskkit import figures, pipeline
+from riskkit import figures, report
 
-pipeline.setup_notebook()
-A = pipeline.Assessment.from_parameters(site, trials, seed, budget, budget_kind, fast=fast, out=out)
+A = report.start(site, trials, seed, budget, budget_kind, fast, out)
 S = A.site
-display(Markdown(pipeline.provenance_markdown(A)))
 
 # %% [markdown]
 # ## SL-T vectors
 
 # %%
 T = A.targets
-display(Markdown(pipeline.levels_markdown(A)))
-display(pipeline.styled(T.summary, hide_index=True))
+display(Markdown(report.levels_markdown(A)))
+display(report.styled(T.summary, hide_index=True))
 
 # %% [markdown]
 # ## Where today's levels fall short
@@ -56,7 +54,7 @@ display(pipeline.styled(T.summary, hide_index=True))
 # red. Hover for the vectors.
 
 # %%
-sl_t, sl_a = pipeline.level_frames(A, "current")
+sl_t, sl_a = report.level_frames(A, "current")
 figures.zone_diagram(
     S, sl_t, sl_a, title=f"Zones meeting their target levels today, {S.name}"
 ).show()
@@ -73,7 +71,7 @@ if (G.table["kind"] == "conduit").any():
     figures.gap_heatmap(G.table, "conduit").show()
 
 # %%
-display(pipeline.styled(G.summary, hide_index=True))
+display(report.styled(G.summary, hide_index=True))
 
 # %% [markdown]
 # ## What drives each target
@@ -83,7 +81,7 @@ display(pipeline.styled(G.summary, hide_index=True))
 # for.
 
 # %%
-display(pipeline.styled(pipeline.drivers_view(T), hide_index=True))
+display(report.styled(report.drivers_view(T), hide_index=True))
 
 # %% [markdown]
 # ## Security PHA Review findings
@@ -95,9 +93,9 @@ display(pipeline.styled(pipeline.drivers_view(T), hide_index=True))
 
 # %%
 flags = T.flags
-display(Markdown(pipeline.flags_markdown(flags)))
+display(Markdown(report.flags_markdown(flags)))
 if len(flags):
-    display(pipeline.styled(flags, hide_index=True))
+    display(report.styled(flags, hide_index=True))
 
 # %% [markdown]
 # ## Capability gaps and gap closers
@@ -116,8 +114,8 @@ display(
     )
 )
 if len(cap):
-    display(pipeline.styled(cap, hide_index=True))
-display(pipeline.styled(G.closers, hide_index=True))
+    display(report.styled(cap, hide_index=True))
+display(report.styled(G.closers, hide_index=True))
 
 # %% [markdown]
 # ## Three methods side by side
@@ -128,10 +126,10 @@ display(pipeline.styled(G.closers, hide_index=True))
 # reviewer see where the organisation's own procedure would ask for more or less.
 
 # %%
-display(pipeline.styled(pipeline.methods_view(A), hide_index=True))
+display(report.styled(report.methods_view(A), hide_index=True))
 
 # %% [markdown]
 # ## Scenario RRFs
 
 # %%
-display(pipeline.styled(pipeline.rrf_view(T)))
+display(report.styled(report.rrf_view(T)))

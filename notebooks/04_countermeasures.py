@@ -33,12 +33,10 @@ fast = False  # quick look: fewer trials, coarser frontier
 # %%
 from IPython.display import Markdown, display
 
-from riskkit import figures, pipeline
+from riskkit import figures, report
 
-pipeline.setup_notebook()
-A = pipeline.Assessment.from_parameters(site, trials, seed, budget, budget_kind, fast=fast, out=out)
+A = report.start(site, trials, seed, budget, budget_kind, fast, out)
 S = A.site
-display(Markdown(pipeline.provenance_markdown(A)))
 
 # %% [markdown]
 # ## Ranking of the candidates
@@ -48,7 +46,7 @@ R = A.ranking
 figures.ranking_bars(R.summary, currency=S.currency).show()
 
 # %%
-display(pipeline.styled(pipeline.ranking_view(R), hide_index=True))
+display(report.styled(report.ranking_view(R), hide_index=True))
 
 # %% [markdown]
 # ## Efficient frontier
@@ -70,19 +68,19 @@ figures.frontier_figure(
 ).show()
 
 # %%
-display(pipeline.styled(pipeline.frontier_view(F.points), hide_index=True))
+display(report.styled(report.frontier_view(F.points), hide_index=True))
 
 # %%
 if F.nested is not None:
     display(Markdown("**Nested frontier (roadmap)**"))
-    display(pipeline.styled(pipeline.frontier_view(F.nested), hide_index=True))
+    display(report.styled(report.frontier_view(F.nested), hide_index=True))
 
 # %% [markdown]
 # ## The recommended plan
 
 # %%
-display(Markdown(pipeline.plan_markdown(A)))
-display(pipeline.styled(pipeline.plan_view(A), hide_index=True))
+display(Markdown(report.plan_markdown(A)))
+display(report.styled(report.plan_view(A), hide_index=True))
 
 # %% [markdown]
 # Residual risk with the plan, simulated on the same years as today's risk:
@@ -108,4 +106,4 @@ figures.ale_by_zone(
 GP = A.gaps("plan")
 figures.gap_heatmap(GP.table, "zone", title="SL gaps per zone with the plan (SL-T/SL-A)").show()
 tol = A.tolerance_check(("plan",))
-display(Markdown(pipeline.tolerance_markdown(tol)))
+display(Markdown(report.tolerance_markdown(tol)))

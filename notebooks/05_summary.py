@@ -29,18 +29,16 @@ fast = False  # quick look: fewer trials, coarser frontier
 # %%
 from IPython.display import Markdown, display
 
-from riskkit import figures, pipeline
+from riskkit import figures, report
 
-pipeline.setup_notebook()
-A = pipeline.Assessment.from_parameters(site, trials, seed, budget, budget_kind, fast=fast, out=out)
+A = report.start(site, trials, seed, budget, budget_kind, fast, out)
 S = A.site
-display(Markdown(pipeline.provenance_markdown(A)))
 
 # %% [markdown]
 # ## In brief
 
 # %%
-display(Markdown(pipeline.headline_markdown(A)))
+display(Markdown(report.headline_markdown(A)))
 
 # %% [markdown]
 # ## What the recommended plan buys
@@ -52,19 +50,19 @@ sim_plan = A.simulation("plan").summary("site").iloc[0]
 figures.plan_value(sim_now["ale"], sim_plan["ale"], P.annualised_cost, S.currency).show()
 
 # %%
-display(pipeline.styled(pipeline.plan_view(A), hide_index=True))
+display(report.styled(report.plan_view(A), hide_index=True))
 
 # %% [markdown]
 # ## The largest risks today
 
 # %%
-display(pipeline.styled(pipeline.top_risks_view(A), hide_index=True))
+display(report.styled(report.top_risks_view(A), hide_index=True))
 
 # %% [markdown]
 # ## Zones: risk and target security levels
 
 # %%
-display(pipeline.styled(pipeline.zone_status_view(A)))
+display(report.styled(report.zone_status_view(A)))
 
 # %% [markdown]
 # ## Other budgets
@@ -87,10 +85,10 @@ figures.frontier_figure(
 
 # %%
 ch = A.changes(previous)
-display(Markdown(pipeline.changes_markdown(A, previous)))
+display(Markdown(report.changes_markdown(A, previous)))
 if len(ch):
     figures.change_bars(ch["ale_before"].dropna(), ch["ale_now"].dropna(), S.currency).show()
-    display(pipeline.styled(ch))
+    display(report.styled(ch))
 
 # %% [markdown]
 # ## How to read these numbers

@@ -21,7 +21,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from . import escape
+from .rules import HARM_LABELS, SEVERITY_CLASSES, purdue_level
 from .site import FRS, Site
+
+_e = escape.plot
+"""Every string from a site or a summary passes through this before plotly shows it."""
 
 __all__ = [
     "STATE_COLORS",
@@ -69,16 +74,6 @@ PURDUE_NAMES = {
 }
 """Names of the levels of the reference model (IEC 62443-1-1, after Purdue)."""
 
-_KIND_LEVEL = {
-    "enterprise": 4,
-    "dmz": 3.5,
-    "operations": 3,
-    "supervisory": 2,
-    "control": 1,
-    "safety": 1,
-    "field": 0,
-}
-
 _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=30, t=60, b=50))
 
 
@@ -109,10 +104,14 @@ def _vec(v) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+_NO_LEVEL = -1.0
+"""The row of zones without a Purdue level (kind 'other'): below the field level."""
+
+
 def _zone_level(z) -> float:
-    if z.purdue_level is not None:
-        return float(z.purdue_level)
-    return float(_KIND_LEVEL.get(z.kind, -1))
+    """The Purdue level a zone is drawn at (:func:`riskkit.rules.purdue_level`)."""
+    lv = purdue_level(z)
+    return _NO_LEVEL if lv is None else lv
 
 
 def _layout_zones(site: Site) -> tuple[dict[str, tuple[float, float]], list[float]]:
@@ -154,6 +153,168 @@ def _layout_zones(site: Site) -> tuple[dict[str, tuple[float, float]], list[floa
 
 
 _JUDGED_COLORS = {"meets SL-T": "#4a9d5b", "below SL-T": "#c9302c", "no target": "#9e9e9e"}
+_BOX_W, _BOX_H = 0.36, 0.2
+"""Half width and half height of a zone box in the zone diagram."""
+
+
+class _Judge:
+    """Target (SL-T) and achieved (SL-A) levels of a diagram, when both are given."""
+
+    def __init__(self, sl_t: pd.DataFrame | None, sl_a: pd.DataFrame | None):
+        self.on = sl_t is not None and sl_a is not None
+        self.sl_t, self.sl_a = sl_t, sl_a
+
+    def missing(self, rid: str) -> int | None:
+        """Levels SL-A falls short of SL-T, summed over FRs (None where not judged)."""
+        if not self.on or rid not in self.sl_t.index or rid not in self.sl_a.index:
+            return None
+        frs = list(FRS)
+        t = self.sl_t.loc[rid, frs].to_numpy(dtype=float)
+        return int(np.clip(t - self.sl_a.loc[rid, frs].to_numpy(dtype=float), 0, None).sum())
+
+    def hover(self, rid: str) -> str:
+        """The SL-T and assessed SL-A lines of a hover text (empty where not judged)."""
+        if not self.on or rid not in self.sl_t.index:
+            return ""
+        frs = list(FRS)
+        text = f"<br>SL-T {_vec(self.sl_t.loc[rid, frs])}"
+        if rid in self.sl_a.index:
+            text += f"<br>SL-A {_vec(self.sl_a.loc[rid, frs])} (assessed state)"
+        return text
+
+
+def _draw_layers(fig: go.Figure, order: list[float], xmax: float) -> None:
+    """Alternating bands, one per Purdue level, behind the zones."""
+    for i, _lv in enumerate(order):
+        y = float(len(order) - 1 - i)
+        fig.add_shape(
+            type="rect",
+            x0=-0.6,
+            x1=xmax + 0.6,
+            y0=y - 0.36,
+            y1=y + 0.36,
+            line=dict(width=0),
+            fillcolor="#f2f5f9" if i % 2 == 0 else "#e6ebf2",
+            layer="below",
+        )
+
+
+def _conduit_text(c, judge: _Judge, miss: int | None) -> str:
+    """Hover text of a conduit, every site string escaped."""
+    text = (
+        f"<b>{_e(c.id)}</b> {_e(c.name)}<br>{_e(c.zones[0])} - {_e(c.zones[1])}"
+        f"<br>protocols: {_e(', '.join(c.protocols) or '-')}"
+        f"<br>SL-C {_vec(c.sl_c)}<br>SL-A {_vec(c.sl_a)} (site file)"
+    )
+    if judge.on and c.id in judge.sl_t.index:
+        text += judge.hover(c.id) + f"<br>levels missing: {miss}"
+    return text
+
+
+def _draw_conduits(fig: go.Figure, site: Site, xy: dict, judge: _Judge) -> None:
+    """One line per conduit and a midpoint diamond that carries the hover text."""
+    mids: dict[str, list] = {"x": [], "y": [], "text": [], "color": []}
+    pair_count: dict[frozenset, int] = {}
+    for c in site.conduits:
+        (x0, y0), (x1, y1) = xy[c.zones[0]], xy[c.zones[1]]
+        key = frozenset(c.zones)
+        k = pair_count.get(key, 0)
+        pair_count[key] = k + 1
+        bend = 0.15 * ((k + 1) // 2) * (1 if k % 2 else -1)
+        mx, my = (x0 + x1) / 2 + bend, (y0 + y1) / 2
+        miss = judge.missing(c.id)
+        bad = judge.on and bool(miss)
+        color = "#c9302c" if bad else "#555555"
+        fig.add_trace(
+            go.Scatter(
+                x=[x0, mx, x1],
+                y=[y0, my, y1],
+                mode="lines",
+                line=dict(color=color, width=2.5 if bad else 1.8, dash="dash" if bad else None),
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        text = _conduit_text(c, judge, miss)
+        for k_, v in zip(("x", "y", "text", "color"), (mx, my, text, color)):
+            mids[k_].append(v)
+    if site.conduits:
+        fig.add_trace(
+            go.Scatter(
+                x=mids["x"],
+                y=mids["y"],
+                mode="markers",
+                marker=dict(size=10, color=mids["color"], symbol="diamond"),
+                hovertext=mids["text"],
+                hoverinfo="text",
+                name="conduit (hover for details)",
+            )
+        )
+
+
+def _zone_text(site: Site, z, judge: _Judge) -> str:
+    """Hover text of a zone, every site string escaped."""
+    t = (
+        f"<b>{_e(z.id)}</b> {_e(z.name)}<br>kind: {_e(z.kind)}, level {_zone_level(z):g}"
+        f"<br>SL-C {_vec(z.sl_c)}<br>SL-A {_vec(z.sl_a)} (site file)"
+        f"<br>scenarios: {len(site.scenarios_in(z.id))}"
+    )
+    if z.assets:
+        more = " ..." if len(z.assets) > 5 else ""
+        t += "<br>assets: " + _e(", ".join(z.assets[:5])) + more
+    return t + judge.hover(z.id)
+
+
+def _zone_color(z, judge: _Judge) -> tuple[str, str]:
+    """Legend key and colour of a zone box: judged against SL-T, else by kind."""
+    if judge.on:
+        miss = judge.missing(z.id)
+        key = "no target" if miss is None else ("meets SL-T" if miss == 0 else "below SL-T")
+        return key, _JUDGED_COLORS[key]
+    return _e(z.kind), KIND_COLORS.get(z.kind, "#999999")
+
+
+def _draw_zones(fig: go.Figure, site: Site, xy: dict, judge: _Judge) -> dict[str, str]:
+    """Zone boxes (shapes) with a label and an invisible hover marker; the legend keys."""
+    keys = {}
+    hover: dict[str, list] = {"x": [], "y": [], "text": []}
+    for z in site.zones:
+        x, y = xy[z.id]
+        key, color = _zone_color(z, judge)
+        keys[key] = color
+        fig.add_shape(
+            type="rect",
+            x0=x - _BOX_W,
+            x1=x + _BOX_W,
+            y0=y - _BOX_H,
+            y1=y + _BOX_H,
+            fillcolor=color,
+            line=dict(color="white", width=2),
+            layer="above",
+        )
+        name = (z.name or "")[:28] + ("..." if z.name and len(z.name) > 28 else "")
+        fig.add_annotation(
+            x=x,
+            y=y,
+            text=f"<b>{_e(z.id)}</b><br><span style='font-size:10px'>{_e(name)}</span>",
+            showarrow=False,
+            font=dict(color="white", size=12),
+        )
+        hover["x"].append(x)
+        hover["y"].append(y)
+        hover["text"].append(_zone_text(site, z, judge))
+    fig.add_trace(
+        go.Scatter(
+            x=hover["x"],
+            y=hover["y"],
+            mode="markers",
+            marker=dict(size=40, opacity=0),
+            hovertext=hover["text"],
+            hoverinfo="text",
+            showlegend=False,
+        )
+    )
+    return keys
 
 
 def zone_diagram(
@@ -163,6 +324,9 @@ def zone_diagram(
     title: str | None = None,
 ) -> go.Figure:
     """Zones and conduits drawn on the layers of the Purdue reference model.
+
+    Every string of the site (ids, names, protocols, assets, the title) is escaped with
+    :func:`riskkit.escape.plot`, so it shows literally.
 
     Parameters
     ----------
@@ -183,132 +347,12 @@ def zone_diagram(
     .. [1] IEC 62443-3-2:2020, clause 4.4 (ZCR 3.1-3.5: zone and conduit diagram).
     """
     xy, order = _layout_zones(site)
-    judged = sl_t is not None and sl_a is not None
-    frs = list(FRS)
-
-    def missing(rid):
-        if not judged or rid not in sl_t.index or rid not in sl_a.index:
-            return None
-        diff = sl_t.loc[rid, frs].to_numpy(dtype=float) - sl_a.loc[rid, frs].to_numpy(dtype=float)
-        return int(np.clip(diff, 0, None).sum())
-
+    judge = _Judge(sl_t, sl_a)
     fig = go.Figure()
     xmax = max(x for x, _ in xy.values())
-    bw, bh = 0.36, 0.2  # half width and half height of a zone box
-    for lv in order:
-        y = float(len(order) - 1 - order.index(lv))
-        fig.add_shape(
-            type="rect",
-            x0=-0.6,
-            x1=xmax + 0.6,
-            y0=y - 0.36,
-            y1=y + 0.36,
-            line=dict(width=0),
-            fillcolor="#f2f5f9" if order.index(lv) % 2 == 0 else "#e6ebf2",
-            layer="below",
-        )
-    # conduits: one line each and a midpoint marker that carries the hover text
-    mids: dict[str, list] = {"x": [], "y": [], "text": [], "color": []}
-    pair_count: dict[frozenset, int] = {}
-    for c in site.conduits:
-        (x0, y0), (x1, y1) = xy[c.zones[0]], xy[c.zones[1]]
-        key = frozenset(c.zones)
-        k = pair_count.get(key, 0)
-        pair_count[key] = k + 1
-        bend = 0.15 * ((k + 1) // 2) * (1 if k % 2 else -1)
-        mx, my = (x0 + x1) / 2 + bend, (y0 + y1) / 2
-        miss = missing(c.id)
-        bad = judged and bool(miss)
-        color = "#c9302c" if bad else "#555555"
-        fig.add_trace(
-            go.Scatter(
-                x=[x0, mx, x1],
-                y=[y0, my, y1],
-                mode="lines",
-                line=dict(color=color, width=2.5 if bad else 1.8, dash="dash" if bad else None),
-                hoverinfo="skip",
-                showlegend=False,
-            )
-        )
-        text = (
-            f"<b>{c.id}</b> {c.name or ''}<br>{c.zones[0]} - {c.zones[1]}"
-            f"<br>protocols: {', '.join(c.protocols) or '-'}"
-            f"<br>SL-C {_vec(c.sl_c)}<br>SL-A {_vec(c.sl_a)} (site file)"
-        )
-        if judged and c.id in sl_t.index:
-            text += f"<br>SL-T {_vec(sl_t.loc[c.id, frs])}"
-            if c.id in sl_a.index:
-                text += f"<br>SL-A {_vec(sl_a.loc[c.id, frs])} (assessed state)"
-            text += f"<br>levels missing: {miss}"
-        for k_, v in zip(("x", "y", "text", "color"), (mx, my, text, color)):
-            mids[k_].append(v)
-    if site.conduits:
-        fig.add_trace(
-            go.Scatter(
-                x=mids["x"],
-                y=mids["y"],
-                mode="markers",
-                marker=dict(size=10, color=mids["color"], symbol="diamond"),
-                hovertext=mids["text"],
-                hoverinfo="text",
-                name="conduit (hover for details)",
-            )
-        )
-    # zones as boxes (shapes) with a label, plus an invisible marker for the hover text
-    keys = {}
-    hover = {"x": [], "y": [], "text": []}
-    for z in site.zones:
-        x, y = xy[z.id]
-        if judged:
-            miss = missing(z.id)
-            key = "no target" if miss is None else ("meets SL-T" if miss == 0 else "below SL-T")
-            color = _JUDGED_COLORS[key]
-        else:
-            key, color = z.kind, KIND_COLORS.get(z.kind, "#999999")
-        keys[key] = color
-        fig.add_shape(
-            type="rect",
-            x0=x - bw,
-            x1=x + bw,
-            y0=y - bh,
-            y1=y + bh,
-            fillcolor=color,
-            line=dict(color="white", width=2),
-            layer="above",
-        )
-        name = (z.name or "")[:28] + ("..." if z.name and len(z.name) > 28 else "")
-        fig.add_annotation(
-            x=x,
-            y=y,
-            text=f"<b>{z.id}</b><br><span style='font-size:10px'>{name}</span>",
-            showarrow=False,
-            font=dict(color="white", size=12),
-        )
-        t = (
-            f"<b>{z.id}</b> {z.name or ''}<br>kind: {z.kind}, level {_zone_level(z):g}"
-            f"<br>SL-C {_vec(z.sl_c)}<br>SL-A {_vec(z.sl_a)} (site file)"
-            f"<br>scenarios: {len(site.scenarios_in(z.id))}"
-        )
-        if z.assets:
-            t += "<br>assets: " + ", ".join(z.assets[:5]) + (" ..." if len(z.assets) > 5 else "")
-        if judged and z.id in sl_t.index:
-            t += f"<br>SL-T {_vec(sl_t.loc[z.id, frs])}"
-            if z.id in sl_a.index:
-                t += f"<br>SL-A {_vec(sl_a.loc[z.id, frs])} (assessed state)"
-        hover["x"].append(x)
-        hover["y"].append(y)
-        hover["text"].append(t)
-    fig.add_trace(
-        go.Scatter(
-            x=hover["x"],
-            y=hover["y"],
-            mode="markers",
-            marker=dict(size=40, opacity=0),
-            hovertext=hover["text"],
-            hoverinfo="text",
-            showlegend=False,
-        )
-    )
+    _draw_layers(fig, order, xmax)
+    _draw_conduits(fig, site, xy, judge)
+    keys = _draw_zones(fig, site, xy, judge)
     for key, color in keys.items():  # legend entries for the box colours
         fig.add_trace(
             go.Scatter(
@@ -322,7 +366,7 @@ def zone_diagram(
     n = len(order)
     fig.update_layout(
         **_LAYOUT,
-        title=title or f"Zones and conduits of {site.name}",
+        title=_e(title or f"Zones and conduits of {site.name}"),
         height=max(420, 105 * n + 140),
         xaxis=dict(visible=False, range=[-0.65, xmax + 0.65]),
         yaxis=dict(
@@ -383,7 +427,7 @@ def exceedance_curves(
     -------
     plotly.graph_objects.Figure
     """
-    fig = go.Figure()
+    fig, cur = go.Figure(), _e(currency)
     for label, c in curves.items():
         x, p = _as_curve(c)
         keep = (x > 0) & (p > 0)
@@ -392,9 +436,9 @@ def exceedance_curves(
                 x=x[keep],
                 y=p[keep],
                 mode="lines",
-                name=label,
+                name=_e(label),
                 line=dict(color=STATE_COLORS.get(label), width=2.5, shape="hv"),
-                hovertemplate=f"{label}<br>loss >= %{{x:,.3s}} {currency}"
+                hovertemplate=f"{_e(label)}<br>loss >= %{{x:,.3s}} {cur}"
                 "<br>P = %{y:.3g}<extra></extra>",
             )
         )
@@ -414,8 +458,8 @@ def exceedance_curves(
         )
     fig.update_layout(
         **_LAYOUT,
-        title=title,
-        xaxis=dict(type="log", title=f"annual loss x [{currency}]", exponentformat="SI"),
+        title=_e(title),
+        xaxis=dict(type="log", title=f"annual loss x [{cur}]", exponentformat="SI"),
         yaxis=dict(type="log", title="P(annual loss >= x)", exponentformat="power"),
         legend=dict(orientation="h", y=-0.18),
         height=480,
@@ -447,33 +491,33 @@ def ale_by_zone(
     -------
     plotly.graph_objects.Figure
     """
-    fig = go.Figure()
+    fig, cur = go.Figure(), _e(currency)
     for state in ale.columns:
         err = None
         if se is not None and state in se.columns:
             err = dict(type="data", array=2 * se[state].to_numpy(dtype=float), visible=True)
         fig.add_trace(
             go.Bar(
-                x=list(ale.index),
+                x=[_e(z) for z in ale.index],
                 y=ale[state].to_numpy(dtype=float),
-                name=str(state),
+                name=_e(state),
                 marker_color=STATE_COLORS.get(str(state)),
                 error_y=err,
-                hovertemplate=f"{state}<br>%{{x}}: %{{y:,.4s}} {currency}/yr<extra></extra>",
+                hovertemplate=f"{_e(state)}<br>%{{x}}: %{{y:,.4s}} {cur}/yr<extra></extra>",
             )
         )
     if tolerance:
         fig.add_hline(
             y=tolerance,
             line=dict(color=STATE_COLORS["tolerance"], dash="dash"),
-            annotation_text=f"tolerable per zone {money(tolerance, currency)}/yr",
+            annotation_text=f"tolerable per zone {money(tolerance, cur)}/yr",
             annotation_position="top left",
         )
     fig.update_layout(
         **_LAYOUT,
-        title=title,
+        title=_e(title),
         barmode="group",
-        yaxis=dict(type="log", title=f"ALE [{currency}/yr] (log scale)", exponentformat="SI"),
+        yaxis=dict(type="log", title=f"ALE [{cur}/yr] (log scale)", exponentformat="SI"),
         legend=dict(orientation="h", y=-0.15),
         height=460,
     )
@@ -501,9 +545,9 @@ def severity_frequencies(
     -------
     plotly.graph_objects.Figure
     """
-    harms = ("safety", "environment")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=[h.capitalize() for h in harms])
-    classes = [1, 2, 3, 4]
+    harms = tuple(HARM_LABELS)
+    fig = make_subplots(rows=1, cols=len(harms), subplot_titles=list(HARM_LABELS.values()))
+    classes = list(SEVERITY_CLASSES)
     for j, h in enumerate(harms, start=1):
         for state, row in freq.iterrows():
             y = [float(row.get(f"{h}_ge{k}", np.nan)) for k in classes]
@@ -511,11 +555,11 @@ def severity_frequencies(
                 go.Bar(
                     x=[f">= {k}" for k in classes],
                     y=y,
-                    name=str(state),
-                    legendgroup=str(state),
+                    name=_e(state),
+                    legendgroup=_e(state),
                     showlegend=j == 1,
                     marker_color=STATE_COLORS.get(str(state)),
-                    hovertemplate=f"{state}<br>class %{{x}}: %{{y:.3g}} /yr<extra></extra>",
+                    hovertemplate=f"{_e(state)}<br>class %{{x}}: %{{y:.3g}} /yr<extra></extra>",
                 ),
                 row=1,
                 col=j,
@@ -540,7 +584,11 @@ def severity_frequencies(
         fig.update_yaxes(type="log", exponentformat="power", row=1, col=j)
     fig.update_yaxes(title_text="events per year of class >= k", row=1, col=1)
     fig.update_layout(
-        **_LAYOUT, title=title, barmode="group", legend=dict(orientation="h", y=-0.15), height=440
+        **_LAYOUT,
+        title=_e(title),
+        barmode="group",
+        legend=dict(orientation="h", y=-0.15),
+        height=440,
     )
     return fig
 
@@ -590,7 +638,7 @@ def sl_radar(
         rows=rows,
         cols=cols,
         specs=[[{"type": "polar"}] * cols for _ in range(rows)],
-        subplot_titles=ids,
+        subplot_titles=[_e(i) for i in ids],
         vertical_spacing=0.12 if rows > 1 else 0.0,
     )
     theta = list(FRS) + [FRS[0]]
@@ -618,7 +666,7 @@ def sl_radar(
                     line=line,
                     fill=fill,
                     opacity=0.85,
-                    hovertemplate=f"{ident} {name} %{{theta}}: %{{r}}<extra></extra>",
+                    hovertemplate=f"{_e(ident)} {name} %{{theta}}: %{{r}}<extra></extra>",
                 ),
                 row=r_ + 1,
                 col=c_ + 1,
@@ -626,7 +674,7 @@ def sl_radar(
     fig.update_polars(radialaxis=dict(range=[0, 4], tickvals=[1, 2, 3, 4], tickfont_size=9))
     fig.update_layout(
         **_LAYOUT,
-        title=title,
+        title=_e(title),
         height=330 * rows + 80,
         legend=dict(orientation="h", y=-0.05),
     )
@@ -669,7 +717,7 @@ def gap_heatmap(
         go.Heatmap(
             z=g.to_numpy(dtype=float),
             x=list(FRS),
-            y=list(g.index),
+            y=[_e(i) for i in g.index],
             text=text,
             texttemplate="%{text}",
             colorscale=[[0, "#f7f7f7"], [0.25, "#fcbba1"], [0.5, "#fb6a4a"], [1, "#a50f15"]],
@@ -681,7 +729,7 @@ def gap_heatmap(
     )
     fig.update_layout(
         **_LAYOUT,
-        title=title or f"SL gaps per {kind} and FR (cells: SL-T/SL-A, * = SL-T above SL-C)",
+        title=_e(title or f"SL gaps per {kind} and FR (cells: SL-T/SL-A, * = SL-T above SL-C)"),
         yaxis=dict(autorange="reversed"),
         height=max(300, 42 * len(g.index) + 140),
     )
@@ -729,6 +777,7 @@ def frontier_figure(
     plotly.graph_objects.Figure
     """
     has_var = "var99" in points.columns and points["var99"].notna().any()
+    currency = _e(currency)
     fig = make_subplots(
         rows=2 if has_var else 1,
         cols=1,
@@ -739,43 +788,57 @@ def frontier_figure(
         ),
     )
 
-    def add(df, name, color, dash, symbol):
-        cc = _col(df, "annualised_cost", "cost")
-        hover = None
-        if "members" in df.columns:
-            hover = [
-                ", ".join(m) if isinstance(m, (list, tuple, np.ndarray)) else str(m)
-                for m in df["members"]
-            ]
-        d = df.sort_values(cc)
-        hv = None if hover is None else [hover[i] for i in np.argsort(df[cc].to_numpy())]
-        metrics = [("expected_ale", 1)] + ([("var99", 2)] if has_var else [])
-        for col, row in metrics:
-            if col not in d.columns:
-                continue
-            fig.add_trace(
-                go.Scatter(
-                    x=d[cc],
-                    y=d[col],
-                    mode="lines+markers",
-                    name=name,
-                    legendgroup=name,
-                    showlegend=row == 1,
-                    line=dict(color=color, dash=dash, shape="hv" if dash else "linear"),
-                    marker=dict(symbol=symbol, size=7),
-                    customdata=hv,
-                    hovertemplate=f"{name}<br>cost %{{x:,.4s}} {currency}/yr"
-                    f"<br>{col} %{{y:,.4s}} {currency}"
-                    + ("<br>%{customdata}" if hv is not None else "")
-                    + "<extra></extra>",
-                ),
-                row=row,
-                col=1,
-            )
-
-    add(points, "optimal plans", STATE_COLORS["plan"], None, "circle")
+    curve = dict(fig=fig, has_var=has_var, currency=currency)
+    _frontier_curve(points, "optimal plans", (STATE_COLORS["plan"], None, "circle"), **curve)
     if greedy is not None and len(greedy):
-        add(greedy, "greedy sequence", "#ff7f0e", "dot", "triangle-up")
+        _frontier_curve(greedy, "greedy sequence", ("#ff7f0e", "dot", "triangle-up"), **curve)
+    _frontier_marks(fig, plan, current_ale, currency)
+    _frontier_layout(fig, has_var, currency, title)
+    return fig
+
+
+def _frontier_curve(df, name, style, *, fig, has_var, currency) -> None:
+    """A frontier (or the greedy sequence): cost against ALE, and VaR99 below where given.
+
+    ``style`` is (colour, dash, marker symbol); ``currency`` is already escaped.
+    """
+    color, dash, symbol = style
+    cc = _col(df, "annualised_cost", "cost")
+    hover = None
+    if "members" in df.columns:
+        hover = [
+            _e(", ".join(m) if isinstance(m, (list, tuple, np.ndarray)) else str(m))
+            for m in df["members"]
+        ]
+    d = df.sort_values(cc)
+    hv = None if hover is None else [hover[i] for i in np.argsort(df[cc].to_numpy())]
+    metrics = [("expected_ale", 1)] + ([("var99", 2)] if has_var else [])
+    for col, row in metrics:
+        if col not in d.columns:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=d[cc],
+                y=d[col],
+                mode="lines+markers",
+                name=name,
+                legendgroup=name,
+                showlegend=row == 1,
+                line=dict(color=color, dash=dash, shape="hv" if dash else "linear"),
+                marker=dict(symbol=symbol, size=7),
+                customdata=hv,
+                hovertemplate=f"{name}<br>cost %{{x:,.4s}} {currency}/yr"
+                f"<br>{col} %{{y:,.4s}} {currency}"
+                + ("<br>%{customdata}" if hv is not None else "")
+                + "<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+
+
+def _frontier_marks(fig, plan, current_ale, currency) -> None:
+    """Today's ALE at cost 0 and the recommended plan, on the upper panel."""
     if current_ale is not None:
         fig.add_trace(
             go.Scatter(
@@ -803,6 +866,10 @@ def frontier_figure(
             row=1,
             col=1,
         )
+
+
+def _frontier_layout(fig, has_var, currency, title) -> None:
+    """Axis titles (``currency`` already escaped), title and size of the frontier figure."""
     fig.update_yaxes(title_text=f"[{currency}/yr]", exponentformat="SI", row=1, col=1)
     if has_var:
         fig.update_yaxes(title_text=f"[{currency}]", exponentformat="SI", row=2, col=1)
@@ -814,11 +881,10 @@ def frontier_figure(
     )
     fig.update_layout(
         **_LAYOUT,
-        title=title,
+        title=_e(title),
         height=680 if has_var else 450,
         legend=dict(orientation="h", y=-0.1),
     )
-    return fig
 
 
 def ranking_bars(
@@ -845,6 +911,7 @@ def ranking_bars(
     """
     df = ranking.head(top)
     ids = list(df["countermeasure"]) if "countermeasure" in df.columns else list(df.index)
+    ids, currency = [_e(i) for i in ids], _e(currency)
     dcol = _col(df, "delta_ale", "ale_reduction", "reduction")
     ccol = _col(df, "annualised_cost", "cost")
     fig = go.Figure()
@@ -877,7 +944,7 @@ def ranking_bars(
         )
     fig.update_layout(
         **_LAYOUT,
-        title=title,
+        title=_e(title),
         barmode="group",
         xaxis=dict(type="log", title=f"[{currency}/yr] (log scale)", exponentformat="SI"),
         yaxis=dict(autorange="reversed"),
@@ -914,7 +981,7 @@ def plan_value(
     -------
     plotly.graph_objects.Figure
     """
-    fig = go.Figure()
+    fig, currency = go.Figure(), _e(currency)
     x = ["today", "with the plan"]
     fig.add_trace(
         go.Bar(
@@ -941,7 +1008,7 @@ def plan_value(
     saved = current_ale - plan_ale - plan_cost
     fig.update_layout(
         **_LAYOUT,
-        title=f"{title}: net {'saving' if saved >= 0 else 'cost'} of "
+        title=f"{_e(title)}: net {'saving' if saved >= 0 else 'cost'} of "
         f"{money(abs(saved), currency)} per year",
         barmode="stack",
         yaxis=dict(title=f"[{currency}/yr]", exponentformat="SI"),
@@ -973,23 +1040,23 @@ def change_bars(
     plotly.graph_objects.Figure
     """
     ids = list(dict.fromkeys([*after.index, *before.index]))
-    fig = go.Figure()
+    fig, currency = go.Figure(), _e(currency)
     for s, label, color in (
         (before, labels[0], STATE_COLORS["previous"]),
         (after, labels[1], STATE_COLORS["current"]),
     ):
         fig.add_trace(
             go.Bar(
-                x=ids,
+                x=[_e(i) for i in ids],
                 y=[float(s.get(i, np.nan)) for i in ids],
-                name=label,
+                name=_e(label),
                 marker_color=color,
-                hovertemplate=f"{label}<br>%{{x}}: %{{y:,.4s}} {currency}/yr<extra></extra>",
+                hovertemplate=f"{_e(label)}<br>%{{x}}: %{{y:,.4s}} {currency}/yr<extra></extra>",
             )
         )
     fig.update_layout(
         **_LAYOUT,
-        title=title,
+        title=_e(title),
         barmode="group",
         yaxis=dict(title=f"[{currency}/yr]", exponentformat="SI"),
         height=400,

@@ -10,40 +10,22 @@ Needs Debian's ``chromium`` (``apt-get install chromium``); skipped where it is 
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import nbformat
 import pytest
+from chromium import CHROMIUM, dump_dom
 from nbclient import NotebookClient
 
 from riskkit.pipeline import export_html
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
 ]
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # any request leaving the machine fails at once: the page must work offline
-    "--proxy-server=127.0.0.1:9",
-    "--virtual-time-budget=10000",
-]
-
 CELL = """
-from riskkit import figures, load_site, pipeline
+from riskkit import figures, load_site, report
 from riskkit.exposure import expected_losses
-pipeline.setup_notebook()
+report.setup_notebook()
 site = load_site({site!r})
 df = expected_losses(site, "current").groupby("zone")["ale"].sum().to_frame("current")
 fig = figures.zone_diagram(site)
@@ -52,14 +34,7 @@ fig.show()
 
 
 def _dom(html, tmp_path):
-    out = subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", html.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return out.stdout
+    return dump_dom(html, tmp_path / "profile", timeout=120)
 
 
 def test_exported_report_draws_its_plotly_figure_offline(tmp_path, repo_root):

@@ -77,6 +77,10 @@ from .views import (
     zones_table,
 )
 
+# isort: split
+# --- helper "report": the one-call notebook setup -------------------------------------------
+from .views import start
+
 __all__ = [
     "NOTEBOOKS",
     "FAST_TRIALS",
@@ -119,4 +123,5 @@ __all__ = [
     "top_risks_view",
     "zone_status_view",
     "changes_markdown",
+    "start",
 ]

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .. import __version__
-from ..exposure import annualised_cost
+from .. import __version__, escape
+from ..rules import HARM_LABELS, annualised_cost, harm_at_least
 from ..site import FRS, Site
 from .common import _vec_text, read_summary
 
@@ -35,6 +35,36 @@ def setup_notebook() -> None:
     pd.set_option("display.width", 200)
 
 
+def start(site, *parameters, **options) -> Assessment:
+    """The setup of every report notebook, in one call after its parameters cell.
+
+    Applies :func:`setup_notebook`, builds the run's :class:`Assessment` through
+    :meth:`Assessment.from_parameters` (parameters as papermill injected them) and displays
+    the provenance line (:func:`provenance_markdown`).
+
+    Parameters
+    ----------
+    site : str or path
+        Site file, folder or workbook.
+    *parameters, **options
+        The rest of :meth:`Assessment.from_parameters`, in its order: ``trials`` [years],
+        ``seed``, ``budget`` [currency or currency/yr], ``budget_kind``, ``fast``, ``out``
+        (the run's output folder, through which the notebooks share results).
+
+    Returns
+    -------
+    Assessment
+    """
+    from IPython.display import Markdown, display
+
+    from .assessment import Assessment
+
+    setup_notebook()
+    A = Assessment.from_parameters(site, *parameters, **options)
+    display(Markdown(provenance_markdown(A)))
+    return A
+
+
 def _dist_text(spec) -> str:
     """A distribution spec in a few characters: 0.5, pert(0.2, 0.5, 0.9), lognormal90[1, 6]."""
     if spec is None:
@@ -53,16 +83,17 @@ def _dist_text(spec) -> str:
 
 def provenance_markdown(A: Assessment) -> str:
     """A short Markdown paragraph: site, input hash, trials, seed, budget, version, run date."""
-    s = A.site
+    s, md = A.site, escape.markdown
     run = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     budget = (
-        f"{A.budget_given:,.0f} {s.currency} ({A.budget_kind})"
+        f"{A.budget_given:,.0f} {md(s.currency)} ({md(A.budget_kind)})"
         if A.budget_given is not None
         else "not given: the plan with the least total cost of risk"
     )
+    source = md(Path(s.source or "").name)
     return (
-        f"**{s.name}** ({s.currency}); assessed {s.site.assessed or 'n/a'}. "
-        f"Input `{Path(s.source or '').name}`, SHA-256 `{(s.source_hash or '')[:12]}`; "
+        f"**{md(s.name)}** ({md(s.currency)}); assessed {md(s.site.assessed or 'n/a')}. "
+        f"Input <code>{source}</code>, SHA-256 `{md((s.source_hash or '')[:12])}`; "
         f"{A.trials:,} simulated years, seed {A.seed}; budget {budget}; "
         f"riskkit {__version__}; run {run}."
     )
@@ -196,7 +227,9 @@ def checks_markdown(checks: pd.DataFrame) -> str:
     if checks is None or checks.empty:
         return "The zone model passes every check."
     counts = checks["severity"].value_counts()
-    parts = [f"{counts[k]} {k}{'s' if counts[k] != 1 else ''}" for k in counts.index]
+    parts = [
+        f"{counts[k]} {escape.markdown(k)}{'s' if counts[k] != 1 else ''}" for k in counts.index
+    ]
     return "Model checks: " + ", ".join(parts) + "."
 
 
@@ -216,21 +249,37 @@ def _is_money(name: str, values: pd.Series) -> bool:
     return bool(_MONEY_WORD.search(n))
 
 
+def _html_cell(value) -> str:
+    """A text cell of a styled table: escaped for HTML, empty where missing."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return escape.html(", ".join(escape.text(v) for v in value))
+    return escape.html(value)
+
+
+def _cell_format(col: pd.Series):
+    """The format of one column: money, 3 significant digits, or escaped text."""
+    if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
+        return _html_cell
+    if _is_money(str(col.name), col.dropna()):
+        return "{:,.0f}"
+    if pd.api.types.is_float_dtype(col):
+        return "{:.3g}"
+    return None
+
+
 def styled(df: pd.DataFrame, hide_index: bool = False):
-    """A pandas Styler with readable numbers.
+    """A pandas Styler with readable numbers and every text cell escaped.
 
     Money columns get thousands separators and no decimals, other floats 3 significant digits.
+    Text cells, index labels and column headers can hold site ids and names: they are
+    HTML-escaped (:func:`riskkit.escape.html`), so a name shows literally.
     """
-    fmt = {}
-    for c in df.columns:
-        col = df[c]
-        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-            continue
-        if _is_money(str(c), col.dropna()):
-            fmt[c] = "{:,.0f}"
-        elif pd.api.types.is_float_dtype(col):
-            fmt[c] = "{:.3g}"
+    fmt = {c: _cell_format(df[c]) for c in df.columns}
+    fmt = {c: f for c, f in fmt.items() if f is not None}
     st = df.style.format(fmt, na_rep="")
+    st = st.format_index(_html_cell, axis=0).format_index(_html_cell, axis=1)
     if hide_index:
         st = st.hide(axis="index")
     return st
@@ -252,10 +301,12 @@ def tolerance_markdown(tol: pd.DataFrame) -> str:
     lines = []
     for st, g in tol.groupby("state", sort=False):
         bad = g[~g["within"]]
+        st = escape.markdown(st)
         if bad.empty:
             lines.append(f"- **{st}**: within every tolerance ({len(g)} checks).")
         else:
-            what = ", ".join(sorted(set(bad["tolerance"].str.replace(r" >= \d.*", "", regex=True))))
+            kinds = set(bad["tolerance"].astype(str).str.replace(r" >= \d.*", "", regex=True))
+            what = ", ".join(escape.markdown(k) for k in sorted(kinds))
             lines.append(f"- **{st}**: {len(bad)} of {len(g)} checks exceed tolerance ({what}).")
     return "\n".join(lines) or "The site states no tolerance."
 
@@ -282,7 +333,8 @@ def levels_markdown(A: Assessment) -> str:
     z = g[g["kind"] == "zone"]
     c = g[g["kind"] == "conduit"]
     return (
-        f"Method **{T.method}**, decision statistic **{T.statistic}**, r = {T.r:g} "
+        f"Method **{escape.markdown(T.method)}**, decision statistic"
+        f" **{escape.markdown(T.statistic)}**, r = {T.r:g} "
         f"(each level divides the attack rate by {T.r:g}, up to the actor's capability). "
         f"Today {int(z['meets'].sum())} of {len(z)} zones and {int(c['meets'].sum())} of "
         f"{len(c)} conduits meet their SL-T in every FR; {len(T.flags)} scenario(s) are "
@@ -327,7 +379,7 @@ def flags_markdown(flags: pd.DataFrame) -> str:
     """A bullet per Security PHA Review finding."""
     if flags is None or flags.empty:
         return "No scenario needs more than a security level can give."
-    return "\n".join(f"- {m}" for m in flags["message"])
+    return "\n".join(f"- {escape.markdown(m)}" for m in flags["message"])
 
 
 def rrf_view(T) -> pd.DataFrame:
@@ -353,48 +405,61 @@ def rrf_view(T) -> pd.DataFrame:
 def _harm_rate(sim, harm: str, k: int) -> float:
     """Closed-form expected events per year of ``harm`` class >= k in a simulation's state."""
     ex = sim.expected()
-    return float(ex.loc[ex[f"{harm}_severity"] >= k, f"{harm}_rate"].sum())
+    return harm_at_least(ex[f"{harm}_severity"], ex[f"{harm}_rate"], k)
 
 
 def _m(x: float, cur: str) -> str:
+    """An amount for Markdown; ``cur`` must already be escaped."""
     from ..figures import money
 
     return money(x, cur)
 
 
-def headline_markdown(A: Assessment) -> str:
-    """The management summary in a few sentences, for a reader with five minutes."""
-    S, cur = A.site, A.site.currency
-    un = A.simulation("unmitigated").summary("site").iloc[0]
-    now = A.simulation("current").summary("site").iloc[0]
-    pl = A.simulation("plan").summary("site").iloc[0]
+def _site_row(A: Assessment, state: str) -> pd.Series:
+    """The site-level simulated risk measures of a state (ale, var99, ale_se, ...)."""
+    return A.simulation(state).summary("site").iloc[0]
+
+
+def _ids(ids: Iterable[str]) -> str:
+    """Record ids for Markdown, escaped, comma separated."""
+    return ", ".join(escape.markdown(i) for i in ids)
+
+
+def _headline_today(A: Assessment, cur: str) -> str:
+    un, now = _site_row(A, "unmitigated"), _site_row(A, "current")
+    return (
+        f"- **Today** {escape.markdown(A.site.name)} is expected to lose"
+        f" **{_m(now['ale'], cur)} per year** to cyber attacks on its control systems;"
+        f" one year in a hundred the loss exceeds **{_m(now['var99'], cur)}**. Without the"
+        f" protection in place it would be {_m(un['ale'], cur)} per year."
+    )
+
+
+def _headline_plan(A: Assessment, cur: str) -> str:
     P = A.plan
-    gz = {st: A.gaps(st).summary.query("kind == 'zone'") for st in ("current", "plan")}
-    n_z = len(gz["current"])
-    reduction = now["ale"] - pl["ale"]
-    lines = [
-        f"- **Today** {S.name} is expected to lose **{_m(now['ale'], cur)} per year** to cyber"
-        f" attacks on its control systems; one year in a hundred the loss exceeds"
-        f" **{_m(now['var99'], cur)}**. Without the protection in place it would be"
-        f" {_m(un['ale'], cur)} per year.",
-    ]
-    if P.members:
-        per = reduction / P.annualised_cost if P.annualised_cost > 0 else float("inf")
-        lines.append(
-            f"- **The recommended plan** ({len(P.members)} measures: {', '.join(P.members)})"
-            f" costs **{_m(P.annualised_cost, cur)} per year** ({_m(P.capex, cur)} up front,"
-            f" spread over each measure's lifetime, plus running costs). It lowers the expected"
-            f" loss to **{_m(pl['ale'], cur)} per year**, a reduction of"
-            f" {_m(reduction, cur)}: each unit spent removes {per:.1f} units of expected loss."
-            f" The one-in-a-hundred-years loss falls to {_m(pl['var99'], cur)}."
-        )
-    else:
-        lines.append(
+    if not P.members:
+        return (
             "- **No investment is recommended** within the budget: no candidate removes more"
             " expected loss than it costs, or the budget is too small for any."
         )
+    now, pl = _site_row(A, "current"), _site_row(A, "plan")
+    reduction = now["ale"] - pl["ale"]
+    per = reduction / P.annualised_cost if P.annualised_cost > 0 else float("inf")
+    return (
+        f"- **The recommended plan** ({len(P.members)} measures: {_ids(P.members)})"
+        f" costs **{_m(P.annualised_cost, cur)} per year** ({_m(P.capex, cur)} up front,"
+        f" spread over each measure's lifetime, plus running costs). It lowers the expected"
+        f" loss to **{_m(pl['ale'], cur)} per year**, a reduction of"
+        f" {_m(reduction, cur)}: each unit spent removes {per:.1f} units of expected loss."
+        f" The one-in-a-hundred-years loss falls to {_m(pl['var99'], cur)}."
+    )
+
+
+def _headline_levels(A: Assessment) -> str:
+    gz = {st: A.gaps(st).summary.query("kind == 'zone'") for st in ("current", "plan")}
+    n_z = len(gz["current"])
     m_now, m_plan = int(gz["current"]["meets"].sum()), int(gz["plan"]["meets"].sum())
-    lines.append(
+    return (
         f"- **Security levels**: {m_now} of {n_z} zones reach their target security level in"
         f" every requirement today, {m_plan} of {n_z} with the plan"
         + (
@@ -404,17 +469,33 @@ def headline_markdown(A: Assessment) -> str:
             else "."
         )
     )
+
+
+_HARM_WORDS = {"safety": "safety", "environment": "environmental"}
+"""The adjective of each harm category (:data:`riskkit.rules.HARM_LABELS`) in a sentence."""
+
+
+def _headline_harm(A: Assessment) -> str | None:
     hs = []
-    for h, word in (("safety", "safety"), ("environment", "environmental")):
+    for h in HARM_LABELS:
         a = _harm_rate(A.simulation("current"), h, 3)
         b = _harm_rate(A.simulation("plan"), h, 3)
         if a > 0:
             hs.append(
-                f"{word} incidents of severity 3 or worse: once in {1 / a:,.0f} years today,"
+                f"{_HARM_WORDS.get(h, h)} incidents of severity 3 or worse: once in"
+                f" {1 / a:,.0f} years today,"
                 + (f" once in {1 / b:,.0f} years with the plan" if b > 0 else " none with the plan")
             )
-    if hs:
-        lines.append("- **Harm**: " + "; ".join(hs) + ".")
+    return "- **Harm**: " + "; ".join(hs) + "." if hs else None
+
+
+def headline_markdown(A: Assessment) -> str:
+    """The management summary in a few sentences, for a reader with five minutes."""
+    cur = escape.markdown(A.site.currency)
+    lines = [_headline_today(A, cur), _headline_plan(A, cur), _headline_levels(A)]
+    harm = _headline_harm(A)
+    if harm:
+        lines.append(harm)
     nf = len(A.targets.flags)
     if nf:
         lines.append(
@@ -466,13 +547,13 @@ def frontier_view(points: pd.DataFrame) -> pd.DataFrame:
 
 def plan_markdown(A: Assessment) -> str:
     """The recommended plan in numbers: budget, costs, ALE and VaR 99 before and after."""
-    P, cur = A.plan, A.site.currency
-    now = A.simulation("current").summary("site").iloc[0]
-    pl = A.simulation("plan").summary("site").iloc[0]
+    P, cur = A.plan, escape.markdown(A.site.currency)
+    now, pl = _site_row(A, "current"), _site_row(A, "plan")
+    kind = escape.markdown(A.budget_kind)
     unit = f"{cur}/yr" if A.budget_kind == "annualised" else cur
     lines = [
-        f"- Budget: {A.budget:,.0f} {unit} ({A.budget_kind}; {A.budget_source}).",
-        f"- Members: {', '.join(P.members) or 'none'}.",
+        f"- Budget: {A.budget:,.0f} {unit} ({kind}; {escape.markdown(A.budget_source)}).",
+        f"- Members: {_ids(P.members) or 'none'}.",
         f"- Cost: {P.annualised_cost:,.0f} {cur}/yr annualised ({P.capex:,.0f} {cur} capex,"
         f" {P.opex:,.0f} {cur}/yr opex).",
         f"- Expected annual loss (closed form): {P.baseline_ale:,.0f} -> {P.expected_ale:,.0f}"
@@ -480,7 +561,7 @@ def plan_markdown(A: Assessment) -> str:
         f"- Simulated ({A.trials:,} years, seed {A.seed}): ALE {now['ale']:,.0f} ->"
         f" {pl['ale']:,.0f} {cur}/yr (SE {pl['ale_se']:,.0f}); VaR 99 % {now['var99']:,.0f} ->"
         f" {pl['var99']:,.0f} {cur}.",
-        f"- Solver: {P.status} ({P.method})"
+        f"- Solver: {escape.markdown(P.status)} ({escape.markdown(P.method)})"
         + (f", relative gap {P.gap:.2g}." if np.isfinite(P.gap) and P.gap > 0 else "."),
     ]
     return "\n".join(lines)
@@ -525,16 +606,27 @@ def zone_status_view(A: Assessment) -> pd.DataFrame:
     return df
 
 
+def _number(value) -> float | None:
+    """A number read from an untrusted summary.json, or None where it is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
 def changes_markdown(A: Assessment, previous) -> str:
-    """What changed since a previous run, in a few sentences (or why nothing is shown)."""
+    """What changed since a previous run, in a few sentences (or why nothing is shown).
+
+    The previous summary.json is untrusted like a site file: its timestamps and zone ids are
+    escaped, and an amount that is not a number is left out.
+    """
     if previous is None:
         return "No previous assessment was given (run with `--previous DIR` to compare)."
     prev = read_summary(previous)
     ch = A.changes(prev)
-    cur = A.site.currency
-    pa = prev.get("site", {}).get("ale", {}).get("current")
-    na = A.simulation("current").summary("site").iloc[0]["ale"]
-    when = prev.get("provenance", {}).get("finished", "an earlier run")
+    cur = escape.markdown(A.site.currency)
+    pa = _number(prev.get("site", {}).get("ale", {}).get("current"))
+    na = _site_row(A, "current")["ale"]
+    when = escape.markdown(prev.get("provenance", {}).get("finished", "an earlier run"))
     same = prev.get("provenance", {}).get("input_hash") == A.site.source_hash
     lines = [f"Compared with the assessment of {when}" + (" (same input file)." if same else ".")]
     if pa is not None:
@@ -544,13 +636,13 @@ def changes_markdown(A: Assessment, previous) -> str:
         )
     moved = ch[ch["sl_t_changed"]]
     if len(moved):
-        lines.append("- Target levels changed in " + ", ".join(moved.index) + ".")
+        lines.append("- Target levels changed in " + _ids(moved.index) + ".")
     else:
         lines.append("- No target security level changed.")
     for status in ("new", "removed"):
         ids = list(ch.index[ch["status"] == status])
         if ids:
-            lines.append(f"- Zones {status}: {', '.join(ids)}.")
+            lines.append(f"- Zones {status}: {_ids(ids)}.")
     return "\n".join(lines)
 
 
