@@ -20,11 +20,11 @@ from click.testing import CliRunner
 
 import riskkit
 from riskkit import pipeline
-from riskkit.report import run as report_run
 from riskkit.cli import cli
 from riskkit.engine import simulate
 from riskkit.levels import compare_methods, gaps, target_levels
 from riskkit.portfolio import frontier, optimize
+from riskkit.report import run as report_run
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "tests" / "data" / "tiny" / "site.yaml"

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .. import __version__
@@ -18,7 +17,6 @@ from ..rules import STATES
 from ..site import Site
 from . import summary as _s
 from .common import _CACHE, FAST_TRIALS
-from .views import actors_table, conduits_table, countermeasures_table, scenarios_table, zones_table
 
 
 def recommended_budget(points: pd.DataFrame) -> float:
@@ -327,32 +325,12 @@ class Assessment:
         return pd.DataFrame({st: self.simulation(st).summary(level)[column] for st in states})
 
     def exceedance(self, states: Iterable[str] | None = None, points: int = 200) -> pd.DataFrame:
-        """Site loss exceedance curves of several states on one logarithmic grid.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Index ``loss`` [currency], one column per state: P(annual site loss >= loss).
-        """
-        states = list(states or self.states())
-        lo, hi = np.inf, 0.0
-        for st in states:
-            x = self.simulation(st).losses("site")["site"].to_numpy()
-            pos = x[x > 0]
-            if pos.size:
-                lo, hi = min(lo, float(pos.min())), max(hi, float(pos.max()))
-        grid = np.geomspace(lo, hi, points) if hi > lo else np.array([max(hi, 1.0)])
-        return pd.DataFrame(
-            {st: self.simulation(st).exceedance("site", points=grid)["site"] for st in states}
-        )
+        """Site loss exceedance curves of states on one grid (:func:`.summary.exceedance`)."""
+        return _s.exceedance(self, states, points)
 
     def severity(self, states: Iterable[str] | None = None) -> pd.DataFrame:
-        """Site frequencies of safety and environment events of class >= k, one row per state."""
-        cols = [f"{h}_ge{k}" for h in ("safety", "environment") for k in (1, 2, 3, 4)]
-        rows = {
-            st: self.simulation(st).summary("site").iloc[0][cols] for st in states or self.states()
-        }
-        return pd.DataFrame(rows).T.astype(float)
+        """Site frequencies of harm of class >= k per state (:func:`.summary.severity`)."""
+        return _s.severity(self, states)
 
     def tolerance_check(self, states: Iterable[str] | None = None) -> pd.DataFrame:
         """Each state against each tolerance of the site (:func:`.summary.tolerance_check`)."""
@@ -388,41 +366,5 @@ class Assessment:
         return _s.summary(self, previous)
 
     def tables(self, previous: str | os.PathLike | None = None) -> dict[str, pd.DataFrame]:
-        """Every table of the deliverables, by sheet name (see :func:`write_tables`)."""
-        site = self.site
-        T = self.targets
-        out = {
-            "zones": zones_table(site),
-            "conduits": conduits_table(site),
-            "threat_actors": actors_table(site),
-            "scenarios": scenarios_table(site),
-            "countermeasures": countermeasures_table(site),
-            "model_checks": self.checks,
-            "risk_site": self.risk("site"),
-            "risk_zones": self.risk("zone"),
-            "risk_scenarios": self.risk("scenario"),
-            "exceedance": self.exceedance().reset_index(),
-            "tolerance": self.tolerance_check(),
-            "register": self.register(),
-            "sl_t": T.summary,
-            "sl_t_drivers": T.drivers,
-            "sl_t_scenarios": T.scenarios,
-            "rrf": T.rrfs,
-            "pha_flags": T.flags,
-        }
-        for st in ("current", "plan"):
-            G = self.gaps(st)
-            out[f"gaps_{st}"] = G.table
-            out[f"gap_summary_{st}"] = G.summary
-        out["gap_closers"] = self.gaps("current").closers
-        out["ranking"] = self.ranking.summary
-        out["plan"] = self.plan.summary
-        F = self.frontier
-        out["frontier"] = F.points
-        if F.nested is not None:
-            out["frontier_nested"] = F.nested
-        out["greedy"] = F.greedy
-        out["frontier_grid"] = F.grid
-        if previous is not None:
-            out["changes"] = self.changes(previous)
-        return out
+        """Every table of the deliverables, by sheet name (:func:`.summary.tables`)."""
+        return _s.tables(self, previous)

@@ -20,6 +20,7 @@ from ..rules import STATES
 from ..site import FRS
 from . import schema
 from .common import _jsonable, _vec_text, read_summary
+from .views import actors_table, conduits_table, countermeasures_table, scenarios_table, zones_table
 
 
 def tolerance_check(A, states: Iterable[str] | None = None) -> pd.DataFrame:
@@ -385,4 +386,73 @@ def summary(A, previous: str | os.PathLike | None = None) -> dict:
     out = _jsonable(out)
     problems = schema.check(out)
     assert not problems, f"the summary riskkit computed does not conform: {problems[:3]}"
+    return out
+
+
+def exceedance(A, states: Iterable[str] | None = None, points: int = 200) -> pd.DataFrame:
+    """Site loss exceedance curves of several states on one logarithmic grid.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``loss`` [currency], one column per state: P(annual site loss >= loss).
+    """
+    states = list(states or A.states())
+    lo, hi = np.inf, 0.0
+    for st in states:
+        x = A.simulation(st).losses("site")["site"].to_numpy()
+        pos = x[x > 0]
+        if pos.size:
+            lo, hi = min(lo, float(pos.min())), max(hi, float(pos.max()))
+    grid = np.geomspace(lo, hi, points) if hi > lo else np.array([max(hi, 1.0)])
+    return pd.DataFrame(
+        {st: A.simulation(st).exceedance("site", points=grid)["site"] for st in states}
+    )
+
+
+def severity(A, states: Iterable[str] | None = None) -> pd.DataFrame:
+    """Site frequencies of safety and environment events of class >= k, one row per state."""
+    cols = [f"{h}_ge{k}" for h in ("safety", "environment") for k in (1, 2, 3, 4)]
+    rows = {st: A.simulation(st).summary("site").iloc[0][cols] for st in states or A.states()}
+    return pd.DataFrame(rows).T.astype(float)
+
+
+def tables(A, previous: str | os.PathLike | None = None) -> dict[str, pd.DataFrame]:
+    """Every table of the deliverables, by sheet name (see :func:`write_tables`)."""
+    site = A.site
+    T = A.targets
+    out = {
+        "zones": zones_table(site),
+        "conduits": conduits_table(site),
+        "threat_actors": actors_table(site),
+        "scenarios": scenarios_table(site),
+        "countermeasures": countermeasures_table(site),
+        "model_checks": A.checks,
+        "risk_site": A.risk("site"),
+        "risk_zones": A.risk("zone"),
+        "risk_scenarios": A.risk("scenario"),
+        "exceedance": A.exceedance().reset_index(),
+        "tolerance": A.tolerance_check(),
+        "register": A.register(),
+        "sl_t": T.summary,
+        "sl_t_drivers": T.drivers,
+        "sl_t_scenarios": T.scenarios,
+        "rrf": T.rrfs,
+        "pha_flags": T.flags,
+    }
+    for st in ("current", "plan"):
+        G = A.gaps(st)
+        out[f"gaps_{st}"] = G.table
+        out[f"gap_summary_{st}"] = G.summary
+    out["gap_closers"] = A.gaps("current").closers
+    out["ranking"] = A.ranking.summary
+    out["plan"] = A.plan.summary
+    F = A.frontier
+    out["frontier"] = F.points
+    if F.nested is not None:
+        out["frontier_nested"] = F.nested
+    out["greedy"] = F.greedy
+    out["frontier_grid"] = F.grid
+    if previous is not None:
+        out["changes"] = A.changes(previous)
     return out

@@ -74,4 +74,3 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out: str | os.PathLike) -> 
         # a name such as '=HYPERLINK(...)' from a site file is text, never a live formula
         defuse_workbook(xl.book)
     return names
-
