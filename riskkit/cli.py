@@ -298,7 +298,7 @@ class _AssessProgress:
             self.count = len(info["notebooks"])
             p = info["params"]
             c.print(
-                f"assessing {p['site']} -> {info['out']}\n"
+                f"assessing {info.get('input', p['site'])} -> {info['out']}\n"
                 f"  {p['trials']:,} trials, seed {p['seed']}, budget "
                 f"{'least total cost of risk' if p['budget'] is None else p['budget']}"
             )

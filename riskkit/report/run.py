@@ -646,7 +646,8 @@ def assess(
     notebooks : iterable of path, optional
         The notebooks to run (default: those of :data:`NOTEBOOKS` in :func:`notebooks_dir`).
     progress : callable, optional
-        Called as ``progress(event, **info)`` with events ``start`` (``out``, ``notebooks``),
+        Called as ``progress(event, **info)`` with events ``start`` (``out``, ``notebooks``,
+        ``params``, ``input``: the site path given, whose snapshot ``params['site']`` is),
         ``notebook`` (``name``, ``index``, ``count``), ``cell`` (``name``, ``cell``,
         ``cells``), ``notebook_done`` (``name``, ``seconds``), ``step`` (``name``) and
         ``step_done`` (``name``, ``seconds``).
@@ -707,7 +708,14 @@ def assess(
             "previous": str(previous) if previous is not None else None,
             "fast": bool(fast),
         }
-        _emit(progress, "start", out=out, notebooks=[p.stem for p in nb_paths], params=params)
+        _emit(
+            progress,
+            "start",
+            out=out,
+            notebooks=[p.stem for p in nb_paths],
+            params=params,
+            input=site_path,
+        )
         (work / "notebooks").mkdir()
         (work / "html").mkdir()
         for i, src in enumerate(nb_paths):
