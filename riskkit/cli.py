@@ -298,7 +298,7 @@ class _AssessProgress:
             self.count = len(info["notebooks"])
             p = info["params"]
             c.print(
-                f"assessing {p['site']} -> {info['out']}\n"
+                f"assessing {info.get('input', p['site'])} -> {info['out']}\n"
                 f"  {p['trials']:,} trials, seed {p['seed']}, budget "
                 f"{'least total cost of risk' if p['budget'] is None else p['budget']}"
             )
@@ -321,6 +321,15 @@ class _AssessProgress:
         if self.status is not None:
             self.status.stop()
             self.status = None
+
+
+def _finite_budget(ctx, param, value):
+    """``assess --budget``: a finite number >= 0 (nan and inf are usage errors, exit 2)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number >= 0, {value} was given")
+    return value
 
 
 @cli.command()
@@ -347,6 +356,7 @@ class _AssessProgress:
     "--budget",
     type=click.FloatRange(min=0),
     default=None,
+    callback=_finite_budget,
     help="Budget of the recommended plan [currency/yr]; default: the plan with the "
     "least total cost of risk.",
 )
@@ -374,30 +384,46 @@ def assess(site_path, out, trials, seed, budget, budget_kind, previous, fast):
     Parquet tables. Exit 0 on success; 1 for an invalid site or a failing notebook (the
     partial run is kept in a -FAILED- folder).
     """
-    from .pipeline import AssessError
-    from .pipeline import assess as run_assessment
+    from .report.run import (
+        AssessError,
+        AssessInterrupted,
+        OutputError,
+        Terminated,
+        sigterm_as_interrupt,
+    )
+    from .report.run import assess as run_assessment
 
     progress = _AssessProgress()
     try:
-        result = run_assessment(
-            site_path,
-            out,
-            trials=trials,
-            seed=seed,
-            budget=budget,
-            budget_kind=budget_kind,
-            previous=previous,
-            fast=fast,
-            progress=progress,
-        )
+        # SIGTERM stops the run like Ctrl-C: the partial folder is tidied, one line printed
+        with sigterm_as_interrupt():
+            result = run_assessment(
+                site_path,
+                out,
+                trials=trials,
+                seed=seed,
+                budget=budget,
+                budget_kind=budget_kind,
+                previous=previous,
+                fast=fast,
+                progress=progress,
+            )
     except SiteError as e:
         progress.close()
         _fail_site(e, site_path)
+    except AssessInterrupted as e:
+        progress.close()
+        click.echo(f"riskkit: {e.describe()}", err=True)
+        sys.exit(128 + e.signum)
+    except KeyboardInterrupt as e:  # before any folder existed
+        progress.close()
+        click.echo("riskkit: interrupted; nothing was written", err=True)
+        sys.exit(143 if isinstance(e, Terminated) else 130)
     except AssessError as e:
         progress.close()
         click.echo(f"error: {e.describe()}", err=True)
         sys.exit(1)
-    except (FileExistsError, FileNotFoundError, ValueError) as e:
+    except (FileExistsError, FileNotFoundError, ValueError, OutputError) as e:
         progress.close()
         click.echo(f"error: {e}", err=True)
         sys.exit(1)

@@ -77,10 +77,6 @@ def test_no_payload_runs_in_any_report_and_each_shows_literally(run, tmp_path):
     assert seen == set(PAYLOADS), f"never shown literally: {set(PAYLOADS) - seen}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="index.html is escaped by riskkit/report/run.py (helper 'run'); enable after merge",
-)
 def test_index_page_runs_no_payload(run, tmp_path):
     dom = _dom(run / "index.html", tmp_path)
     hits = [m for m in MARKS if m in dom]

@@ -11,7 +11,7 @@ the same parameters, and writes into a fresh folder::
       notebooks/NN_*.ipynb   the executed notebooks
       tables.xlsx            every table, one sheet each
       tables/*.parquet       the same tables as Parquet
-      input/                 a copy of the site file(s) assessed
+      input/                 the snapshot of the site's files that every step read
 
 The numbers are computed in the notebooks, through :class:`Assessment`: one object that calls
 the library (:func:`riskkit.simulate`, :func:`riskkit.target_levels`, :func:`riskkit.gaps`,
@@ -25,7 +25,10 @@ gives the same numbers.
 The folder is written atomically: everything goes to ``<out>.partial-XXXX`` and is renamed at
 the end. A failing notebook leaves ``<out>-FAILED-<time>`` with the partial executed notebook
 and an ``ERROR.txt`` naming the cell and the error, and :class:`AssessError` is raised; an
-existing folder is never overwritten.
+existing folder is never overwritten. A signal (SIGINT, or SIGTERM within
+:func:`sigterm_as_interrupt`) keeps the partial run the same way and raises
+:class:`AssessInterrupted`; a full disk or a refused write removes what the run wrote and raises
+:class:`OutputError`. The ``summary.json`` schema is :mod:`riskkit.report.schema`.
 
 References
 ----------
@@ -40,12 +43,17 @@ from .assessment import Assessment, recommended_budget
 from .common import FAST_TRIALS, NOTEBOOKS, read_summary
 from .run import (
     AssessError,
+    AssessInterrupted,
     AssessResult,
+    OutputError,
+    SnapshotError,
     assess,
     default_out,
     export_html,
     notebooks_dir,
+    sigterm_as_interrupt,
 )
+from .schema import SummaryError
 from .tables import write_tables
 from .views import (
     actors_table,
@@ -124,4 +132,10 @@ __all__ = [
     "zone_status_view",
     "changes_markdown",
     "start",
+    # failures of a run (issue 17) and the summary.json schema
+    "AssessInterrupted",
+    "OutputError",
+    "SnapshotError",
+    "SummaryError",
+    "sigterm_as_interrupt",
 ]

@@ -5,21 +5,18 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..exposure import annualised_cost
 from ..io import load_site
 from ..rules import STATES
-from ..site import FRS, Site
-from .common import _CACHE, FAST_TRIALS, _jsonable, _vec_text, read_summary
-from .views import actors_table, conduits_table, countermeasures_table, scenarios_table, zones_table
+from ..site import Site
+from . import summary as _s
+from .common import _CACHE, FAST_TRIALS
 
 
 def recommended_budget(points: pd.DataFrame) -> float:
@@ -328,408 +325,46 @@ class Assessment:
         return pd.DataFrame({st: self.simulation(st).summary(level)[column] for st in states})
 
     def exceedance(self, states: Iterable[str] | None = None, points: int = 200) -> pd.DataFrame:
-        """Site loss exceedance curves of several states on one logarithmic grid.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Index ``loss`` [currency], one column per state: P(annual site loss >= loss).
-        """
-        states = list(states or self.states())
-        lo, hi = np.inf, 0.0
-        for st in states:
-            x = self.simulation(st).losses("site")["site"].to_numpy()
-            pos = x[x > 0]
-            if pos.size:
-                lo, hi = min(lo, float(pos.min())), max(hi, float(pos.max()))
-        grid = np.geomspace(lo, hi, points) if hi > lo else np.array([max(hi, 1.0)])
-        return pd.DataFrame(
-            {st: self.simulation(st).exceedance("site", points=grid)["site"] for st in states}
-        )
+        """Site loss exceedance curves of states on one grid (:func:`.summary.exceedance`)."""
+        return _s.exceedance(self, states, points)
 
     def severity(self, states: Iterable[str] | None = None) -> pd.DataFrame:
-        """Site frequencies of safety and environment events of class >= k, one row per state."""
-        cols = [f"{h}_ge{k}" for h in ("safety", "environment") for k in (1, 2, 3, 4)]
-        rows = {
-            st: self.simulation(st).summary("site").iloc[0][cols] for st in states or self.states()
-        }
-        return pd.DataFrame(rows).T.astype(float)
+        """Site frequencies of harm of class >= k per state (:func:`.summary.severity`)."""
+        return _s.severity(self, states)
 
     def tolerance_check(self, states: Iterable[str] | None = None) -> pd.DataFrame:
-        """Each state against each tolerance of the site.
-
-        Returns
-        -------
-        pandas.DataFrame
-            ``state``, ``tolerance`` (what is checked), ``subject`` (zone, site or scenario),
-            ``value``, ``tolerable`` and ``within`` (bool): the simulated per-zone ALE
-            [currency/yr] and site exceedance probabilities P(L >= x), and per scenario the
-            closed-form frequency of safety / environment events of class >= k [events/yr]
-            (tolerable classes such as 1e-5/yr are rarer than the simulated years resolve).
-        """
-        tol = self.site.tolerance
-        rows = []
-        for st in states or self.states():
-            sim = self.simulation(st)
-            if tol.financial.per_zone_ale is not None:
-                for z, ale in sim.summary("zone")["ale"].items():
-                    if self.site.scenarios_in(z):
-                        rows.append((st, "zone ALE", z, ale, tol.financial.per_zone_ale))
-            if tol.financial.exceedance:
-                xs = [x for x, _ in tol.financial.exceedance]
-                ex = sim.exceedance("site", points=xs)["site"]
-                for (x, p), v in zip(tol.financial.exceedance, ex.to_numpy()):
-                    rows.append((st, f"P(site loss >= {x:,.0f})", "site", float(v), p))
-            # rare harm classes (1e-5/yr) are below what a few 10^4 simulated years resolve:
-            # the closed-form frequency is exact, so it is the one checked
-            ex = sim.expected()
-            for h in ("safety", "environment"):
-                for k, f in sorted(getattr(tol, h).items()):
-                    for sid, sev, v in zip(ex.index, ex[f"{h}_severity"], ex[f"{h}_rate"]):
-                        if sev >= k and v > 0:
-                            rows.append((st, f"{h} >= {k} per scenario", sid, float(v), f))
-        df = pd.DataFrame(rows, columns=["state", "tolerance", "subject", "value", "tolerable"])
-        df["within"] = df["value"] <= df["tolerable"]
-        return df
+        """Each state against each tolerance of the site (:func:`.summary.tolerance_check`)."""
+        return _s.tolerance_check(self, states)
 
     def register(self, states: Iterable[str] | None = None) -> pd.DataFrame:
-        """The risk register: one row per scenario, ranked by current ALE.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Index ``scenario``: ``name``, ``zone``, ``actor``, ``entry``, ``frs``,
-            ``protection`` (L today), ``capability``, ``event_rate`` (closed-form E[events/yr]
-            today), ``ale_<state>`` [currency/yr] per state, ``var99_current`` [currency],
-            ``safety_severity``, ``environment_severity``, ``sl_t`` (the scenario's required
-            level after the cap), ``rrf`` and ``dimension`` (what drives it), ``flagged``
-            (an SL alone cannot bring it within tolerance), ``implemented`` and ``candidates``
-            (countermeasures acting on it today, and candidates that could).
-        """
-        from ..exposure import scenario_effects, touching
-
-        states = list(states or self.states())
-        cur = self.simulation("current")
-        ex = cur.expected()
-        t = self.targets.scenarios
-        flagged = set(self.targets.flags["scenario"]) if len(self.targets.flags) else set()
-        impl_ids = {c.id for c in self.site.implemented}
-        rows = []
-        for s in self.site.scenarios:
-            eff = scenario_effects(self.site, s, impl_ids)
-            acting = sorted(
-                {c for c, _ in eff.frequency} | {c for v in eff.consequence.values() for c, _ in v}
-            )
-            cons = s.consequences
-            rows.append(
-                {
-                    "scenario": s.id,
-                    "name": s.name,
-                    "zone": s.zone,
-                    "actor": s.actor,
-                    "entry": s.entry,
-                    "frs": ", ".join(s.frs),
-                    "protection": int(ex.at[s.id, "protection"]),
-                    "capability": int(ex.at[s.id, "capability"]),
-                    "event_rate": float(ex.at[s.id, "event_rate"]),
-                    "safety_severity": cons.safety.severity if cons.safety else 0,
-                    "environment_severity": cons.environment.severity if cons.environment else 0,
-                    "sl_t": int(t.at[s.id, "sl_t"]) if s.id in t.index else None,
-                    "rrf": float(t.at[s.id, "rrf"]) if s.id in t.index else None,
-                    "dimension": t.at[s.id, "dimension"] if s.id in t.index else None,
-                    "flagged": s.id in flagged,
-                    "implemented": ", ".join(acting),
-                    "candidates": ", ".join(touching(self.site, s)),
-                }
-            )
-        cols = ["scenario", "name", "zone", "actor", "entry", "frs", "protection", "capability"]
-        cols += ["event_rate", "safety_severity", "environment_severity", "sl_t", "rrf"]
-        cols += ["dimension", "flagged", "implemented", "candidates"]
-        df = pd.DataFrame(rows, columns=cols).set_index("scenario")  # columns even if no rows
-        for st in states:
-            df[f"ale_{st}"] = self.simulation(st).summary("scenario")["ale"]
-        df["var99_current"] = cur.summary("scenario")["var99"]
-        order = ["name", "zone", "actor", "entry", "frs"]
-        order += [f"ale_{st}" for st in states] + ["var99_current"]
-        rest = [c for c in df.columns if c not in order]
-        return df[order + rest].sort_values("ale_current", ascending=False)
+        """The risk register, one row per scenario by current ALE (:func:`.summary.register`)."""
+        return _s.register(self, states)
 
     # what changed ----------------------------------------------------------------------------
     def changes(self, previous: str | os.PathLike | Mapping | None) -> pd.DataFrame:
-        """Per zone: current ALE and SL-T now and in a previous run's ``summary.json``.
-
-        Parameters
-        ----------
-        previous : path or dict, optional
-            An earlier output folder (or its summary as a dict).
-
-        Returns
-        -------
-        pandas.DataFrame
-            Index zone id: ``ale_before``, ``ale_now``, ``ale_change`` [currency/yr],
-            ``sl_t_before``, ``sl_t_now`` (vectors as text), ``sl_t_changed`` (bool),
-            ``meets_before``, ``meets_now``, ``status`` (``new``, ``removed`` or ``kept``).
-            Empty when ``previous`` is None.
-        """
-        cols = [
-            "ale_before",
-            "ale_now",
-            "ale_change",
-            "sl_t_before",
-            "sl_t_now",
-            "sl_t_changed",
-            "meets_before",
-            "meets_now",
-            "status",
-        ]
-        if previous is None:
-            return pd.DataFrame(columns=cols, index=pd.Index([], name="zone"))
-        prev = previous if isinstance(previous, Mapping) else read_summary(previous)
-        before = prev.get("zones", {})
-        now = self.zone_summary()
-        rows = {}
-        for zid in [*now, *[z for z in before if z not in now]]:
-            b, n = before.get(zid), now.get(zid)
-            ab = b["ale"]["current"] if b else None
-            an = n["ale"]["current"] if n else None
-            tb = _vec_text(b["sl_t"]) if b else None
-            tn = _vec_text(n["sl_t"]) if n else None
-            rows[zid] = {
-                "ale_before": ab,
-                "ale_now": an,
-                "ale_change": (an - ab) if (ab is not None and an is not None) else None,
-                "sl_t_before": tb,
-                "sl_t_now": tn,
-                "sl_t_changed": bool(b and n and tb != tn),
-                "meets_before": b["meets_target"]["current"] if b else None,
-                "meets_now": n["meets_target"]["current"] if n else None,
-                "status": "new" if b is None else ("removed" if n is None else "kept"),
-            }
-        df = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
-        df.index.name = "zone"
-        return df
+        """Per zone: current ALE and SL-T now and before (:func:`.summary.changes`)."""
+        return _s.changes(self, previous)
 
     # summary.json ------------------------------------------------------------------------------
     def zone_summary(self) -> dict:
-        """Per zone: ALE, its SE, VaR 95/99, ES 99 per state; SL-T, SL-C, SL-A and gaps."""
-        sums = {st: self.simulation(st).summary("zone") for st in STATES}
-        T = self.targets
-        gaps = {st: self.gaps(st).table for st in ("current", "plan")}
-        meets = {st: self.gaps(st).zones_meeting for st in ("current", "plan")}
-        out = {}
-        for z in self.site.zones:
-            rec = {
-                "name": z.name,
-                "kind": z.kind,
-                "purdue_level": z.purdue_level,
-                "scenarios": len(self.site.scenarios_in(z.id)),
-            }
-            for col in ("ale", "ale_se", "var95", "var99", "es99"):
-                rec[col] = {st: float(sums[st].at[z.id, col]) for st in STATES}
-            rec["sl_t"] = [int(v) for v in T.zones.loc[z.id, list(FRS)]]
-            rec["sl_c"] = list(z.sl_c) if z.sl_c is not None else None
-            for key in ("sl_a", "gap"):
-                rec[key] = {}
-                for st in ("current", "plan"):
-                    g = gaps[st]
-                    g = g[(g["kind"] == "zone") & (g["id"] == z.id)].set_index("fr")
-                    rec[key][st] = [int(g.at[f, "sl_a" if key == "sl_a" else "gap"]) for f in FRS]
-            rec["meets_target"] = {st: bool(meets[st][z.id]) for st in ("current", "plan")}
-            out[z.id] = rec
-        return out
+        """Per zone: risk per state, SL-T, SL-C, SL-A and gaps (:func:`.summary.zone_summary`)."""
+        return _s.zone_summary(self)
 
     def conduit_summary(self) -> dict:
-        """Per conduit: SL-T, SL-C, SL-A and gaps (current and with the plan)."""
-        T = self.targets
-        out = {}
-        for c in self.site.conduits:
-            rec = {
-                "zones": list(c.zones),
-                "sl_t": [int(v) for v in T.conduits.loc[c.id, list(FRS)]],
-            }
-            rec["sl_c"] = list(c.sl_c) if c.sl_c is not None else None
-            rec["sl_a"], rec["gap"], rec["meets_target"] = {}, {}, {}
-            for st in ("current", "plan"):
-                G = self.gaps(st)
-                g = G.table[(G.table["kind"] == "conduit") & (G.table["id"] == c.id)]
-                g = g.set_index("fr")
-                rec["sl_a"][st] = [int(g.at[f, "sl_a"]) for f in FRS]
-                rec["gap"][st] = [int(g.at[f, "gap"]) for f in FRS]
-                rec["meets_target"][st] = bool(G.zones_meeting[c.id])
-            out[c.id] = rec
-        return out
+        """Per conduit: SL-T, SL-C, SL-A and gaps (:func:`.summary.conduit_summary`)."""
+        return _s.conduit_summary(self)
 
     def plan_summary(self) -> dict:
-        """The recommended plan: members, budget, costs, expected and simulated ALE."""
-        P = self.plan
-        sim = self.simulation("plan").summary("site").iloc[0]
-        cur = self.simulation("current").summary("site").iloc[0]
-        return {
-            "members": [
-                {
-                    "id": m,
-                    "name": self.site.countermeasure(m).name,
-                    "annualised_cost": annualised_cost(self.site, m),
-                    "capex": self.site.countermeasure(m).cost.capex,
-                }
-                for m in P.members
-            ],
-            "budget": self.budget,
-            "budget_kind": self.budget_kind,
-            "budget_source": self.budget_source,
-            "annualised_cost": P.annualised_cost,
-            "capex": P.capex,
-            "opex": P.opex,
-            "expected_ale_current": P.baseline_ale,
-            "expected_ale": P.expected_ale,
-            "expected_reduction": P.reduction,
-            "rosi": P.rosi,
-            "status": P.status,
-            "method": P.method,
-            "solver_gap": P.gap,
-            "ale_current": float(cur["ale"]),
-            "ale": float(sim["ale"]),
-            "ale_se": float(sim["ale_se"]),
-            "var95": float(sim["var95"]),
-            "var99": float(sim["var99"]),
-            "var99_current": float(cur["var99"]),
-            "zones_meeting_target": int(
-                self.gaps("plan").summary.query("kind == 'zone'")["meets"].sum()
-            ),
-        }
+        """The recommended plan's members, costs and ALE (:func:`.summary.plan_summary`)."""
+        return _s.plan_summary(self)
 
     def summary(self, previous: str | os.PathLike | None = None) -> dict:
-        """The content of ``summary.json`` (without the run's timestamps and outputs).
+        """The content of ``summary.json`` without the run's timestamps and outputs.
 
-        Keys: ``riskkit`` (versions), ``provenance``, ``site`` (site-level risk per state),
-        ``zones``, ``conduits``, ``plan``, ``frontier``, ``top_risks``, ``flags``,
-        ``checks``, ``changes`` (when ``previous`` is given). Money in ``currency``; ALE
-        [currency/yr], VaR / ES [currency].
+        See :func:`.summary.summary`; it conforms to :data:`.schema.SUMMARY_SCHEMA`.
         """
-        site = self.site
-        sums = {st: self.simulation(st).summary("site").iloc[0] for st in STATES}
-        site_block = {
-            col: {st: float(sums[st][col]) for st in STATES}
-            for col in ("ale", "ale_se", "var95", "var99", "es99", "p_zero")
-        }
-        site_block["harm"] = {
-            st: {k: float(v) for k, v in sums[st].items() if k.startswith(("safety_", "env"))}
-            for st in STATES
-        }
-        reg = self.register()
-        top = [
-            {
-                "scenario": sid,
-                "name": r["name"],
-                "zone": r["zone"],
-                "ale_current": float(r["ale_current"]),
-                "ale_plan": float(r["ale_plan"]),
-            }
-            for sid, r in reg.head(5).iterrows()
-        ]
-        F = self.frontier
-        fcost = "annualised_cost" if "annualised_cost" in F.points else "cost"
-        frontier = [
-            {
-                "budget": _jsonable(r.get("budget")),
-                "annualised_cost": float(r[fcost]),
-                "expected_ale": float(r["expected_ale"]),
-                "members": r.get("members"),
-            }
-            for _, r in F.points.iterrows()
-        ]
-        checks = self.checks
-        out = {
-            "riskkit": {
-                "version": __version__,
-                "python": sys.version.split()[0],
-                "numpy": np.__version__,
-                "pandas": pd.__version__,
-            },
-            "provenance": {
-                "site": site.name,
-                "site_id": site.site.slug,
-                "input_hash": site.source_hash,
-                "assessed": site.site.assessed,
-                "seed": self.seed,
-                "trials": self.trials,
-                "budget": self.budget,
-                "budget_kind": self.budget_kind,
-                "budget_source": self.budget_source,
-                "fast": self.fast,
-                "sl_t_method": self.targets.method,
-                "decision_statistic": self.targets.statistic,
-            },
-            "currency": site.currency,
-            "site": site_block,
-            "zones": self.zone_summary(),
-            "conduits": self.conduit_summary(),
-            "plan": self.plan_summary(),
-            "frontier": frontier,
-            "top_risks": top,
-            "flags": [
-                {
-                    "scenario": r["scenario"],
-                    "zone": r["zone"],
-                    "reason": r["reason"],
-                    "message": r["message"],
-                }
-                for _, r in self.targets.flags.iterrows()
-            ],
-            "checks": {k: int(v) for k, v in checks["severity"].value_counts().items()}
-            if len(checks)
-            else {},
-        }
-        if previous is not None:
-            prev = read_summary(previous)
-            ch = self.changes(prev)
-            out["changes"] = {
-                "previous": {
-                    "input_hash": prev.get("provenance", {}).get("input_hash"),
-                    "finished": prev.get("provenance", {}).get("finished"),
-                    "site_ale_current": prev.get("site", {}).get("ale", {}).get("current"),
-                },
-                "site_ale_current": site_block["ale"]["current"],
-                "zones": {z: {k: _jsonable(v) for k, v in r.items()} for z, r in ch.iterrows()},
-            }
-        return _jsonable(out)
+        return _s.summary(self, previous)
 
     def tables(self, previous: str | os.PathLike | None = None) -> dict[str, pd.DataFrame]:
-        """Every table of the deliverables, by sheet name (see :func:`write_tables`)."""
-        site = self.site
-        T = self.targets
-        out = {
-            "zones": zones_table(site),
-            "conduits": conduits_table(site),
-            "threat_actors": actors_table(site),
-            "scenarios": scenarios_table(site),
-            "countermeasures": countermeasures_table(site),
-            "model_checks": self.checks,
-            "risk_site": self.risk("site"),
-            "risk_zones": self.risk("zone"),
-            "risk_scenarios": self.risk("scenario"),
-            "exceedance": self.exceedance().reset_index(),
-            "tolerance": self.tolerance_check(),
-            "register": self.register(),
-            "sl_t": T.summary,
-            "sl_t_drivers": T.drivers,
-            "sl_t_scenarios": T.scenarios,
-            "rrf": T.rrfs,
-            "pha_flags": T.flags,
-        }
-        for st in ("current", "plan"):
-            G = self.gaps(st)
-            out[f"gaps_{st}"] = G.table
-            out[f"gap_summary_{st}"] = G.summary
-        out["gap_closers"] = self.gaps("current").closers
-        out["ranking"] = self.ranking.summary
-        out["plan"] = self.plan.summary
-        F = self.frontier
-        out["frontier"] = F.points
-        if F.nested is not None:
-            out["frontier_nested"] = F.nested
-        out["greedy"] = F.greedy
-        out["frontier_grid"] = F.grid
-        if previous is not None:
-            out["changes"] = self.changes(previous)
-        return out
+        """Every table of the deliverables, by sheet name (:func:`.summary.tables`)."""
+        return _s.tables(self, previous)

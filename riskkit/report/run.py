@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import dataclasses
 import datetime as _dt
+import errno
+import hashlib
 import json
 import os
 import re
 import shutil
+import signal
+import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..io import load_site
+from .. import escape
+from ..io import load_site, site_files
 from ..site import Site
+from . import schema
 from .assessment import Assessment
 from .common import _CACHE, NOTEBOOKS, _jsonable, read_summary
 from .tables import write_tables
@@ -154,12 +163,53 @@ _EXTERNAL_SCRIPT = re.compile(
 )
 
 
+CSP_REPORT = (
+    "default-src 'none'; script-src {scripts}; style-src 'unsafe-inline'; img-src data:; "
+    "font-src data:; connect-src 'none'; media-src 'none'; object-src 'none'; "
+    "frame-src 'none'; base-uri 'none'; form-action 'none'"
+)
+"""Content-Security-Policy of an HTML report: ``{scripts}`` is replaced by the SHA-256 hashes
+of the page's own inline scripts (plotly.js and the figures), so no other script runs: no
+remote script, no inline event handler (``onerror=``), no ``javascript:`` link."""
+
+CSP_INDEX = (
+    "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "connect-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
+)
+"""Content-Security-Policy of ``index.html``: no script at all."""
+
+_INLINE_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def _csp_meta(policy: str) -> str:
+    return f'<meta http-equiv="Content-Security-Policy" content="{escape.html(policy)}">'
+
+
+def _with_csp(body: str) -> str:
+    """``body`` with a CSP ``<meta>`` first in its ``<head>``, allowing its inline scripts."""
+    hashes = sorted(
+        {
+            "'sha256-"
+            + base64.b64encode(hashlib.sha256(m.group(2).encode("utf-8")).digest()).decode()
+            + "'"
+            for m in _INLINE_SCRIPT.finditer(body)
+            if not re.search(r"\bsrc\s*=", m.group(1), re.IGNORECASE)
+        }
+    )
+    meta = _csp_meta(CSP_REPORT.format(scripts=" ".join(hashes) or "'none'"))
+    head = re.search(r"<head[^>]*>", body, re.IGNORECASE)
+    if head is None:
+        return meta + body
+    return body[: head.end()] + "\n" + meta + body[head.end() :]
+
+
 def export_html(ipynb: str | os.PathLike, html: str | os.PathLike, title: str | None = None):
     """Export an executed notebook as a self-contained HTML report without code cells.
 
     Outputs are kept (plotly figures with plotly.js inlined), inputs and prompts dropped, and
     scripts that would be fetched from the internet (require.js, MathJax) removed, so the page
-    works offline.
+    works offline. A Content-Security-Policy ``<meta>`` (:data:`CSP_REPORT`) lets only the
+    page's own inline scripts run.
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -177,19 +227,9 @@ def export_html(ipynb: str | os.PathLike, html: str | os.PathLike, title: str | 
     )
     resources = {"metadata": {"name": title or Path(ipynb).stem}}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    body = _EXTERNAL_SCRIPT.sub("", body)
+    body = _with_csp(_EXTERNAL_SCRIPT.sub("", body))
     Path(html).write_text(body, encoding="utf-8")
     return Path(html)
-
-
-def _copy_input(site_path: Path, dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    if site_path.is_dir():
-        for f in sorted(site_path.iterdir()):
-            if f.is_file() and f.suffix.lower() in (".yaml", ".yml", ".csv"):
-                shutil.copy2(f, dest / f.name)
-    else:
-        shutil.copy2(site_path, dest / site_path.name)
 
 
 def _now() -> str:
@@ -199,6 +239,367 @@ def _now() -> str:
 def _emit(progress, event: str, **info) -> None:
     if progress is not None:
         progress(event, **info)
+
+
+MIN_FREE_MB = 100.0
+"""Free space [MB] the output folder's file system must offer before a run starts (the
+``min_free_mb`` argument of :func:`assess` changes it; a run of the example refinery writes
+about 30 MB)."""
+
+_OUTPUT_FAULTS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM}
+"""errno values of a write that failed because of the output side (space, permission)."""
+
+
+class OutputError(OSError):
+    """The output folder cannot be written: no permission, read-only, or too little space.
+
+    Raised before the first notebook when the checks fail, and mid-run on ENOSPC / EACCES
+    (after what the run wrote was removed). The message is one line.
+    """
+
+
+class SnapshotError(ValueError):
+    """A file of the site cannot be copied safely into the run's ``input/`` snapshot."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like SIGINT's KeyboardInterrupt inside :func:`sigterm_as_interrupt`."""
+
+
+class AssessInterrupted(KeyboardInterrupt):
+    """A signal (SIGINT or SIGTERM) stopped :func:`assess`.
+
+    Attributes
+    ----------
+    signum : int
+        The signal's number; a command exits with 128 + ``signum``.
+    folder : pathlib.Path or None
+        Where the partial run was kept (``<out>-FAILED-<time>``), or None if it was removed.
+    """
+
+    def __init__(self, signum: int, folder: Path | None):
+        self.signum = int(signum)
+        self.folder = folder
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """One line: the signal and where the partial run went."""
+        name = signal.Signals(self.signum).name
+        if self.folder is None:
+            return f"interrupted by {name}; the partial run was removed"
+        return f"interrupted by {name}; the partial run was kept in {self.folder}"
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Within the block, SIGTERM raises :class:`Terminated` (SIGINT raises KeyboardInterrupt).
+
+    Only in the main thread (elsewhere signal handlers cannot be set); the previous handler is
+    restored on leaving.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Ignore SIGINT and SIGTERM while a failed run is being tidied up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+# --------------------------------------------------------------------------------------------
+# Checks before anything is written
+# --------------------------------------------------------------------------------------------
+def snapshot_sources(site_path: str | os.PathLike) -> list[tuple[Path, str]]:
+    """The files to copy into a run's ``input/``: (regular file to read, name to give it).
+
+    Only the files that make up the site (:func:`riskkit.io.site_files`) are copied. No
+    symbolic link is followed blindly: a link inside a site folder is copied (as the file it
+    names) only when its target is a regular file inside the same folder. A site given as one
+    file is copied as the regular file it is (or names, if the path given is a link).
+
+    Raises
+    ------
+    SnapshotError
+        A file is a link leading out of the site folder, or not a regular file.
+    """
+    site_path = Path(site_path)
+    root = site_path.resolve() if site_path.is_dir() else None
+    out = []
+    for f in site_files(site_path):
+        src = f.resolve()
+        if root is not None and f.is_symlink() and not src.is_relative_to(root):
+            raise SnapshotError(
+                f"{f} is a symbolic link to {src}, outside the site folder {root}; "
+                "riskkit copies only files inside the site folder"
+            )
+        if not stat.S_ISREG(os.stat(src).st_mode):
+            raise SnapshotError(f"{f} is not a regular file; a site is made of regular files")
+        out.append((src, f.name))
+    return out
+
+
+def read_previous(previous: str | os.PathLike) -> tuple[Path, dict]:
+    """An earlier run folder and its ``summary.json``, checked against the schema.
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder holds no ``summary.json``.
+    ValueError
+        It is not JSON, or a field that the comparison reads is missing or of the wrong type
+        (:class:`riskkit.report.schema.SummaryError`, naming the file and the field).
+    """
+    folder = Path(previous).resolve()
+    if not (folder / "summary.json").is_file():
+        raise FileNotFoundError(f"no summary.json in the previous run folder {folder}")
+    data = read_summary(folder)
+    schema.validate(data, schema.PREVIOUS_SCHEMA, source=str(folder / "summary.json"))
+    return folder, data
+
+
+def check_output(out: Path, min_free_mb: float = MIN_FREE_MB) -> None:
+    """Make sure ``out`` can be created and its file system has room, before any work.
+
+    Raises
+    ------
+    FileExistsError
+        ``out`` exists, or a file stands where a folder of its path must go.
+    OutputError
+        No write permission, a parent that cannot be created, or less than ``min_free_mb``
+        [MB] free.
+    """
+    if out.exists():
+        raise FileExistsError(f"{out} exists; riskkit never overwrites a run, choose a new --out")
+    anc = out.parent.absolute()
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        raise FileExistsError(
+            f"cannot create the folder {out.parent} for the run: {anc} is a file in the way"
+        )
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise OutputError(f"no permission to write in {anc}: cannot create the run folder {out}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(
+            f"cannot create the folder {out.parent} for the run: {e.strerror}"
+        ) from None
+    free = shutil.disk_usage(out.parent).free / 1e6
+    if free < min_free_mb:
+        raise OutputError(
+            f"only {free:,.0f} MB free where the run goes ({out.parent}); a run needs at least"
+            f" {min_free_mb:,.0f} MB"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# The partial folder of a run
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Run:
+    out: Path
+    work: Path
+    step: str = "setup"
+
+
+def _is_output_fault(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in _OUTPUT_FAULTS:
+        return True
+    if isinstance(exc, AssessError) and exc.ename in ("OSError", "PermissionError"):
+        return any(f"[Errno {n}]" in str(exc.evalue) for n in _OUTPUT_FAULTS)
+    return False
+
+
+def _failed_name(out: Path) -> Path:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    failed, k = out.with_name(f"{out.name}-FAILED-{stamp}"), 1
+    while failed.exists():
+        k += 1
+        failed = out.with_name(f"{out.name}-FAILED-{stamp}-{k}")
+    return failed
+
+
+def _note(folder: Path | None, text: str) -> Path | None:
+    """Write ``ERROR.txt`` into ``folder`` (created if needed); None where it cannot be."""
+    if folder is None:
+        return None
+    try:
+        folder.mkdir(exist_ok=True)
+        (folder / "ERROR.txt").write_text(text + "\n", encoding="utf-8")
+    except OSError:
+        return None
+    return folder
+
+
+def _tidy(run: _Run, exc: BaseException) -> BaseException:
+    """Deal with a failed run's folder; the exception the caller should raise."""
+    if _is_output_fault(exc):
+        shutil.rmtree(run.work, ignore_errors=True)
+        what = exc.strerror if isinstance(exc, OSError) else exc.evalue
+        msg = f"cannot write the run into {run.out.parent} (step {run.step}): {what}"
+        kept = _note(_failed_name(run.out), msg)
+        where = f"; see {kept / 'ERROR.txt'}" if kept else ""
+        return OutputError(f"{msg}; what the run wrote was removed{where}")
+    failed = _fail(run.work, run.out)
+    if isinstance(exc, KeyboardInterrupt):
+        signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        _note(failed, f"interrupted by {signal.Signals(signum).name} in step {run.step}")
+        return AssessInterrupted(signum, failed)
+    if isinstance(exc, AssessError):
+        exc.folder = failed
+        exc.args = (exc.describe(),)
+        _note(failed, exc.describe())
+        return exc
+    _note(failed, f"step {run.step} failed: {type(exc).__name__}: {exc}")
+    return exc
+
+
+@contextlib.contextmanager
+def partial_run(out: Path):
+    """A ``<out>.partial-XXXX`` folder, renamed to ``out`` when the block succeeds.
+
+    On failure the folder becomes ``<out>-FAILED-<time>`` with an ``ERROR.txt`` (a failing
+    notebook raises :class:`AssessError` naming it; a signal raises
+    :class:`AssessInterrupted`), except on a full disk or a refused write (ENOSPC, EACCES...):
+    then what the run wrote is removed and :class:`OutputError` is raised.
+    """
+    work = Path(tempfile.mkdtemp(prefix=out.name + ".partial-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(work, 0o777 & ~umask)  # mkdtemp makes it private; the report is not
+    run = _Run(out, work)
+    try:
+        yield run
+        if out.exists():
+            raise FileExistsError(f"{out} appeared while the run was going; results in {work}")
+        os.rename(work, out)
+    except BaseException as exc:
+        with _signals_held():
+            raised = _tidy(run, exc)
+        if raised is exc:
+            raise
+        raise raised from None
+
+
+@contextlib.contextmanager
+def _timed(progress, timings: dict, key: str, label: str):
+    """Announce a step, time it into ``timings[key]`` [s] and announce its end."""
+    _emit(progress, "step", name=label)
+    t0 = time.perf_counter()
+    yield
+    timings[key] = time.perf_counter() - t0
+    _emit(progress, "step_done", name=label, seconds=timings[key])
+
+
+# --------------------------------------------------------------------------------------------
+# The steps of a run
+# --------------------------------------------------------------------------------------------
+def _snapshot(sources: list[tuple[Path, str]], site_path: Path, dest: Path) -> Path:
+    """Copy the site's files into ``dest``; the path to load the snapshot from."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for src, name in sources:
+        shutil.copyfile(src, dest / name)
+    return dest if site_path.is_dir() else dest / site_path.name
+
+
+def _run_notebook(src: Path, executed: Path, params: dict, cwd: Path, progress, index, count):
+    """Execute one notebook with papermill; the seconds it took."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    name = src.stem
+    _emit(progress, "notebook", name=name, index=index, count=count)
+    t0 = time.perf_counter()
+    nb = _load_notebook(src)
+    n_cells = sum(c.cell_type == "code" for c in nb.cells)
+    counter = {"n": 0}
+
+    def on_cell(cell=None, cell_index=None, **_):
+        if cell is not None and cell.get("cell_type") == "code":
+            counter["n"] += 1
+            _emit(progress, "cell", name=name, cell=counter["n"], cells=n_cells)
+
+    try:
+        pm.execute_notebook(
+            nb,
+            str(executed),
+            parameters=params,
+            kernel_name="python3",
+            language="python",
+            cwd=str(cwd),
+            progress_bar=False,
+            kernel_manager_class=_kernel_manager_class(),
+            on_cell_complete=on_cell,
+        )
+    except PapermillExecutionError as e:
+        if e.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel too
+            raise KeyboardInterrupt() from None
+        raise AssessError(name, e.cell_index, e.exec_count, e.source, e.ename, e.evalue) from None
+    seconds = time.perf_counter() - t0
+    _emit(progress, "notebook_done", name=name, seconds=seconds)
+    return seconds
+
+
+def _export_all(nb_paths: list[Path], work: Path) -> None:
+    titles = dict(NOTEBOOKS)
+    for src in nb_paths:
+        export_html(
+            work / "notebooks" / f"{src.stem}.ipynb",
+            work / "html" / f"{src.stem}.html",
+            title=titles.get(src.stem, src.stem),
+        )
+
+
+def _write_summary(summary: dict, names, work: Path, nb_paths, run_info: dict) -> dict:
+    """Complete the summary with the run's data, check it, write it and ``index.html``."""
+    summary["provenance"].update(run_info["provenance"], finished=_now())
+    summary["outputs"] = {
+        "notebooks": [f"notebooks/{p.stem}.ipynb" for p in nb_paths],
+        "html": [f"html/{p.stem}.html" for p in nb_paths],
+        "tables": [f"tables/{n}.parquet" for n in names],
+        "workbook": "tables.xlsx",
+    }
+    summary["timings"] = {k: round(v, 2) for k, v in run_info["timings"].items()}
+    summary = _jsonable(summary)
+    schema.validate(summary, schema.WRITTEN_SCHEMA, source="the summary.json being written")
+    (work / "index.html").write_text(_index_html(summary, nb_paths), encoding="utf-8")
+    # summary.json is written last: a folder holding it is complete
+    (work / "summary.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8"
+    )
+    return summary
+
+
+def _notebook_paths(notebooks) -> list[Path]:
+    nb_paths = (
+        [Path(p) for p in notebooks]
+        if notebooks is not None
+        else [notebooks_dir() / f"{stem}.py" for stem, _ in NOTEBOOKS]
+    )
+    for p in nb_paths:
+        if not p.is_file():
+            raise FileNotFoundError(f"notebook not found: {p}")
+    return nb_paths
 
 
 def assess(
@@ -214,8 +615,13 @@ def assess(
     root: str | os.PathLike = "reports",
     notebooks: Iterable[str | os.PathLike] | None = None,
     progress: Callable[..., None] | None = None,
+    min_free_mb: float = MIN_FREE_MB,
 ) -> AssessResult:
     """Run a full assessment of a site into a fresh output folder.
+
+    The site's files are first copied into the run's ``input/`` (:func:`snapshot_sources`),
+    and every step (the notebooks, the tables, ``summary.json``) reads that copy: an edit of
+    the original during the run cannot split the deliverables.
 
     Parameters
     ----------
@@ -230,7 +636,9 @@ def assess(
         frontier plan with the least total cost of risk.
     budget_kind : {'annualised', 'capex'}
     previous : path, optional
-        An earlier output folder; the management summary shows what changed since.
+        An earlier output folder; the management summary shows what changed since. Its
+        ``summary.json`` is checked against :data:`riskkit.report.schema.PREVIOUS_SCHEMA`
+        before any work.
     fast : bool
         Fewer trials (2000 unless given) and a coarser frontier, for a quick look.
     root : path
@@ -238,10 +646,13 @@ def assess(
     notebooks : iterable of path, optional
         The notebooks to run (default: those of :data:`NOTEBOOKS` in :func:`notebooks_dir`).
     progress : callable, optional
-        Called as ``progress(event, **info)`` with events ``start`` (``out``, ``notebooks``),
+        Called as ``progress(event, **info)`` with events ``start`` (``out``, ``notebooks``,
+        ``params``, ``input``: the site path given, whose snapshot ``params['site']`` is),
         ``notebook`` (``name``, ``index``, ``count``), ``cell`` (``name``, ``cell``,
         ``cells``), ``notebook_done`` (``name``, ``seconds``), ``step`` (``name``) and
         ``step_done`` (``name``, ``seconds``).
+    min_free_mb : float
+        Free space [MB] required where the run goes (default :data:`MIN_FREE_MB`).
 
     Returns
     -------
@@ -251,175 +662,96 @@ def assess(
     ------
     SiteError
         The site is invalid (nothing is written).
+    SnapshotError
+        A site file is a link out of the site folder or not a regular file (nothing written).
     FileExistsError
-        ``out`` exists.
+        ``out`` exists, or a file is in the way of its parent.
+    OutputError
+        The output cannot be written (permission, space), checked before any work; or a write
+        failed mid-run with ENOSPC / EACCES (what the run wrote is removed).
     FileNotFoundError
         The site, a notebook or ``previous/summary.json`` is missing.
+    ValueError
+        A bad parameter, or a ``previous`` summary that does not conform to its schema.
     AssessError
         A notebook failed; the partial run is kept in ``<out>-FAILED-<time>``.
+    AssessInterrupted
+        SIGINT (or SIGTERM, within :func:`sigterm_as_interrupt`); the partial run is kept in
+        ``<out>-FAILED-<time>``.
     """
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
-
     site_path = Path(site_path)
+    sources = snapshot_sources(site_path)  # before the loader reads a file out of the folder
     site = load_site(site_path)  # a broken site fails here, before any folder exists
     # validate the parameters (and resolve their defaults) before any folder exists
     probe = Assessment(
         site, trials=trials, seed=seed, budget=budget, budget_kind=budget_kind, fast=fast
     )
     if previous is not None:
-        previous = Path(previous).resolve()
-        if not (previous / "summary.json").is_file():
-            raise FileNotFoundError(f"no summary.json in the previous run folder {previous}")
-        read_summary(previous)  # a damaged one fails now, not in the last notebook
-    nb_paths = (
-        [Path(p) for p in notebooks]
-        if notebooks is not None
-        else [notebooks_dir() / f"{stem}.py" for stem, _ in NOTEBOOKS]
-    )
-    for p in nb_paths:
-        if not p.is_file():
-            raise FileNotFoundError(f"notebook not found: {p}")
-    if out is None:
-        out = default_out(site, root)
-    out = Path(out)
-    if out.exists():
-        raise FileExistsError(f"{out} exists; riskkit never overwrites a run, choose a new --out")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise FileExistsError(
-            f"cannot create the folder {out.parent} for the run: {e.strerror}"
-            f" ({e.filename} is in the way)"
-        ) from None
-    work = Path(tempfile.mkdtemp(prefix=out.name + ".partial-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(work, 0o777 & ~umask)  # mkdtemp makes it private; the report is not
-    started = _now()
-    timings: dict[str, float] = {}
-    params = {
-        "site": str(site_path.resolve()),
-        "trials": probe.trials,
-        "seed": probe.seed,
-        "budget": probe.budget_given,
-        "budget_kind": budget_kind,
-        "out": str(work.resolve()),
-        "previous": str(previous) if previous is not None else None,
-        "fast": bool(fast),
-    }
-    _emit(progress, "start", out=out, notebooks=[p.stem for p in nb_paths], params=params)
-    current = None
-    try:
+        previous, _ = read_previous(previous)
+    nb_paths = _notebook_paths(notebooks)
+    out = Path(out) if out is not None else default_out(site, root)
+    check_output(out, min_free_mb)
+    run_info = {"provenance": {"input": str(site_path), "started": _now()}, "timings": {}}
+    run_info["provenance"]["previous"] = str(previous) if previous is not None else None
+    timings = run_info["timings"]
+    with partial_run(out) as run:
+        work = run.work
+        run.step = "input"
+        snap = _snapshot(sources, site_path, work / "input")
+        params = {
+            "site": str(snap.resolve()),
+            "trials": probe.trials,
+            "seed": probe.seed,
+            "budget": probe.budget_given,
+            "budget_kind": budget_kind,
+            "out": str(work.resolve()),
+            "previous": str(previous) if previous is not None else None,
+            "fast": bool(fast),
+        }
+        _emit(
+            progress,
+            "start",
+            out=out,
+            notebooks=[p.stem for p in nb_paths],
+            params=params,
+            input=site_path,
+        )
         (work / "notebooks").mkdir()
         (work / "html").mkdir()
-        _copy_input(site_path, work / "input")
-        km = _kernel_manager_class()
         for i, src in enumerate(nb_paths):
-            current = src.stem
-            _emit(progress, "notebook", name=current, index=i, count=len(nb_paths))
-            t0 = time.perf_counter()
-            nb = _load_notebook(src)
-            executed = work / "notebooks" / f"{current}.ipynb"
-            n_cells = sum(c.cell_type == "code" for c in nb.cells)
-            counter = {"n": 0}
-
-            def on_cell(cell=None, cell_index=None, name=current, n=n_cells, counter=counter, **_):
-                if cell is not None and cell.get("cell_type") == "code":
-                    counter["n"] += 1
-                    _emit(progress, "cell", name=name, cell=counter["n"], cells=n)
-
-            try:
-                pm.execute_notebook(
-                    nb,
-                    str(executed),
-                    parameters=params,
-                    kernel_name="python3",
-                    language="python",
-                    cwd=str(work),
-                    progress_bar=False,
-                    kernel_manager_class=km,
-                    on_cell_complete=on_cell,
-                )
-            except PapermillExecutionError as e:
-                raise AssessError(
-                    current, e.cell_index, e.exec_count, e.source, e.ename, e.evalue
-                ) from None
-            timings[current] = time.perf_counter() - t0
-            _emit(progress, "notebook_done", name=current, seconds=timings[current])
-
-        current = "export"
-        _emit(progress, "step", name="HTML reports")
-        t0 = time.perf_counter()
-        titles = dict(NOTEBOOKS)
-        for src in nb_paths:
-            export_html(
-                work / "notebooks" / f"{src.stem}.ipynb",
-                work / "html" / f"{src.stem}.html",
-                title=titles.get(src.stem, src.stem),
+            run.step = src.stem
+            executed = work / "notebooks" / f"{src.stem}.ipynb"
+            timings[src.stem] = _run_notebook(
+                src, executed, params, work, progress, i, len(nb_paths)
             )
-        timings["export"] = time.perf_counter() - t0
-        _emit(progress, "step_done", name="HTML reports", seconds=timings["export"])
-
-        current = "tables"
-        _emit(progress, "step", name="tables and summary.json")
-        t0 = time.perf_counter()
-        A = Assessment(
-            site,
-            trials=probe.trials,
-            seed=probe.seed,
-            budget=probe.budget_given,
-            budget_kind=budget_kind,
-            fast=fast,
-            cache=work / _CACHE,
-        )
-        names = write_tables(A.tables(previous), work)
-        summary = A.summary(previous=previous)
-        timings["tables"] = time.perf_counter() - t0
-        _emit(progress, "step_done", name="tables and summary.json", seconds=timings["tables"])
+        run.step = "export"
+        with _timed(progress, timings, "export", "HTML reports"):
+            _export_all(nb_paths, work)
+        run.step = "tables"
+        with _timed(progress, timings, "tables", "tables and summary.json"):
+            A = Assessment(
+                load_site(snap),  # the snapshot the notebooks read
+                trials=probe.trials,
+                seed=probe.seed,
+                budget=probe.budget_given,
+                budget_kind=budget_kind,
+                fast=fast,
+                cache=work / _CACHE,
+            )
+            names = write_tables(A.tables(previous), work)
+            summary = A.summary(previous=previous)
         shutil.rmtree(work / _CACHE, ignore_errors=True)
-        summary["provenance"].update(
-            {
-                "input": str(site_path),
-                "started": started,
-                "finished": _now(),
-                "previous": str(previous) if previous is not None else None,
-            }
-        )
-        summary["outputs"] = {
-            "notebooks": [f"notebooks/{p.stem}.ipynb" for p in nb_paths],
-            "html": [f"html/{p.stem}.html" for p in nb_paths],
-            "tables": [f"tables/{n}.parquet" for n in names],
-            "workbook": "tables.xlsx",
-        }
-        summary["timings"] = {k: round(v, 2) for k, v in timings.items()}
-        (work / "index.html").write_text(_index_html(summary, nb_paths), encoding="utf-8")
-        # summary.json is written last: a folder holding it is complete
-        (work / "summary.json").write_text(
-            json.dumps(_jsonable(summary), indent=2, ensure_ascii=False), encoding="utf-8"
-        )
-        if out.exists():
-            raise FileExistsError(f"{out} appeared while the run was going; results in {work}")
-        os.rename(work, out)
-    except BaseException as exc:
-        failed = _fail(work, out)
-        if isinstance(exc, AssessError):
-            exc.folder = failed
-            exc.args = (exc.describe(),)
-            (failed / "ERROR.txt").write_text(exc.describe() + "\n", encoding="utf-8")
-            raise
-        if failed is not None:
-            (failed / "ERROR.txt").write_text(
-                f"step {current} failed: {type(exc).__name__}: {exc}\n", encoding="utf-8"
-            )
-        raise
+        summary = _write_summary(summary, names, work, nb_paths, run_info)
     return AssessResult(out=out, summary=summary, timings=timings)
 
 
 def _index_html(summary: dict, nb_paths: list[Path]) -> str:
-    """A small landing page: headline numbers and links to the reports."""
-    import html as _h
+    """A small landing page: headline numbers and links to the reports.
 
+    Every value shown comes from the summary, hence from the site file: all of it is escaped
+    (:func:`riskkit.escape.html`), and the page allows no script (:data:`CSP_INDEX`).
+    """
+    h = escape.html
     cur = summary.get("currency", "")
     prov = summary.get("provenance", {})
     site = summary.get("site", {})
@@ -427,32 +759,34 @@ def _index_html(summary: dict, nb_paths: list[Path]) -> str:
     titles = dict(NOTEBOOKS)
 
     def m(x):
-        return "n/a" if x is None else f"{x:,.0f} {cur}"
+        return "n/a" if x is None else h(f"{x:,.0f} {cur}")
 
     links = "\n".join(
-        f'<li><a href="html/{p.stem}.html">{_h.escape(titles.get(p.stem, p.stem))}</a>'
-        f' (<a href="notebooks/{p.stem}.ipynb">notebook</a>)</li>'
+        f'<li><a href="html/{h(p.stem)}.html">{h(titles.get(p.stem, p.stem))}</a>'
+        f' (<a href="notebooks/{h(p.stem)}.ipynb">notebook</a>)</li>'
         for p in nb_paths
     )
     ale = site.get("ale", {})
-    members = ", ".join(x["id"] for x in plan.get("members", [])) or "none"
+    members = ", ".join(str(x["id"]) for x in plan.get("members", [])) or "none"
+    trials = prov.get("trials", 0)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>riskkit assessment: {_h.escape(str(prov.get("site", "")))}</title>
+{_csp_meta(CSP_INDEX)}
+<title>riskkit assessment: {h(prov.get("site", ""))}</title>
 <style>body{{font-family:sans-serif;max-width:50em;margin:2em auto;line-height:1.5}}
 td,th{{padding:0.2em 1em;text-align:right}} th{{text-align:left}}</style></head><body>
-<h1>Security risk assessment: {_h.escape(str(prov.get("site", "")))}</h1>
-<p>IEC 62443-3-2 assessment by riskkit {_h.escape(str(summary.get("riskkit", {}).get("version")))};
-input SHA-256 <code>{_h.escape(str(prov.get("input_hash", ""))[:12])}</code>,
-{prov.get("trials", 0):,} simulated years, seed {prov.get("seed")};
-finished {_h.escape(str(prov.get("finished", "")))}.</p>
+<h1>Security risk assessment: {h(prov.get("site", ""))}</h1>
+<p>IEC 62443-3-2 assessment by riskkit {h(summary.get("riskkit", {}).get("version"))};
+input SHA-256 <code>{h(str(prov.get("input_hash", ""))[:12])}</code>,
+{h(f"{trials:,}" if isinstance(trials, int) else trials)} simulated years,
+seed {h(prov.get("seed"))}; finished {h(prov.get("finished", ""))}.</p>
 <table>
 <tr><th>expected annual loss, unmitigated</th><td>{m(ale.get("unmitigated"))}/yr</td></tr>
 <tr><th>expected annual loss, today</th><td>{m(ale.get("current"))}/yr</td></tr>
 <tr><th>expected annual loss, with the recommended plan</th><td>{m(ale.get("plan"))}/yr</td></tr>
 <tr><th>annualised cost of the plan</th><td>{m(plan.get("annualised_cost"))}/yr</td></tr>
 </table>
-<p>Recommended plan: {_h.escape(members)}.</p>
+<p>Recommended plan: {h(members)}.</p>
 <p><b>Start here: <a href="html/05_summary.html">management summary</a></b>
 (a five-minute read); the detailed reports follow the steps of IEC 62443-3-2.</p>
 <h2>Reports</h2><ol>
@@ -472,11 +806,6 @@ def _fail(work: Path, out: Path) -> Path | None:
     shutil.rmtree(work / _CACHE, ignore_errors=True)
     for f in ("summary.json", "index.html"):
         (work / f).unlink(missing_ok=True)
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    failed = out.with_name(f"{out.name}-FAILED-{stamp}")
-    k = 1
-    while failed.exists():
-        k += 1
-        failed = out.with_name(f"{out.name}-FAILED-{stamp}-{k}")
+    failed = _failed_name(out)
     os.rename(work, failed)
     return failed

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..escape import defuse_workbook
 from .common import _jsonable
 
 
@@ -52,6 +53,11 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out: str | os.PathLike) -> 
     -------
     list of str
         The table names written.
+
+    Notes
+    -----
+    No cell of the workbook is a formula: text that begins with ``=`` is stored as text
+    (:func:`riskkit.escape.defuse_workbook`), so it shows literally and reads back unchanged.
     """
     out = Path(out)
     for name in tables:
@@ -65,9 +71,6 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out: str | os.PathLike) -> 
             flat.to_parquet(out / "tables" / f"{name}.parquet", index=False)
             flat.to_excel(xl, sheet_name=name, index=False)
             names.append(name)
+        # a name such as '=HYPERLINK(...)' from a site file is text, never a live formula
+        defuse_workbook(xl.book)
     return names
-
-
-# --------------------------------------------------------------------------------------------
-# Running the notebooks
-# --------------------------------------------------------------------------------------------
