@@ -145,8 +145,12 @@ def _kernel_manager_class():
     """A kernel manager that talks to the kernel over IPC sockets instead of TCP ports.
 
     Several runs on one machine (tests, people, processes) cannot collide on ports, and the
-    kernel does not warn about unencrypted TCP.
+    kernel does not warn about unencrypted TCP. The kernel's own stdout and stderr go nowhere:
+    cell output and errors reach the notebook through messages, and a kernel interrupted or
+    shut down by a signal would otherwise print its internal tracebacks into the terminal.
     """
+    import subprocess
+
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
@@ -154,6 +158,11 @@ def _kernel_manager_class():
         @default("transport")
         def _default_transport(self):
             return "ipc" if os.name == "posix" else "tcp"
+
+        async def start_kernel(self, **kw):
+            kw.setdefault("stdout", subprocess.DEVNULL)
+            kw.setdefault("stderr", subprocess.DEVNULL)
+            return await super()._async_start_kernel(**kw)
 
     return IPCKernelManager
 
