@@ -69,8 +69,8 @@ def instance_rows(name, site, repeat, methods, depth):
     for frac in FRACTIONS:
         budget = frac * total
         t_exact, plan = timed(lambda b=budget: P.optimize(site, b, simulate=False), repeat)
-        t_g, g = timed(lambda b=budget: P.greedy(site, b, exact=False), repeat)
-        t_ge, ge = timed(lambda b=budget: P.greedy(site, b, depth=depth, exact=False), 1)
+        t_g, g = timed(lambda b=budget: P.greedy(site, b, compare_optimum=False), repeat)
+        t_ge, ge = timed(lambda b=budget: P.greedy(site, b, depth=depth, compare_optimum=False), 1)
         row = {
             "instance": name,
             "budget": f"{frac:.0%}",
