@@ -203,13 +203,18 @@ def _precheck(inst: Problem, rules: _Rules, budget: float, cost: np.ndarray, lo,
 def _prune(inst: Problem, rules: _Rules, x: np.ndarray, lo, cost) -> np.ndarray:
     """Drop members whose removal changes neither the expected loss nor the constraints."""
     x = x.copy()
-    val = inst.total(x[None])[0]
+    loss = inst.block_values(x[None])[0][0]
+    val = loss.sum()
     for i in sorted(np.flatnonzero(x), key=lambda i: -cost[i]):
         if lo[i] > 0:
             continue
         y = x.copy()
         y[i] = False
-        v = inst.total(y[None])[0]
+        # only the blocks the candidate touches change: re-evaluate those, sum all
+        after = loss.copy()
+        touched = inst.candidate_blocks[i]
+        after[touched] = inst.block_values(y[None], touched)[0][0]
+        v = after.sum()
         if v <= val + 1e-12 * max(val, 1.0) and not rules.violations(y):
-            x, val = y, min(val, v)
+            x, val, loss = y, min(val, v), after
     return x

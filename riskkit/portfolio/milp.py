@@ -17,6 +17,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from ..rules import sl_factor
 from .constraints import _harm_message, _prune, _Rules
 from .problem import (
     _FLOOR,
@@ -315,7 +316,7 @@ class _MIP:
         for k in range(len(blk.money)):
             if blk.money[k] <= 0 or blk.rate0 <= 0:
                 continue
-            p0 = blk.rate0 * float(blk.r) ** (-l0) * blk.money[k] / self.scale
+            p0 = blk.rate0 * sl_factor(blk.r, l0, blk.cap) * blk.money[k] / self.scale
             phi = np.maximum(blk.f * blk.g[:, k], _FLOOR)
             chain = [(int(i), float(v)) for i, v in zip(blk.idx, phi) if v < 1]
             chain += [(int(zz), 1.0 / blk.r) for zz in z]

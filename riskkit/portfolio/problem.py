@@ -21,6 +21,7 @@ from ..rules import (
     annualised_cost,
     resolve_state,
     scenario_effects,
+    sl_factor,
     touching,
 )
 from ..site import HARM_CATEGORIES, Site
@@ -100,7 +101,7 @@ class _Block:
             ff = np.ones(p)
             gg = np.ones((p, len(self.money)))
             hh = np.ones((p, 2))
-        rate = self.rate0 * float(self.r) ** (-np.minimum(level, self.cap)) * ff
+        rate = self.rate0 * sl_factor(self.r, level, self.cap) * ff
         return rate, rate[:, None] * gg * self.money[None], rate[:, None] * self.harm_p * hh
 
     def evaluate(self, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -227,24 +228,16 @@ class Problem:
         gh = np.ones((len(tids), 2))
         for j, c in enumerate(tids):
             eff = scenario_effects(site, s, [c])
-            for _, d in eff.frequency:
-                f[j] *= 1 - d.mean()
-            for k, cat in enumerate(cats):
-                for _, d in eff.consequence.get(cat, []):
-                    g[j, k] *= 1 - d.mean()
-            for h, cat in enumerate(HARM_CATEGORIES):
-                for _, d in eff.consequence.get(cat, []):
-                    gh[j, h] *= 1 - d.mean()
+            f[j] = eff.frequency_factor()
+            g[j] = [eff.consequence_factor(cat) for cat in cats]
+            gh[j] = [eff.consequence_factor(cat) for cat in HARM_CATEGORIES]
         base_eff = scenario_effects(site, s, self.state.active)
         harm_p = np.zeros(2)
         harm_sev = np.zeros(2, dtype=int)
         for h, cat in enumerate(HARM_CATEGORIES):
             rec = getattr(s.consequences, cat)
             if rec is not None and rec.severity > 0:
-                p = rec.probability
-                for _, d in base_eff.consequence.get(cat, []):
-                    p *= 1 - d.mean()
-                harm_p[h] = p
+                harm_p[h] = rec.probability * base_eff.consequence_factor(cat)
                 harm_sev[h] = rec.severity
         blk = _Block(
             sid=s.id,
@@ -286,21 +279,35 @@ class Problem:
         """Candidate ids of a bool vector (n,)."""
         return tuple(self.ids[i] for i in np.flatnonzero(x))
 
-    def block_values(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Loss (P, B) [currency/yr] and harm rates (P, B, 2) [events/yr] of plans (P, n)."""
+    def block_values(self, x: np.ndarray, blocks=None) -> tuple[np.ndarray, np.ndarray]:
+        """Loss (P, B) [currency/yr] and harm rates (P, B, 2) [events/yr] of plans (P, n).
+
+        With ``blocks`` (indices), only those blocks, in that order: (P, len(blocks)).
+        """
         x = np.atleast_2d(np.asarray(x, dtype=bool))
+        which = range(len(self.blocks)) if blocks is None else blocks
         p = x.shape[0]
-        loss = np.empty((p, len(self.blocks)))
-        harm = np.empty((p, len(self.blocks), 2))
-        for b, blk in enumerate(self.blocks):
+        loss = np.empty((p, len(which)))
+        harm = np.empty((p, len(which), 2))
+        for col, b in enumerate(which):
+            blk = self.blocks[b]
             bits = x[:, blk.idx]
             if blk.table is not None:
                 code = bits.astype(np.int64) @ (1 << np.arange(blk.m, dtype=np.int64))
-                loss[:, b] = blk.table[code]
-                harm[:, b] = blk.harm_table[code]
+                loss[:, col] = blk.table[code]
+                harm[:, col] = blk.harm_table[code]
             else:
-                loss[:, b], harm[:, b] = blk.evaluate(bits)
+                loss[:, col], harm[:, col] = blk.evaluate(bits)
         return loss, harm
+
+    @cached_property
+    def candidate_blocks(self) -> list[np.ndarray]:
+        """Per candidate, the indices of the blocks (scenarios) it touches."""
+        out: list[list[int]] = [[] for _ in range(self.n)]
+        for b, blk in enumerate(self.blocks):
+            for i in blk.idx:
+                out[i].append(b)
+        return [np.array(v, dtype=int) for v in out]
 
     def total(self, x: np.ndarray) -> np.ndarray:
         """Expected site loss [currency/yr] of plans (P, n)."""
