@@ -12,8 +12,10 @@ import pandas as pd
 
 from ..exposure import expected_losses
 from ..rules import (
+    SEVERITY_CLASSES,
     annualised_cost,
     crf,
+    harm_at_least,
     resolve_state,
 )
 from ..site import HARM_CATEGORIES, Site
@@ -102,6 +104,6 @@ def _harm_classes(df: pd.DataFrame) -> dict:
     out = {}
     for cat in HARM_CATEGORIES:
         sev, rate = df[f"{cat}_severity"].to_numpy(), df[f"{cat}_rate"].to_numpy()
-        for k in range(1, 5):
-            out[f"{cat}_ge{k}"] = float(rate[sev >= k].sum())
+        for k in SEVERITY_CLASSES:
+            out[f"{cat}_ge{k}"] = harm_at_least(sev, rate, k)
     return out
