@@ -6,18 +6,22 @@ The package, by module:
   evaluator block per scenario), built once and shared by every entry point;
 - :mod:`.constraints`: the optional constraints (SL gaps, tolerances) in evaluable form;
 - :mod:`.costs`: :func:`plan_costs` and :func:`evaluate` (closed forms);
-- :mod:`.milp`: the mixed-integer program, one builder per formulation, and its solve loop;
+- :mod:`.formulations`: one builder per exact formulation of a scenario's block;
+- :mod:`.milp`: the mixed-integer program and its solve loop (bounds, HiGHS rounds, collect);
 - :mod:`.enumeration`: exact enumeration of small instances;
 - :mod:`.heuristics`: greedy and partial enumeration;
 - :mod:`.attribution`: Shapley, stand-alone and drop-one values;
 - :mod:`.results`: the result objects (:class:`Plan`, :class:`Ranking`, ...);
+- :mod:`.setup`: what every entry point prepares (problem, constraints, bounds) and how it
+  makes plans;
 - :mod:`.api`: :func:`optimize`, :func:`greedy`, :func:`prioritize`, :func:`k_best`;
 - :mod:`.frontier`: :func:`frontier`, the efficient and nested frontiers.
 
 :func:`riskkit.synthetic.synthetic_site` is re-exported here for compatibility.
 
-MODEL.md section 4 in code. Management chooses a *plan*, a set of candidate countermeasures,
-and wants to know what the money buys. This module answers with
+The section *Countermeasures* of ``docs/model.md`` in code. Management chooses a *plan*, a
+set of candidate countermeasures, and wants to know what the money buys. This package
+answers with
 
 - :func:`prioritize`: every candidate's effect on the current state (ΔALE, ΔVaR99, Δ frequency
   of each safety and environment severity class, SL gaps closed, annualised cost, risk
@@ -37,8 +41,8 @@ and wants to know what the money buys. This module answers with
 
 The objective
 -------------
-The expected annual loss of scenario s under plan S has a closed form (MODEL.md section 2,
-:func:`riskkit.exposure.expected_scenario`)::
+The expected annual loss of scenario s under plan S has a closed form (``docs/model.md``,
+*One simulated year*; :func:`riskkit.exposure.expected_scenario`)::
 
     E[loss_s](S) = λ_s r^-min(L_s(S), c_s) prod_{i in S} f_is  sum_k m_sk prod_{i in S} g_isk
 

@@ -25,7 +25,8 @@ def plan_costs(site: Site, plan: Iterable[str] | None = None) -> pd.DataFrame:
     """Cost of each candidate (or of a plan's members), with the capital recovery factor.
 
     Annualised cost = capex x CRF + opex with CRF = i(1+i)^n / ((1+i)^n - 1), i the site's
-    ``discount_rate`` and n the countermeasure's ``lifetime_years`` (MODEL.md section 4).
+    ``discount_rate`` and n the countermeasure's ``lifetime_years``
+    (``docs/model.md``, *Countermeasures*).
 
     Parameters
     ----------
