@@ -36,6 +36,7 @@ import scipy
 
 from riskkit import portfolio as P
 from riskkit.exposure import expected_losses
+from riskkit.synthetic import synthetic_site
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 2026
@@ -69,8 +70,8 @@ def instance_rows(name, site, repeat, methods, depth):
     for frac in FRACTIONS:
         budget = frac * total
         t_exact, plan = timed(lambda b=budget: P.optimize(site, b, simulate=False), repeat)
-        t_g, g = timed(lambda b=budget: P.greedy(site, b, exact=False), repeat)
-        t_ge, ge = timed(lambda b=budget: P.greedy(site, b, depth=depth, exact=False), 1)
+        t_g, g = timed(lambda b=budget: P.greedy(site, b, compare_optimum=False), repeat)
+        t_ge, ge = timed(lambda b=budget: P.greedy(site, b, depth=depth, compare_optimum=False), 1)
         row = {
             "instance": name,
             "budget": f"{frac:.0%}",
@@ -276,8 +277,8 @@ def main():
     )
     print(header)
     methods = ["subset", "logspace", "product"] if args.methods else []
-    site_a = P.synthetic_site(60, 40, per_scenario=5, seed=SEED)
-    site_b = P.synthetic_site(200, 150, per_scenario=5, seed=SEED)
+    site_a = synthetic_site(60, 40, per_scenario=5, seed=SEED)
+    site_b = synthetic_site(200, 150, per_scenario=5, seed=SEED)
     print("A:", describe(site_a))
     print("B:", describe(site_b))
     rows = instance_rows("A 60x40", site_a, args.repeat, methods, depth=2)

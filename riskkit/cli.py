@@ -491,7 +491,7 @@ def plan(site_path, budget, budget_kind, constraints, method, time_limit, trials
             trials=trials,
             seed=seed,
         )
-        quick = greedy(site, budget, budget_kind, constraints, exact=False)
+        quick = greedy(site, budget, budget_kind, constraints, compare_optimum=False)
     except InfeasiblePlan as e:
         click.echo(f"no plan: {e}", err=True)
         sys.exit(1)
