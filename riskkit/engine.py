@@ -81,13 +81,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .exposure import (
+from .exposure import expected_losses
+from .rules import (
+    MIN_TRIALS,
+    SEVERITY_CLASSES,
     State,
     achieved_levels,
-    expected_losses,
+    harm_at_least,
+    harm_columns,
+    loss_grid,
+    money_per_event,
     protection_level,
     resolve_state,
     scenario_effects,
+    sl_factor,
 )
 from .site import HARM_CATEGORIES, Site
 
@@ -105,8 +112,6 @@ LEVELS: tuple[str, ...] = ("scenario", "zone", "site")
 
 QUANTILES: tuple[float, ...] = (0.90, 0.95, 0.99)
 """Confidence levels of the value at risk and expected shortfall columns."""
-
-SEVERITY_CLASSES: tuple[int, ...] = (1, 2, 3, 4)
 
 BLOCK = 1 << 14
 """Trials per block of every random stream [trials].
@@ -243,7 +248,7 @@ class _View:
 
 
 @dataclass
-class _Plan:
+class _ScenarioRun:
     """Static description of one scenario for one run."""
 
     col: int
@@ -271,7 +276,7 @@ class _Plan:
         return bool(self.terms or self.harms)
 
 
-def _plans(site: Site, states: list[State]) -> list[_Plan]:
+def _scenario_runs(site: Site, states: list[State]) -> list[_ScenarioRun]:
     r = float(site.model.sl_reduction_per_level)
     levels = [achieved_levels(site, st) for st in states]
     plans = []
@@ -287,7 +292,7 @@ def _plans(site: Site, states: list[State]) -> list[_Plan]:
                 (cat, tuple(_label(site, s.id, cid, spec, reductions) for cid, spec in lst))
                 for cat, lst in sorted(eff.consequence.items())
             )
-            views.append(_View(r ** -min(L, capability), freq, cons))
+            views.append(_View(sl_factor(r, L, capability), freq, cons))
         terms = []
         for cat, spec in s.consequences.money().items():
             specs = (spec.hours, spec.cost_per_hour) if cat == "production" else (spec,)
@@ -298,7 +303,9 @@ def _plans(site: Site, states: list[State]) -> list[_Plan]:
         else:
             actor, share, rate = s.actor, float(s.rate_share), None
         plans.append(
-            _Plan(col, s.id, actor, share, rate, s.vulnerability, terms, harms, reductions, views)
+            _ScenarioRun(
+                col, s.id, actor, share, rate, s.vulnerability, terms, harms, reductions, views
+            )
         )
     return plans
 
@@ -359,7 +366,9 @@ class _Chunk:
     reductions). Writes only rows ``a .. b-1`` of the outputs, so chunks can run concurrently.
     """
 
-    def __init__(self, site: Site, seed: int, plans: list[_Plan], events: bool, a: int, b: int):
+    def __init__(
+        self, site: Site, seed: int, plans: list[_ScenarioRun], events: bool, a: int, b: int
+    ):
         self.site = site
         self.seed = seed
         self.plans = plans
@@ -426,7 +435,7 @@ class _Chunk:
         for plan in self.plans:
             self._scenario(plan, outs)
 
-    def _scenario(self, plan: _Plan, outs: list[_Out]) -> None:
+    def _scenario(self, plan: _ScenarioRun, outs: list[_Out]) -> None:
         a, b = self.a, self.b
         n = b - a
         sid = plan.id
@@ -574,7 +583,7 @@ def _run(
 ) -> list[_Out]:
     workers = _resolve_workers(workers)
     chunk = _chunk_trials(chunk_size, trials, workers)
-    plans = _plans(site, states)
+    plans = _scenario_runs(site, states)
     outs = []
     for _ in states:
         harm_cols = {cat: [p.col for p in plans if cat in p.harms] for cat in HARM_CATEGORIES}
@@ -618,8 +627,8 @@ def _frozen(a: np.ndarray | None) -> np.ndarray | None:
 
 
 def _resolve_run(site: Site, trials, seed) -> tuple[int, int]:
-    # at least 100, as in the site file: fewer years cannot estimate VaR99 / ES99
-    trials = _check_int("trials", site.model.trials if trials is None else trials, 100)
+    # at least MIN_TRIALS, as in the site file: fewer years cannot estimate VaR99 / ES99
+    trials = _check_int("trials", site.model.trials if trials is None else trials, MIN_TRIALS)
     seed = _check_int("seed", site.model.seed if seed is None else seed, 0)
     return trials, seed
 
@@ -899,14 +908,15 @@ class Simulation:
         members = self._members(level)
         out = np.zeros((len(members), len(SEVERITY_CLASSES)))
         for i, (_, cols) in enumerate(members):
-            for j in cols:
-                if j in sev:
-                    k, s = sev[j]
-                    out[i, :s] += means[k]
+            mine = [j for j in cols if j in sev]
+            severity = [sev[j][1] for j in mine]
+            rate = [means[sev[j][0]] for j in mine]
+            for c, k in enumerate(SEVERITY_CLASSES):
+                out[i, c] = harm_at_least(severity, rate, k)
         df = pd.DataFrame(
             out,
             index=pd.Index([n for n, _ in members], name=level),
-            columns=[f"{category}_ge{k}" for k in SEVERITY_CLASSES],
+            columns=harm_columns([category]),
         )
         return df
 
@@ -997,7 +1007,7 @@ class Simulation:
                 grid = np.array([0.0])
             else:
                 lo, hi = float(pos.min()), float(pos.max())
-                grid = np.geomspace(lo, hi, int(points)) if hi > lo else np.array([lo])
+                grid = loss_grid(lo, hi, int(points))
         else:
             grid = np.asarray(list(points), dtype=float)
         out = np.empty((grid.size, len(names)))
@@ -1095,7 +1105,7 @@ def moments(
     """
     st = resolve_state(site, state, plan)
     rows = {}
-    for p, s in zip(_plans(site, [st]), site.scenarios):
+    for p, s in zip(_scenario_runs(site, [st]), site.scenarios):
         v = p.views[0]
         if p.actor is not None:
             a = site.actor(p.actor).attempt_rate
@@ -1110,8 +1120,9 @@ def moments(
             f2 *= 1 - 2 * d.mean() + _m2(d)
         el, el2 = ea * ev * f1, ea2 * ev2 * f2
         mu, m2, d1, d2 = [], [], [], []
+        per_event = money_per_event(s)  # E[X_k] per category, in the order of p.terms
         for cat, specs in p.terms:
-            mu.append(math.prod(sp.mean() for sp in specs))
+            mu.append(per_event[cat])
             m2.append(math.prod(_m2(sp) for sp in specs))
             a1 = a2 = 1.0
             for lab in v.scaled(cat):
