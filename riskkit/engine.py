@@ -1,12 +1,12 @@
 """The Monte Carlo engine: simulated years of loss per scenario, zone and site.
 
-One trial is one simulated year (MODEL.md section 2). For every trial and scenario the engine
-samples the parameters (attempt rate, vulnerability, countermeasure reductions), draws the
-number of successful events from a Poisson distribution given that year's rate, draws the
-consequences of every event and sums them: the annual loss is a true compound sum, not the
-product of a frequency and a magnitude. Zone and site losses are sums over scenarios, trial by
-trial. Safety and environment consequences stay severity classes and are counted as events per
-year of each class.
+One trial is one simulated year (docs/model.md, "One simulated year"). For every trial and
+scenario the engine samples the parameters (attempt rate, vulnerability, countermeasure
+reductions), draws the number of successful events from a Poisson distribution given that
+year's rate, draws the consequences of every event and sums them: the annual loss is a true
+compound sum, not the product of a frequency and a magnitude. Zone and site losses are sums
+over scenarios, trial by trial. Safety and environment consequences stay severity classes and
+are counted as events per year of each class.
 
 Common random numbers
 ---------------------
@@ -91,6 +91,7 @@ from .rules import (
     harm_columns,
     loss_grid,
     money_per_event,
+    money_terms,
     protection_level,
     resolve_state,
     scenario_effects,
@@ -293,10 +294,7 @@ def _scenario_runs(site: Site, states: list[State]) -> list[_ScenarioRun]:
                 for cat, lst in sorted(eff.consequence.items())
             )
             views.append(_View(sl_factor(r, L, capability), freq, cons))
-        terms = []
-        for cat, spec in s.consequences.money().items():
-            specs = (spec.hours, spec.cost_per_hour) if cat == "production" else (spec,)
-            terms.append((cat, specs))
+        terms = list(money_terms(s).items())
         harms = {cat: (h.severity, h.probability) for cat, h in s.consequences.harms().items()}
         if s.rate is not None:
             actor, share, rate = None, 1.0, s.rate

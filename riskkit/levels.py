@@ -1,11 +1,11 @@
 """Target security levels (SL-T), gap analysis and zone-model checks.
 
-MODEL.md section 3 in code. Per scenario, the required risk reduction factor (RRF) against
-every tolerance dimension of the site gives a required level; the SL-T vector of a zone over
-FR1..FR7 is the max of the levels of its scenarios tagged with each FR (at least 1), and a
-conduit takes the element-wise max of the zones it joins. Every SL-T value carries its driver
-(the scenario, its RRF, the dimension that set it, whether the actor's capability capped it),
-so a reviewer can follow each number back to one scenario.
+The rules of docs/model.md, "Target security levels", in code. Per scenario, the required risk
+reduction factor (RRF) against every tolerance dimension of the site gives a required level;
+the SL-T vector of a zone over FR1..FR7 is the max of the levels of its scenarios tagged with
+each FR (at least 1), and a conduit takes the element-wise max of the zones it joins. Every
+SL-T value carries its driver (the scenario, its RRF, the dimension that set it, whether the
+actor's capability capped it), so a reviewer can follow each number back to one scenario.
 
 Three methods, so that an organisation can reproduce its own procedure and compare:
 
@@ -77,10 +77,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .exposure import achieved_levels, expected_losses, resolve_state
+from .exposure import expected_losses
+from .rules import (
+    KIND_PURDUE,
+    achieved_levels,
+    harm_at_least,
+    money_terms,
+    purdue_level,
+    resolve_state,
+    sl_factor,
+)
 from .site import FRS, HARM_CATEGORIES, SecurityLevelEffect, Site
 
 __all__ = [
+    "SLT_METHODS",
     "METHODS",
     "TargetLevels",
     "Gaps",
@@ -95,20 +105,15 @@ __all__ = [
     "matrix_class",
 ]
 
-METHODS = ("rrf", "matrix", "capability")
+SLT_METHODS = ("rrf", "matrix", "capability")
+"""Methods of :func:`target_levels` (how SL-T is derived)."""
+
+METHODS = SLT_METHODS
+"""Old name of :data:`SLT_METHODS`, kept for existing imports."""
 SEVERITIES = ("error", "warning", "info")
 CHECK_COLUMNS = ["severity", "rule", "subject", "message"]
 
-# Purdue level assumed for a zone without ``purdue_level``, from its kind
-_KIND_PURDUE = {
-    "enterprise": 4.0,
-    "dmz": 3.5,
-    "operations": 3.0,
-    "supervisory": 2.0,
-    "control": 1.0,
-    "safety": 1.0,
-    "field": 0.0,
-}
+_KIND_PURDUE = KIND_PURDUE  # old name; the map lives in riskkit.rules
 
 _OPTIONS = {
     "rrf": {"statistic", "tail_samples", "cap"},
@@ -262,11 +267,8 @@ def _event_loss_tail(site: Site, xs: list[float], n: int) -> dict[str, np.ndarra
     for s in money:
         rng = np.random.default_rng(seeds[s.id])
         loss = np.zeros(n)
-        for cat, spec in s.consequences.money().items():
-            if cat == "production":
-                loss += spec.hours.sample(rng, n) * spec.cost_per_hour.sample(rng, n)
-            else:
-                loss += spec.sample(rng, n)
+        for specs in money_terms(s).values():
+            loss += math.prod((spec.sample(rng, n) for spec in specs), start=1.0)
         out[s.id] = (loss[:, None] >= xs_arr[None, :]).mean(axis=0)
     return out
 
@@ -394,7 +396,7 @@ def risk_reduction(site: Site, risk: pd.DataFrame) -> pd.DataFrame:
                 continue
             for k, f in sorted(table.items()):
                 if sev >= k:
-                    m = float(rec[f"{h}_rate"])
+                    m = float(harm_at_least(sev, rec[f"{h}_rate"], k))
                     rows.append((sid, f"{h}>={k}", h, float(k), m, float(f), m / f))
     fin = tol.financial
     money = risk[risk["money"] & (risk["loss_per_event"] > 0)] if len(risk) else risk
@@ -549,8 +551,8 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
     ----------
     .. [1] IEC 62443-3-2:2020, clause 4.6.7 (ZCR 5.7: determine SL-T).
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, {method!r} was given")
+    if method not in SLT_METHODS:
+        raise ValueError(f"method must be one of {', '.join(SLT_METHODS)}, {method!r} was given")
     bad = sorted(set(options) - _OPTIONS[method])
     if bad:
         raise TypeError(
@@ -577,7 +579,7 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
         np.minimum(scen["required"], scen["capability"]) if cap else scen["required"]
     ).astype(int)
     scen["capped"] = scen["sl_t"] < scen["required"]
-    scen["residual_rrf"] = scen["rrf"] / r ** scen["rrf_level"].clip(upper=scen["capability"])
+    scen["residual_rrf"] = scen["rrf"] * sl_factor(r, scen["rrf_level"], scen["capability"])
     zones, conduits, drivers = _aggregate(site, scen)
     flags = _flags(scen, r)
     summary = _summary(site, zones, conduits, drivers, scen, flags)
@@ -841,7 +843,7 @@ def _flags(scen: pd.DataFrame, r: float) -> pd.DataFrame:
             why = f"needs more than SL 4 gives (RRF {rrf:.3g} > r^4 = {r**4:g})"
         else:
             continue
-        resid = rrf / r ** min(ell, c)
+        resid = rrf * sl_factor(r, ell, c)
         rows.append(
             (
                 sid,
@@ -891,7 +893,7 @@ def _summary(site, zones, conduits, drivers, scen, flags) -> pd.DataFrame:
 
 
 def compare_methods(
-    site: Site, sim: Any = None, methods: Iterable[str] = METHODS, **options
+    site: Site, sim: Any = None, methods: Iterable[str] = SLT_METHODS, **options
 ) -> pd.DataFrame:
     """SL-T of every zone, conduit and FR under several methods, side by side.
 
@@ -1087,12 +1089,6 @@ def _closers(site: Site, st, tab: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
-def _purdue(z) -> float | None:
-    if z.purdue_level is not None:
-        return float(z.purdue_level)
-    return _KIND_PURDUE.get(z.kind)
-
-
 def _is_dmz(z) -> bool:
     return z.kind == "dmz" or z.purdue_level == 3.5
 
@@ -1195,7 +1191,7 @@ def model_checks(site: Site, targets: TargetLevels | None = None) -> pd.DataFram
             adj[a].append((b, c.id))
             adj[b].append((a, c.id))
     for z in site.zones:
-        p = _purdue(z)
+        p = purdue_level(z)
         if not (z.kind == "enterprise" or (p is not None and p >= 4)) or _is_dmz(z):
             continue
         prev: dict[str, tuple[str, str] | None] = {z.id: None}
@@ -1206,11 +1202,11 @@ def model_checks(site: Site, targets: TargetLevels | None = None) -> pd.DataFram
                 if nxt in prev or _is_dmz(zones[nxt]):
                     continue
                 prev[nxt] = (cur, cid)
-                pn = _purdue(zones[nxt])
+                pn = purdue_level(zones[nxt])
                 if pn is None or pn > 2:  # stop at the first zone of Purdue <= 2: the breach
                     queue.append(nxt)
         for tid in prev:
-            pt = _purdue(zones[tid])
+            pt = purdue_level(zones[tid])
             if tid == z.id or pt is None or pt > 2:
                 continue
             path, node = [tid], tid
@@ -1222,7 +1218,7 @@ def model_checks(site: Site, targets: TargetLevels | None = None) -> pd.DataFram
                     "error",
                     "enterprise-reaches-control",
                     f"{z.id}->{tid}",
-                    f"enterprise-level zone {z.id} (Purdue {_purdue(z):g}) reaches {tid}"
+                    f"enterprise-level zone {z.id} (Purdue {purdue_level(z):g}) reaches {tid}"
                     f" (Purdue {pt:g}) without a DMZ: {' '.join(path)}",
                 )
             )
