@@ -87,6 +87,7 @@ from .rules import (
     SEVERITY_CLASSES,
     State,
     achieved_levels,
+    base_rate_mean,
     harm_at_least,
     harm_columns,
     loss_grid,
@@ -97,7 +98,7 @@ from .rules import (
     scenario_effects,
     sl_factor,
 )
-from .site import HARM_CATEGORIES, Site
+from .site import HARM_CATEGORIES, Problem, Site, SiteError
 
 __all__ = [
     "LEVELS",
@@ -128,6 +129,13 @@ one block) so that every worker gets several."""
 
 MAX_EVENTS = 1 << 21
 """Events drawn at once for one scenario; larger chunks are cut into pieces of trials."""
+
+MAX_EVENTS_PER_YEAR = 1e7
+"""Most successful events of one scenario in one simulated year [events/yr].
+
+A rate above it (one success every three seconds) is a unit or typing error in the site, and
+its per-event arrays would not fit in memory; the run stops with a problem naming the field.
+"""
 
 _SMALL_RATE = 12.0  # rates up to this use inversion of the Poisson CDF
 _KMAX = 250  # inversion stops here (P(N > 250 | rate 12) < 1e-200)
@@ -461,6 +469,8 @@ class _Chunk:
 
         u = self.uniform(f"{sid}|count", self.sizes)
         counts = _poisson_counts(u, lam0, self.large(f"{sid}|count.large"))
+        if counts.size and counts.max() > MAX_EVENTS_PER_YEAR:
+            raise _rate_problem(self.site, plan.id, f"a sampled year has {counts.max():,} events")
         # cut the chunk into pieces of at most MAX_EVENTS events (same draws, less memory)
         ends = np.zeros(n + 1, dtype=np.int64)  # ends[t]: events of the chunk's trials < t
         np.cumsum(counts, out=ends[1:])
@@ -569,6 +579,65 @@ def _chunk_trials(chunk_size: int | None, trials: int, workers: int) -> int:
     return -(-chunk // BLOCK) * BLOCK
 
 
+# --------------------------------------------------------------------------------------------
+# Site values the engine cannot simulate: problems naming the field, not numpy's errors
+# --------------------------------------------------------------------------------------------
+
+
+def _rate_problem(site: Site, sid: str, what: str) -> SiteError:
+    """A problem on the field that sets scenario ``sid``'s attempts: its rate or its actor's."""
+    s = site.scenario(sid)
+    if s.rate is not None:
+        record, fld, via = sid, "rate", ""
+    else:
+        record, fld = s.actor, "attempt_rate"
+        via = f" (scenario {sid} takes rate_share {s.rate_share:g} of it)"
+    msg = (
+        f"{what}{via}: more than {MAX_EVENTS_PER_YEAR:.0e} successful events a year cannot be"
+        " simulated"
+    )
+    hint = "check the unit: rates are events per year"
+    return SiteError([Problem(site.source or site.name, record, fld, msg, hint)])
+
+
+def _check_rates(site: Site) -> None:
+    """Refuse a scenario whose mean unmitigated event rate is not finite or too large."""
+    for s in site.scenarios:
+        lam = base_rate_mean(site, s)
+        if not (math.isfinite(lam) and lam <= MAX_EVENTS_PER_YEAR):
+            raise _rate_problem(site, s.id, f"mean event rate {lam:.3g} [events/yr]")
+
+
+def _available_memory() -> float:
+    """Physical memory of the machine [bytes] (infinite where the platform does not say)."""
+    try:
+        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # not on every platform
+        return math.inf
+
+
+def _check_memory(site: Site, trials: int, states: int, from_site: bool) -> None:
+    """Refuse a run whose result tables alone exceed the machine's memory.
+
+    Raises a :class:`SiteError` on ``model.trials`` when the trials come from the site file,
+    else a :class:`MemoryError` whose message says how much the tables need.
+    """
+    n = len(site.scenarios)
+    # losses (float64) and harm counts (int32 per harm category) per trial and scenario
+    need = float(trials) * states * max(n, 1) * (8 + 4 * len(HARM_CATEGORIES))
+    have = _available_memory()
+    if need <= have:
+        return
+    msg = (
+        f"not enough memory for {trials:,} trials: the tables of {n} scenarios need"
+        f" {need / 1e9:,.3g} GB, the machine has {have / 1e9:,.3g} GB"
+    )
+    if from_site:
+        problem = Problem(site.source or site.name, "model", "trials", msg, "use fewer trials")
+        raise SiteError([problem])
+    raise MemoryError(msg)
+
+
 def _run(
     site: Site,
     states: list[State],
@@ -581,6 +650,7 @@ def _run(
 ) -> list[_Out]:
     workers = _resolve_workers(workers)
     chunk = _chunk_trials(chunk_size, trials, workers)
+    _check_rates(site)
     plans = _scenario_runs(site, states)
     outs = []
     for _ in states:
@@ -624,10 +694,12 @@ def _frozen(a: np.ndarray | None) -> np.ndarray | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _resolve_run(site: Site, trials, seed) -> tuple[int, int]:
+def _resolve_run(site: Site, trials, seed, states: int = 1) -> tuple[int, int]:
     # at least MIN_TRIALS, as in the site file: fewer years cannot estimate VaR99 / ES99
-    trials = _check_int("trials", site.model.trials if trials is None else trials, MIN_TRIALS)
+    from_site = trials is None
+    trials = _check_int("trials", site.model.trials if from_site else trials, MIN_TRIALS)
     seed = _check_int("seed", site.model.seed if seed is None else seed, 0)
+    _check_memory(site, trials, states, from_site)
     return trials, seed
 
 
@@ -738,7 +810,7 @@ def simulate_many(
             st = resolve_state(site, "plan", list(spec))
         names.append(str(name))
         states.append(st)
-    trials, seed = _resolve_run(site, trials, seed)
+    trials, seed = _resolve_run(site, trials, seed, max(len(states), 1))
     workers = _resolve_workers(workers)
     if not states:
         return {}

@@ -704,7 +704,6 @@ def percentile_site():
 
 
 def test_percentile_statistic_uses_the_rate_percentile():
-    pytest.importorskip("riskkit.engine")
     from scipy import stats
 
     s = build(percentile_site())
@@ -726,7 +725,8 @@ def test_percentile_statistic_uses_the_rate_percentile():
 
 
 def test_percentile_statistic_from_site_and_given_simulation():
-    engine = pytest.importorskip("riskkit.engine")
+    from riskkit import engine
+
     d = percentile_site()
     d["model"]["decision_statistic"] = "p95"
     s = build(d)
