@@ -87,7 +87,7 @@ from .rules import (
     resolve_state,
     sl_factor,
 )
-from .site import FRS, HARM_CATEGORIES, SecurityLevelEffect, Site
+from .site import FRS, HARM_CATEGORIES, Problem, SecurityLevelEffect, Site, SiteError
 
 __all__ = [
     "SLT_METHODS",
@@ -551,30 +551,13 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
     ----------
     .. [1] IEC 62443-3-2:2020, clause 4.6.7 (ZCR 5.7: determine SL-T).
     """
-    if method not in SLT_METHODS:
-        raise ValueError(f"method must be one of {', '.join(SLT_METHODS)}, {method!r} was given")
-    bad = sorted(set(options) - _OPTIONS[method])
-    if bad:
-        raise TypeError(
-            f"unknown option {bad[0]!r} for method {method!r}; options are"
-            f" {', '.join(sorted(_OPTIONS[method]))}"
-        )
-    stat = options.get("statistic") or site.model.decision_statistic
-    _parse_statistic(stat)
+    _check_options(method, options)
+    stat = _statistic(site, options.get("statistic"))
     r = float(site.model.sl_reduction_per_level)
     risk = scenario_risk(site, sim, stat, options.get("tail_samples", 20000))
     rrfs = risk_reduction(site, risk)
     scen = _scenario_rrf(site, risk, rrfs, r)
-
-    if method == "rrf":
-        cap = bool(options.get("cap", True))
-        scen["required"] = scen["rrf_level"]
-    elif method == "matrix":
-        cap = bool(options.get("cap", False))
-        _matrix_levels(site, risk, scen, options.get("severity_map"))
-    else:
-        cap = False
-        _capability_levels(site, scen, options)
+    cap = _required_levels(site, method, risk, scen, options)
     scen["sl_t"] = (
         np.minimum(scen["required"], scen["capability"]) if cap else scen["required"]
     ).astype(int)
@@ -599,6 +582,44 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
         summary=summary,
         r=r,
     )
+
+
+def _check_options(method: str, options: Mapping) -> None:
+    """Refuse an unknown method, or an option the method does not take."""
+    if method not in SLT_METHODS:
+        raise ValueError(f"method must be one of {', '.join(SLT_METHODS)}, {method!r} was given")
+    bad = sorted(set(options) - _OPTIONS[method])
+    if bad:
+        raise TypeError(
+            f"unknown option {bad[0]!r} for method {method!r}; options are"
+            f" {', '.join(sorted(_OPTIONS[method]))}"
+        )
+
+
+def _statistic(site: Site, given: str | None) -> str:
+    """The decision statistic: ``given``, else the site's (a bad site value is a problem)."""
+    if given:
+        _parse_statistic(given)
+        return given
+    stat = site.model.decision_statistic
+    try:
+        _parse_statistic(stat)
+    except ValueError as e:
+        problem = Problem(site.source or site.name, "model", "decision_statistic", str(e))
+        raise SiteError([problem]) from None
+    return stat
+
+
+def _required_levels(site: Site, method: str, risk, scen: pd.DataFrame, options) -> bool:
+    """Fill ``scen['required']`` by ``method``; whether the actor's capability caps SL-T."""
+    if method == "rrf":
+        scen["required"] = scen["rrf_level"]
+        return bool(options.get("cap", True))
+    if method == "matrix":
+        _matrix_levels(site, risk, scen, options.get("severity_map"))
+        return bool(options.get("cap", False))
+    _capability_levels(site, scen, options)
+    return False
 
 
 def _scenario_rrf(site: Site, risk: pd.DataFrame, rrfs: pd.DataFrame, r: float) -> pd.DataFrame:
@@ -998,6 +1019,25 @@ def gaps(
     if targets is None:
         targets = target_levels(site)
     st = resolve_state(site, state, plan)
+    tab = _gap_table(site, targets, st)
+    meeting = tab.groupby("id", sort=False)["gap"].max() == 0
+    meeting.name = "meets"
+    closers = _closers(site, st, tab)
+    g = tab.assign(open=tab["gap"] > 0).groupby(["kind", "id"], sort=False)
+    summary = pd.DataFrame(
+        {
+            "meets": g["gap"].max() == 0,
+            "gaps": g["open"].sum().astype(int),
+            "total_gap": g["gap"].sum().astype(int),
+            "max_gap": g["gap"].max().astype(int),
+            "capability_gaps": g["capability_gap"].sum().astype(int),
+        }
+    ).reset_index()
+    return Gaps(st.name, st.plan, tab, meeting, closers, summary)
+
+
+def _gap_table(site: Site, targets: TargetLevels, st) -> pd.DataFrame:
+    """The long gap table of :class:`Gaps` (one row per zone or conduit and FR)."""
     za, ca = achieved_levels(site, st)
     blocks = []
     for kind, table, achieved, rec_of in (
@@ -1034,21 +1074,7 @@ def gaps(
     tab["gap"] = (tab["sl_t"] - tab["sl_a"]).clip(lower=0).astype(int)
     tab["capability_gap"] = known_c & (tab["sl_t"] > tab["sl_c"])
     tab["sl_c"] = tab["sl_c"].astype("Int64").where(known_c, pd.NA)
-    tab = tab[cols]
-    meeting = tab.groupby("id", sort=False)["gap"].max() == 0
-    meeting.name = "meets"
-    closers = _closers(site, st, tab)
-    g = tab.assign(open=tab["gap"] > 0).groupby(["kind", "id"], sort=False)
-    summary = pd.DataFrame(
-        {
-            "meets": g["gap"].max() == 0,
-            "gaps": g["open"].sum().astype(int),
-            "total_gap": g["gap"].sum().astype(int),
-            "max_gap": g["gap"].max().astype(int),
-            "capability_gaps": g["capability_gap"].sum().astype(int),
-        }
-    ).reset_index()
-    return Gaps(st.name, st.plan, tab, meeting, closers, summary)
+    return tab[cols]
 
 
 def _closers(site: Site, st, tab: pd.DataFrame) -> pd.DataFrame:
@@ -1134,77 +1160,115 @@ def model_checks(site: Site, targets: TargetLevels | None = None) -> pd.DataFram
     .. [2] ANSI/ISA-62443-1-1 / IEC TS 62443-1-1:2009, clause 6 (reference model, Purdue
        levels; the DMZ between enterprise and control).
     """
-    out: list[tuple[str, str, str, str]] = []
-    zones = {z.id: z for z in site.zones}
-    used_zones = {s.zone for s in site.scenarios}
-    entries = {s.entry for s in site.scenarios if s.entry}
-    used_actors = {s.actor for s in site.scenarios}
-
     if targets is None:
         try:
             targets = target_levels(site)
         except (NotImplementedError, ImportError) as e:
-            out.append(("info", "sl-t-rules-skipped", site.name, f"SL-T rules skipped: {e}"))
-    if targets is not None:
-        for c in site.conduits:
-            a, b = c.zones
-            if a not in targets.zones.index or b not in targets.zones.index:
-                continue
-            va, vb = targets.zones.loc[a, list(FRS)], targets.zones.loc[b, list(FRS)]
-            diff = (va - vb).abs()
-            wide = [fr for fr in FRS if diff[fr] >= 2]
-            if wide:
-                detail = ", ".join(f"{fr} {va[fr]} vs {vb[fr]}" for fr in wide)
-                out.append(
-                    (
-                        "warning",
-                        "conduit-sl-span",
-                        c.id,
-                        f"joins {a} and {b} whose SL-T differ by 2 or more ({detail});"
-                        " the conduit must enforce the higher level, or an intermediate zone"
-                        " is missing",
-                    )
-                )
-        for z in site.zones:
-            if z.kind != "safety" or z.id not in targets.zones.index:
-                continue
-            v = targets.zones.loc[z.id, list(FRS)]
-            low = [fr for fr in FRS if v[fr] < 3]
-            if low:
-                detail = ", ".join(f"{fr} {v[fr]}" for fr in low)
-                out.append(
-                    (
-                        "warning",
-                        "safety-zone-below-sl3",
-                        z.id,
-                        f"safety zone with SL-T below 3 in {detail}; check that its scenarios"
-                        " and tolerances capture the safety consequences (SL-T 3 is the usual"
-                        " floor for a SIS)",
-                    )
-                )
+            targets = e  # the SL-T rules report why they were skipped
+    out: list[Finding] = []
+    for rule in MODEL_CHECKS:
+        out.extend(rule(site, targets))
+    df = pd.DataFrame(out, columns=CHECK_COLUMNS)
+    if len(df):
+        df["_o"] = df["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
+        df = df.sort_values(["_o", "rule"], kind="stable").drop(columns="_o")
+        df = df.reset_index(drop=True)
+    return df
 
-    # enterprise reaching Purdue <= 2 without a DMZ: search through non-DMZ zones
+
+Finding = tuple[str, str, str, str]
+"""One finding of :func:`model_checks`: (severity, rule, subject, message)."""
+
+
+def _sl_t_skipped(site: Site, targets) -> list[Finding]:
+    """``sl-t-rules-skipped`` (info): SL-T could not be computed, so its rules did not run."""
+    if isinstance(targets, Exception):
+        return [("info", "sl-t-rules-skipped", site.name, f"SL-T rules skipped: {targets}")]
+    return []
+
+
+def _conduit_sl_span(site: Site, targets) -> list[Finding]:
+    """``conduit-sl-span`` (warning): a conduit joins zones whose SL-T differ by 2 or more."""
+    if not isinstance(targets, TargetLevels):
+        return []
+    out = []
+    for c in site.conduits:
+        a, b = c.zones
+        if a not in targets.zones.index or b not in targets.zones.index:
+            continue
+        va, vb = targets.zones.loc[a, list(FRS)], targets.zones.loc[b, list(FRS)]
+        diff = (va - vb).abs()
+        wide = [fr for fr in FRS if diff[fr] >= 2]
+        if wide:
+            detail = ", ".join(f"{fr} {va[fr]} vs {vb[fr]}" for fr in wide)
+            msg = (
+                f"joins {a} and {b} whose SL-T differ by 2 or more ({detail}); the conduit"
+                " must enforce the higher level, or an intermediate zone is missing"
+            )
+            out.append(("warning", "conduit-sl-span", c.id, msg))
+    return out
+
+
+def _safety_zone_below_sl3(site: Site, targets) -> list[Finding]:
+    """``safety-zone-below-sl3`` (warning): a safety zone with SL-T below 3 in some FR."""
+    if not isinstance(targets, TargetLevels):
+        return []
+    out = []
+    for z in site.zones:
+        if z.kind != "safety" or z.id not in targets.zones.index:
+            continue
+        v = targets.zones.loc[z.id, list(FRS)]
+        low = [fr for fr in FRS if v[fr] < 3]
+        if low:
+            detail = ", ".join(f"{fr} {v[fr]}" for fr in low)
+            msg = (
+                f"safety zone with SL-T below 3 in {detail}; check that its scenarios and"
+                " tolerances capture the safety consequences (SL-T 3 is the usual floor for a"
+                " SIS)"
+            )
+            out.append(("warning", "safety-zone-below-sl3", z.id, msg))
+    return out
+
+
+def _is_enterprise(z) -> bool:
+    p = purdue_level(z)
+    return (z.kind == "enterprise" or (p is not None and p >= 4)) and not _is_dmz(z)
+
+
+def _reach_without_dmz(site: Site, start: str) -> dict[str, tuple[str, str] | None]:
+    """Zones reached from ``start`` through non-DMZ zones, each with (previous zone, conduit).
+
+    The search stops at the first zone of Purdue level 2 or below on each path: the breach.
+    """
+    zones = {z.id: z for z in site.zones}
     adj: dict[str, list[tuple[str, str]]] = {z: [] for z in zones}
     for c in site.conduits:
         a, b = c.zones
         if a in adj and b in adj:
             adj[a].append((b, c.id))
             adj[b].append((a, c.id))
+    prev: dict[str, tuple[str, str] | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        cur = queue.popleft()
+        for nxt, cid in adj[cur]:
+            if nxt in prev or _is_dmz(zones[nxt]):
+                continue
+            prev[nxt] = (cur, cid)
+            pn = purdue_level(zones[nxt])
+            if pn is None or pn > 2:
+                queue.append(nxt)
+    return prev
+
+
+def _enterprise_reaches_control(site: Site, targets) -> list[Finding]:
+    """``enterprise-reaches-control`` (error): enterprise to Purdue <= 2 without a DMZ."""
+    zones = {z.id: z for z in site.zones}
+    out = []
     for z in site.zones:
-        p = purdue_level(z)
-        if not (z.kind == "enterprise" or (p is not None and p >= 4)) or _is_dmz(z):
+        if not _is_enterprise(z):
             continue
-        prev: dict[str, tuple[str, str] | None] = {z.id: None}
-        queue = deque([z.id])
-        while queue:
-            cur = queue.popleft()
-            for nxt, cid in adj[cur]:
-                if nxt in prev or _is_dmz(zones[nxt]):
-                    continue
-                prev[nxt] = (cur, cid)
-                pn = purdue_level(zones[nxt])
-                if pn is None or pn > 2:  # stop at the first zone of Purdue <= 2: the breach
-                    queue.append(nxt)
+        prev = _reach_without_dmz(site, z.id)
         for tid in prev:
             pt = purdue_level(zones[tid])
             if tid == z.id or pt is None or pt > 2:
@@ -1213,44 +1277,77 @@ def model_checks(site: Site, targets: TargetLevels | None = None) -> pd.DataFram
             while prev[node] is not None:
                 node, cid = prev[node]
                 path[:0] = [node, f"--{cid}-->"]
-            out.append(
-                (
-                    "error",
-                    "enterprise-reaches-control",
-                    f"{z.id}->{tid}",
-                    f"enterprise-level zone {z.id} (Purdue {purdue_level(z):g}) reaches {tid}"
-                    f" (Purdue {pt:g}) without a DMZ: {' '.join(path)}",
-                )
+            msg = (
+                f"enterprise-level zone {z.id} (Purdue {purdue_level(z):g}) reaches {tid}"
+                f" (Purdue {pt:g}) without a DMZ: {' '.join(path)}"
             )
+            out.append(("error", "enterprise-reaches-control", f"{z.id}->{tid}", msg))
+    return out
 
-    for z in site.zones:
-        if z.id not in used_zones:
-            out.append(
-                (
-                    "warning",
-                    "zone-without-scenarios",
-                    z.id,
-                    "no scenario harms this zone; its SL-T is the floor of 1 by default, not"
-                    " by analysis",
-                )
+
+def _zone_without_scenarios(site: Site, targets) -> list[Finding]:
+    """``zone-without-scenarios`` (warning): no scenario harms the zone."""
+    used = {s.zone for s in site.scenarios}
+    msg = "no scenario harms this zone; its SL-T is the floor of 1 by default, not by analysis"
+    return [
+        ("warning", "zone-without-scenarios", z.id, msg) for z in site.zones if z.id not in used
+    ]
+
+
+def _conduit_not_crossed(site: Site, targets) -> list[Finding]:
+    """``conduit-not-crossed`` (warning): no scenario names the conduit as its entry."""
+    entries = {s.entry for s in site.scenarios if s.entry}
+    return [
+        (
+            "warning",
+            "conduit-not-crossed",
+            c.id,
+            f"no scenario enters through this conduit ({c.zones[0]} - {c.zones[1]});"
+            " its SL-A then protects nothing in the model",
+        )
+        for c in site.conduits
+        if c.id not in entries
+    ]
+
+
+def _actor_unused(site: Site, targets) -> list[Finding]:
+    """``actor-unused`` (warning): a threat actor no scenario uses."""
+    used = {s.actor for s in site.scenarios}
+    msg = "no scenario uses this threat actor"
+    return [("warning", "actor-unused", a.id, msg) for a in site.threat_actors if a.id not in used]
+
+
+def _rate_share_above_one(site: Site, targets) -> list[Finding]:
+    """``rate-share-above-one`` (error): an actor's scenarios' ``rate_share`` sum above 1.
+
+    A share is the part of the actor's attempts aimed at a scenario; shares summing above 1
+    would make more attempts succeed than the actor makes.
+    """
+    shares: dict[str, list[tuple[str, float]]] = {}
+    for s in site.scenarios:
+        if s.rate is None:
+            shares.setdefault(s.actor, []).append((s.id, float(s.rate_share)))
+    out = []
+    for actor, parts in shares.items():
+        total = math.fsum(v for _, v in parts)
+        if total > 1 + 1e-9:
+            detail = " + ".join(f"{sid} {v:g}" for sid, v in parts)
+            msg = (
+                f"the rate_share of this actor's scenarios sums to {total:g} > 1 ({detail}):"
+                " more attempts would succeed than the actor makes"
             )
-    for c in site.conduits:
-        if c.id not in entries:
-            out.append(
-                (
-                    "warning",
-                    "conduit-not-crossed",
-                    c.id,
-                    f"no scenario enters through this conduit ({c.zones[0]} - {c.zones[1]});"
-                    " its SL-A then protects nothing in the model",
-                )
-            )
-    for a in site.threat_actors:
-        if a.id not in used_actors:
-            out.append(("warning", "actor-unused", a.id, "no scenario uses this threat actor"))
-    df = pd.DataFrame(out, columns=CHECK_COLUMNS)
-    if len(df):
-        df["_o"] = df["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
-        df = df.sort_values(["_o", "rule"], kind="stable").drop(columns="_o")
-        df = df.reset_index(drop=True)
-    return df
+            out.append(("error", "rate-share-above-one", actor, msg))
+    return out
+
+
+MODEL_CHECKS = (
+    _sl_t_skipped,
+    _conduit_sl_span,
+    _safety_zone_below_sl3,
+    _enterprise_reaches_control,
+    _zone_without_scenarios,
+    _conduit_not_crossed,
+    _actor_unused,
+    _rate_share_above_one,
+)
+"""The rules of :func:`model_checks`, in order; each takes (site, targets), returns findings."""
