@@ -79,7 +79,8 @@ SITE = {
             "status": "candidate",
             "cost": {"capex": 1000, "opex": 100, "lifetime_years": 2},
             "effects": [
-                {"type": "consequence", "zones": ["Z-A"], "category": "production", "reduction": 0.25}
+                {"type": "consequence", "zones": ["Z-A"], "category": "production",
+                 "reduction": 0.25},
             ],
         },
         {
