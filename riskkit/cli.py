@@ -6,9 +6,11 @@ list of problems, never a traceback) and 2 on usage errors.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
+import warnings
 
 import click
 
@@ -69,9 +71,7 @@ def _budget_value(ctx, param, value):
 
 def trials_option(help_text: str = "Simulated years, >= 100 [default: the site's]."):
     """The ``--trials`` option of the commands that simulate."""
-    return click.option(
-        "--trials", type=int, default=None, callback=_trials_value, help=help_text
-    )
+    return click.option("--trials", type=int, default=None, callback=_trials_value, help=help_text)
 
 
 def seed_option(help_text: str = "Random seed, >= 0 [default: the site's]."):
@@ -95,6 +95,20 @@ def _deprecated_kind(ctx, param, value):
     if value is not None:
         click.echo("riskkit: --kind is deprecated; use --budget-kind", err=True)
     return value
+
+
+@contextlib.contextmanager
+def _quiet_numerics():
+    """No numpy overflow warnings on the terminal.
+
+    The commands check every printed number for NaN and infinity themselves and say which
+    input overflowed.
+    """
+    import numpy as np
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 class _Group(click.Group):
@@ -242,7 +256,7 @@ def _print_levels(site, t, g) -> None:
         cols += ["capability", "capped"]
         click.echo("\nDrivers (zones; a conduit takes the larger of its two zones):")
         if len(d):
-            click.echo(d[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+            click.echo(d[cols].to_string(index=False, float_format=_finite(".3g")))
         else:
             click.echo("  (no scenario drives an SL-T: every zone is at the floor of 1)")
         if len(t.flags):
@@ -306,9 +320,19 @@ def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
     site = _load(site_path)
     ids = [p.strip() for item in plan for p in item.split(",") if p.strip()]
     try:
-        sim = run(
-            site, trials=trials, seed=seed, state=state, plan=ids or None, workers=workers or None
-        )
+        with _quiet_numerics():
+            sim = run(
+                site,
+                trials=trials,
+                seed=seed,
+                state=state,
+                plan=ids or None,
+                workers=workers or None,
+            )
+            table = sim.summary(level)
+            if level != "site":
+                table = pd.concat([table, sim.summary("site")])
+            scenarios = sim.summary("scenario")
     except SiteError as e:  # a site value the engine cannot simulate
         _fail_site(e, site_path)
     except ValueError as e:
@@ -317,10 +341,7 @@ def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
     except MemoryError as e:
         _fail_memory(e, trials if trials is not None else site.model.trials)
     _simulate_notes(site, ids, sim)
-    table = sim.summary(level)
-    if level != "site":
-        table = pd.concat([table, sim.summary("site")])
-    _refuse_non_finite(site_path, sim.summary("scenario"), table)
+    _refuse_non_finite(site_path, scenarios, table)
     if as_json:
         out = {
             "site": site.name,
@@ -600,24 +621,15 @@ def plan(
     site_path, budget, budget_kind, old_kind, constraints, method, time_limit, trials, seed, top
 ):
     """Rank the candidate countermeasures and print the optimal plan within a budget."""
-    from .portfolio import InfeasiblePlan, greedy, optimize, prioritize
+    from .portfolio import InfeasiblePlan
 
     budget_kind = old_kind or budget_kind
     site = _load(site_path)
     try:
-        ranking = prioritize(site, trials=trials, seed=seed, budget_kind=budget_kind)
-        best = optimize(
-            site,
-            budget,
-            budget_kind,
-            constraints,
-            method=method,
-            time_limit=time_limit,
-            simulate=True,  # the printed plan shows its simulated ALE, VaR99 and ES99
-            trials=trials,
-            seed=seed,
-        )
-        quick = greedy(site, budget, budget_kind, constraints, exact=False)
+        with _quiet_numerics():
+            ranking, best, quick = _plan_results(
+                site, budget, budget_kind, constraints, method, time_limit, trials, seed
+            )
     except InfeasiblePlan as e:
         click.echo(f"no plan: {e}", err=True)
         sys.exit(1)
@@ -633,9 +645,34 @@ def plan(
     _print_plan(site, best, quick, budget_kind)
 
 
+def _plan_results(site, budget, budget_kind, constraints, method, time_limit, trials, seed):
+    """The ranking, the optimal plan (simulated) and the greedy plan that ``plan`` prints."""
+    from .portfolio import greedy, optimize, prioritize
+
+    ranking = prioritize(site, trials=trials, seed=seed, budget_kind=budget_kind)
+    best = optimize(
+        site,
+        budget,
+        budget_kind,
+        constraints,
+        method=method,
+        time_limit=time_limit,
+        simulate=True,  # the printed plan shows its simulated ALE, VaR99 and ES99
+        trials=trials,
+        seed=seed,
+    )
+    quick = greedy(site, budget, budget_kind, constraints, exact=False)
+    return ranking, best, quick
+
+
 def _money(v: float, fmt: str = ",.0f") -> str:
     """A number for the plan text; ``-`` where it is not finite (never NaN or inf)."""
     return format(v, fmt) if math.isfinite(v) else "-"
+
+
+def _finite(fmt: str):
+    """A table's float format that shows ``-`` for a value that is not finite."""
+    return lambda v: _money(v, fmt)
 
 
 def _print_ranking(site, ranking, top: int) -> None:
@@ -662,7 +699,7 @@ def _print_ranking(site, ranking, top: int) -> None:
         click.echo("  (the site has no candidate countermeasures to rank)")
         return
     with pd.option_context("display.width", 200):
-        click.echo(show.to_string(index=False, float_format=lambda v: f"{v:,.3g}"))
+        click.echo(show.to_string(index=False, float_format=_finite(",.3g"), na_rep="-"))
 
 
 def _print_plan(site, best, quick, budget_kind: str) -> None:
@@ -680,7 +717,7 @@ def _print_plan(site, best, quick, budget_kind: str) -> None:
             }
         )
         m["name"] = m["name"].str.slice(0, 48)
-        click.echo(m.to_string(float_format=lambda v: f"{v:,.0f}"))
+        click.echo(m.to_string(float_format=_finite(",.0f"), na_rep="-"))
     else:
         click.echo("  (no candidate: nothing fits or nothing helps)")
     rosi = f"ROSI {best.rosi:.2f}" if math.isfinite(best.rosi) else "no cost, so no ROSI"
@@ -709,7 +746,10 @@ def _print_plan(site, best, quick, budget_kind: str) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Ctrl-C inside a command is handled by the group (:class:`_Group`: one line, exit 130).
+    """
     try:
         cli(prog_name="riskkit")
     except MemoryError:
