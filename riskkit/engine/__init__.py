@@ -19,41 +19,12 @@ Every name importable from ``riskkit.engine`` before it became a package still i
 
 from __future__ import annotations
 
-from ..rules import SEVERITY_CLASSES
-from .limits import MAX_EVENTS_PER_YEAR, _check_memory, _check_rates, _rate_problem
-from .moments import _m2, moments
-from .results import LEVELS, QUANTILES, Simulation, _frozen
-from .simulation import (
-    DEFAULT_CHUNK,
-    MAX_EVENTS,
-    _check_int,
-    _Chunk,
-    _chunk_trials,
-    _cpus,
-    _factor,
-    _label,
-    _Out,
-    _resolve_run,
-    _resolve_workers,
-    _run,
-    _scale,
-    _scenario_runs,
-    _ScenarioRun,
-    _View,
-    simulate,
-    simulate_many,
-)
-from .streams import (
-    _KMAX,
-    _SMALL_RATE,
-    _TAIL,
-    BLOCK,
-    _join,
-    _key,
-    _poisson_counts,
-    _segment_sum,
-    _stream,
-)
+from .. import _forward
+from .limits import MAX_EVENTS_PER_YEAR
+from .moments import moments
+from .results import LEVELS, QUANTILES, Simulation
+from .simulation import DEFAULT_CHUNK, MAX_EVENTS, simulate, simulate_many
+from .streams import BLOCK
 
 __all__ = [
     "LEVELS",
@@ -62,40 +33,43 @@ __all__ = [
     "simulate",
     "simulate_many",
     "moments",
+    "BLOCK",
+    "DEFAULT_CHUNK",
+    "MAX_EVENTS",
+    "MAX_EVENTS_PER_YEAR",
 ]
 
-_COMPAT = (
-    SEVERITY_CLASSES,
-    MAX_EVENTS_PER_YEAR,
-    _check_memory,
-    _check_rates,
-    _rate_problem,
-    _m2,
-    _frozen,
-    DEFAULT_CHUNK,
-    MAX_EVENTS,
-    _check_int,
-    _Chunk,
-    _chunk_trials,
-    _cpus,
-    _factor,
-    _label,
-    _Out,
-    _resolve_run,
-    _resolve_workers,
-    _run,
-    _scale,
-    _scenario_runs,
-    _ScenarioRun,
-    _View,
-    _KMAX,
-    _SMALL_RATE,
-    _TAIL,
-    BLOCK,
-    _join,
-    _key,
-    _poisson_counts,
-    _segment_sum,
-    _stream,
-)
-"""Names importable from ``riskkit.engine`` before it became a package (tests, benchmarks)."""
+_MOVED: dict[str, str] = {
+    "SEVERITY_CLASSES": "riskkit.rules",
+    "_check_memory": "riskkit.engine.limits",
+    "_check_rates": "riskkit.engine.limits",
+    "_rate_problem": "riskkit.engine.limits",
+    "_m2": "riskkit.engine.moments",
+    "_frozen": "riskkit.engine.results",
+    "_check_int": "riskkit.engine.simulation",
+    "_Chunk": "riskkit.engine.simulation",
+    "_chunk_trials": "riskkit.engine.simulation",
+    "_cpus": "riskkit.engine.simulation",
+    "_factor": "riskkit.engine.simulation",
+    "_label": "riskkit.engine.simulation",
+    "_Out": "riskkit.engine.simulation",
+    "_resolve_run": "riskkit.engine.simulation",
+    "_resolve_workers": "riskkit.engine.simulation",
+    "_run": "riskkit.engine.simulation",
+    "_scale": "riskkit.engine.simulation",
+    "_scenario_runs": "riskkit.engine.simulation",
+    "_ScenarioRun": "riskkit.engine.simulation",
+    "_View": "riskkit.engine.simulation",
+    "_KMAX": "riskkit.engine.streams",
+    "_SMALL_RATE": "riskkit.engine.streams",
+    "_TAIL": "riskkit.engine.streams",
+    "_join": "riskkit.engine.streams",
+    "_key": "riskkit.engine.streams",
+    "_poisson_counts": "riskkit.engine.streams",
+    "_segment_sum": "riskkit.engine.streams",
+    "_stream": "riskkit.engine.streams",
+}
+"""Other names importable from this module before it became a package, and their home."""
+
+
+__getattr__ = _forward(__name__, _MOVED)

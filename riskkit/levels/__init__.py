@@ -15,25 +15,13 @@ Every name importable from ``riskkit.levels`` before it became a package still i
 
 from __future__ import annotations
 
-from .checks import CHECK_COLUMNS, MODEL_CHECKS, SEVERITIES, Finding, _is_dmz, model_checks
-from .drivers import _aggregate, _driver_fields, _flags, _summary, _vectors
-from .gap_analysis import Gaps, _closers, _gap_table, gaps
+from .. import _forward
+from .checks import CHECK_COLUMNS, MODEL_CHECKS, SEVERITIES, model_checks
+from .gap_analysis import Gaps, gaps
 from .methods import (
-    _KIND_PURDUE,
-    _OPTIONS,
     METHODS,
     SLT_METHODS,
     TargetLevels,
-    _capability_levels,
-    _check_options,
-    _check_sim_state,
-    _event_loss_tail,
-    _matrix_levels,
-    _parse_statistic,
-    _required_levels,
-    _scenario_rrf,
-    _simulate_unmitigated,
-    _statistic,
     compare_methods,
     matrix_class,
     required_level,
@@ -57,32 +45,35 @@ __all__ = [
     "required_level",
     "threat_level",
     "matrix_class",
+    "MODEL_CHECKS",
+    "CHECK_COLUMNS",
+    "SEVERITIES",
 ]
 
-_COMPAT = (
-    CHECK_COLUMNS,
-    MODEL_CHECKS,
-    SEVERITIES,
-    Finding,
-    _is_dmz,
-    _aggregate,
-    _driver_fields,
-    _flags,
-    _summary,
-    _vectors,
-    _closers,
-    _gap_table,
-    _KIND_PURDUE,
-    _OPTIONS,
-    _capability_levels,
-    _check_options,
-    _check_sim_state,
-    _event_loss_tail,
-    _matrix_levels,
-    _parse_statistic,
-    _required_levels,
-    _scenario_rrf,
-    _simulate_unmitigated,
-    _statistic,
-)
-"""Names importable from ``riskkit.levels`` before it became a package (tests, notebooks)."""
+_MOVED: dict[str, str] = {
+    "Finding": "riskkit.levels.checks",
+    "_is_dmz": "riskkit.levels.checks",
+    "_aggregate": "riskkit.levels.drivers",
+    "_driver_fields": "riskkit.levels.drivers",
+    "_flags": "riskkit.levels.drivers",
+    "_summary": "riskkit.levels.drivers",
+    "_vectors": "riskkit.levels.drivers",
+    "_closers": "riskkit.levels.gap_analysis",
+    "_gap_table": "riskkit.levels.gap_analysis",
+    "_KIND_PURDUE": "riskkit.levels.methods",
+    "_OPTIONS": "riskkit.levels.methods",
+    "_capability_levels": "riskkit.levels.methods",
+    "_check_options": "riskkit.levels.methods",
+    "_check_sim_state": "riskkit.levels.methods",
+    "_event_loss_tail": "riskkit.levels.methods",
+    "_matrix_levels": "riskkit.levels.methods",
+    "_parse_statistic": "riskkit.levels.methods",
+    "_required_levels": "riskkit.levels.methods",
+    "_scenario_rrf": "riskkit.levels.methods",
+    "_simulate_unmitigated": "riskkit.levels.methods",
+    "_statistic": "riskkit.levels.methods",
+}
+"""Other names importable from this module before it became a package, and their home."""
+
+
+__getattr__ = _forward(__name__, _MOVED)

@@ -86,19 +86,6 @@ from ..rules import (
 from ..site import FRS, HARM_CATEGORIES, Problem, Site, SiteError
 from .drivers import _aggregate, _flags, _summary
 
-__all__ = [
-    "SLT_METHODS",
-    "METHODS",
-    "TargetLevels",
-    "target_levels",
-    "compare_methods",
-    "scenario_risk",
-    "risk_reduction",
-    "required_level",
-    "threat_level",
-    "matrix_class",
-]
-
 SLT_METHODS = ("rrf", "matrix", "capability")
 """Methods of :func:`target_levels` (how SL-T is derived)."""
 
