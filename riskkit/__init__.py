@@ -54,3 +54,19 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def _forward(module: str, moved: dict[str, str]):
+    """A module ``__getattr__`` that finds each name of ``moved`` in the module it moved to.
+
+    For a module that became a package: ``from riskkit.engine import _name`` keeps working
+    for every name importable before, without importing each one at the top of the package.
+    """
+
+    def __getattr__(name: str) -> Any:
+        home = moved.get(name)
+        if home is None:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(home), name)
+
+    return __getattr__

@@ -6,12 +6,17 @@ list of problems, never a traceback) and 2 on usage errors.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
 import sys
+import warnings
 
 import click
 
 from . import __version__
 from .io import load_site
+from .rules import check_trials
 from .site import SiteError
 
 __all__ = ["main", "cli"]
@@ -21,6 +26,13 @@ def _fail_site(err: SiteError, path) -> None:
     click.echo(f"{path}: {len(err.problems)} problem(s)", err=True)
     for p in err.problems:
         click.echo(f"  - {p}", err=True)
+    sys.exit(1)
+
+
+def _fail_memory(err: MemoryError, trials) -> None:
+    """Exit 1 for a run that does not fit in memory, with the engine's reason if it gave one."""
+    why = str(err) or f"not enough memory for {trials:,} trials"
+    click.echo(f"error: {why}; use fewer --trials", err=True)
     sys.exit(1)
 
 
@@ -35,7 +47,83 @@ def _load(path):
         sys.exit(1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# --------------------------------------------------------------------------------------------
+# Shared options: usage errors (exit 2) for values no run can use
+# --------------------------------------------------------------------------------------------
+
+
+def _trials_value(ctx, param, value):
+    """``--trials``: a whole number >= :data:`riskkit.rules.MIN_TRIALS`, else a usage error."""
+    if value is None:
+        return None
+    try:
+        return check_trials(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def _budget_value(ctx, param, value):
+    """``--budget``: a finite amount >= 0 [currency], else a usage error."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise click.BadParameter(f"must be a finite amount >= 0, {value!r} was given")
+    return value
+
+
+def trials_option(help_text: str = "Simulated years, >= 100 [default: the site's]."):
+    """The ``--trials`` option of the commands that simulate."""
+    return click.option("--trials", type=int, default=None, callback=_trials_value, help=help_text)
+
+
+def seed_option(help_text: str = "Random seed, >= 0 [default: the site's]."):
+    """The ``--seed`` option of the commands that simulate."""
+    return click.option("--seed", type=click.IntRange(min=0), default=None, help=help_text)
+
+
+def budget_option(help_text: str):
+    """The ``--budget`` option: a finite amount >= 0, or none."""
+    return click.option(
+        "--budget", type=float, default=None, callback=_budget_value, help=help_text
+    )
+
+
+BUDGET_KINDS = ("annualised", "capex")
+"""What a budget bounds: the annualised cost [currency/yr] or the capital expenditure."""
+
+
+def _deprecated_kind(ctx, param, value):
+    """The old ``plan --kind``: still accepted, with a deprecation line on stderr."""
+    if value is not None:
+        click.echo("riskkit: --kind is deprecated; use --budget-kind", err=True)
+    return value
+
+
+@contextlib.contextmanager
+def _quiet_numerics():
+    """No numpy overflow warnings on the terminal.
+
+    The commands check every printed number for NaN and infinity themselves and say which
+    input overflowed.
+    """
+    import numpy as np
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+class _Group(click.Group):
+    """The command group; an interrupt (Ctrl-C) ends any command with one line, exit 130."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # one line, no traceback: 128 + SIGINT, as a shell reports an interrupted command
+            click.echo("riskkit: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="riskkit")
 def cli():
     """riskkit: quantitative IEC 62443 risk assessment of industrial control systems."""
@@ -114,37 +202,52 @@ def export(site_path, out):
 @click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON.")
 def levels(site_path, method, plan, as_json):
     """Print SL-T per zone and conduit with their driving scenarios, flags and SL gaps."""
-    import json
-
-    import pandas as pd
-
     from .levels import gaps, target_levels
 
     site = _load(site_path)
     try:
         t = target_levels(site, method=method)
         g = gaps(site, t, plan=list(plan) or None)
+    except SiteError as e:  # a site value the method cannot use (e.g. the decision statistic)
+        _fail_site(e, site_path)
     except (ValueError, NotImplementedError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
     if as_json:
+        click.echo(_json_text(_levels_json(site, t, g)))
+    else:
+        _print_levels(site, t, g)
 
-        def rec(df):
-            return json.loads(df.to_json(orient="records"))
 
-        out = {
-            "site": site.name,
-            "method": t.method,
-            "statistic": t.statistic,
-            "zones": json.loads(t.zones.to_json(orient="index")),
-            "conduits": json.loads(t.conduits.to_json(orient="index")),
-            "drivers": rec(t.drivers),
-            "flags": rec(t.flags),
-            "gaps": rec(g.table),
-            "meets": json.loads(g.zones_meeting.to_json()),
-        }
-        click.echo(json.dumps(out, indent=2))
-        return
+def _records(df) -> list:
+    """A table as a list of JSON records (NaN becomes null)."""
+    return json.loads(df.to_json(orient="records"))
+
+
+def _json_text(out: dict) -> str:
+    """Indented JSON; a NaN or infinity anywhere is an error, never printed."""
+    return json.dumps(out, indent=2, allow_nan=False)
+
+
+def _levels_json(site, t, g) -> dict:
+    """The ``levels --json`` document."""
+    return {
+        "site": site.name,
+        "method": t.method,
+        "statistic": t.statistic,
+        "zones": json.loads(t.zones.to_json(orient="index")),
+        "conduits": json.loads(t.conduits.to_json(orient="index")),
+        "drivers": _records(t.drivers),
+        "flags": _records(t.flags),
+        "gaps": _records(g.table),
+        "meets": json.loads(g.zones_meeting.to_json()),
+    }
+
+
+def _print_levels(site, t, g) -> None:
+    """The ``levels`` text: SL-T summary, drivers, review findings and the gap table."""
+    import pandas as pd
+
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         click.echo(f"{site.name}: SL-T by method {t.method!r}, statistic {t.statistic!r}\n")
         click.echo(t.summary.drop(columns=["scenarios"]).to_string(index=False))
@@ -152,29 +255,40 @@ def levels(site_path, method, plan, as_json):
         cols = ["id", "fr", "sl_t", "scenario", "actor", "rrf", "dimension", "required"]
         cols += ["capability", "capped"]
         click.echo("\nDrivers (zones; a conduit takes the larger of its two zones):")
-        click.echo(d[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        if len(d):
+            click.echo(d[cols].to_string(index=False, float_format=_finite(".3g")))
+        else:
+            click.echo("  (no scenario drives an SL-T: every zone is at the floor of 1)")
         if len(t.flags):
             click.echo("\nSecurity PHA Review findings (an SL alone cannot reach tolerance):")
             for m in t.flags["message"]:
                 click.echo(f"  - {m}")
-        cells = g.table.assign(
-            cell=g.table["sl_t"].astype(str)
-            + "/"
-            + g.table["sl_a"].astype(str)
-            + g.table["capability_gap"].map({True: "*", False: ""})
-        )
-        wide = cells.pivot(index="id", columns="fr", values="cell")
-        wide = wide.reindex(list(dict.fromkeys(g.table["id"])))
-        wide["meets"] = g.zones_meeting
-        state = g.state + (f" {list(g.plan)}" if g.plan else "")
-        click.echo(f"\nGaps, SL-T/SL-A ({state}; * = SL-T above SL-C):")
+        _print_gaps(g)
+
+
+def _print_gaps(g) -> None:
+    """The gap table: SL-T/SL-A per zone or conduit and FR, ``*`` where SL-T > SL-C."""
+    cells = g.table.assign(
+        cell=g.table["sl_t"].astype(str)
+        + "/"
+        + g.table["sl_a"].astype(str)
+        + g.table["capability_gap"].map({True: "*", False: ""})
+    )
+    wide = cells.pivot(index="id", columns="fr", values="cell")
+    wide = wide.reindex(list(dict.fromkeys(g.table["id"])))
+    wide["meets"] = g.zones_meeting
+    state = g.state + (f" {list(g.plan)}" if g.plan else "")
+    click.echo(f"\nGaps, SL-T/SL-A ({state}; * = SL-T above SL-C):")
+    if len(wide):
         click.echo(wide.to_string())
+    else:
+        click.echo("  (the site has no zones or conduits)")
 
 
 @cli.command()
 @click.argument("site_path", type=click.Path(exists=True))
-@click.option("--trials", type=int, default=None, help="Simulated years [default: the site's].")
-@click.option("--seed", type=int, default=None, help="Random seed [default: the site's].")
+@trials_option()
+@seed_option()
 @click.option(
     "--state",
     type=click.Choice(["unmitigated", "current", "plan"]),
@@ -199,8 +313,6 @@ def levels(site_path, method, plan, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
     """Monte Carlo annual losses: ALE, VaR, expected shortfall and harm frequencies."""
-    import json
-
     import pandas as pd
 
     from .engine import simulate as run
@@ -208,16 +320,77 @@ def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
     site = _load(site_path)
     ids = [p.strip() for item in plan for p in item.split(",") if p.strip()]
     try:
-        sim = run(
-            site, trials=trials, seed=seed, state=state, plan=ids or None, workers=workers or None
-        )
+        with _quiet_numerics():
+            sim = run(
+                site,
+                trials=trials,
+                seed=seed,
+                state=state,
+                plan=ids or None,
+                workers=workers or None,
+            )
+            table = sim.summary(level)
+            if level != "site":
+                table = pd.concat([table, sim.summary("site")])
+            scenarios = sim.summary("scenario")
+    except SiteError as e:  # a site value the engine cannot simulate
+        _fail_site(e, site_path)
     except ValueError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
-    except MemoryError:
-        n = trials if trials is not None else site.model.trials
-        click.echo(f"error: not enough memory for {n:,} trials; use fewer --trials", err=True)
-        sys.exit(1)
+    except MemoryError as e:
+        _fail_memory(e, trials if trials is not None else site.model.trials)
+    _simulate_notes(site, ids, sim)
+    _refuse_non_finite(site_path, scenarios, table)
+    if as_json:
+        out = {
+            "site": site.name,
+            "state": sim.state.name,
+            "plan": list(sim.state.plan),
+            "trials": sim.trials,
+            "seed": sim.seed,
+            "currency": sim.currency,
+            "level": level,
+            "summary": json.loads(table.to_json(orient="index")),
+        }
+        click.echo(_json_text(out))
+    else:
+        _print_simulation(site, sim, table)
+
+
+def _first_non_finite(table):
+    """(row, column, value) of the first NaN or infinity of a table's numbers, or None."""
+    import numpy as np
+
+    values = table.select_dtypes("number")
+    arr = values.to_numpy(dtype=float)
+    bad = np.argwhere(~np.isfinite(arr))
+    if not len(bad):
+        return None
+    r, c = bad[0]
+    return table.index[r], values.columns[c], arr[r, c]
+
+
+def _refuse_non_finite(site_path, *tables) -> None:
+    """Exit 1 rather than print a NaN or infinity, naming the first row that has one.
+
+    A scenario-level table comes first, so the message names the scenario whose values
+    overflow rather than only its zone.
+    """
+    for table in tables:
+        hit = _first_non_finite(table)
+        if hit is not None:
+            row, col, value = hit
+            click.echo(
+                f"error: {site_path}: {row}: {col} is {value}: the site's values overflow in"
+                " the model; check its largest amounts, rates and recovery constants",
+                err=True,
+            )
+            sys.exit(1)
+
+
+def _simulate_notes(site, ids, sim) -> None:
+    """Notes on stderr: plan members already implemented, alternatives simulated together."""
     done = [cid for cid in ids if site.countermeasure(cid).status == "implemented"]
     if done:
         click.echo(
@@ -237,22 +410,12 @@ def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
                 " as a what-if, a plan from riskkit plan never holds more than one",
                 err=True,
             )
-    table = sim.summary(level)
-    if level != "site":
-        table = pd.concat([table, sim.summary("site")])
-    if as_json:
-        out = {
-            "site": site.name,
-            "state": sim.state.name,
-            "plan": list(sim.state.plan),
-            "trials": sim.trials,
-            "seed": sim.seed,
-            "currency": sim.currency,
-            "level": level,
-            "summary": json.loads(table.to_json(orient="index")),
-        }
-        click.echo(json.dumps(out, indent=2))
-        return
+
+
+def _print_simulation(site, sim, table) -> None:
+    """The ``simulate`` text: money measures per row, then harm frequencies where any."""
+    import pandas as pd
+
     plan_txt = f" {list(sim.state.plan)}" if sim.state.plan else ""
     click.echo(
         f"{site.name}: {sim.state.name}{plan_txt} state, {sim.trials} trials, seed {sim.seed}"
@@ -443,14 +606,23 @@ def assess(site_path, out, trials, seed, budget, budget_kind, previous, fast):
 
 @cli.command()
 @click.argument("site_path", type=click.Path(exists=True))
-@click.option("--budget", type=float, default=None, help="Budget; none = no limit.")
+@budget_option("Budget; none = no limit.")
 @click.option(
-    "--kind",
+    "--budget-kind",
     "budget_kind",
-    type=click.Choice(["annualised", "capex"]),
+    type=click.Choice(BUDGET_KINDS),
     default="annualised",
     show_default=True,
     help="What the budget bounds: annualised cost [/yr] or capex.",
+)
+@click.option(
+    "--kind",
+    "old_kind",
+    type=click.Choice(BUDGET_KINDS),
+    default=None,
+    hidden=True,
+    callback=_deprecated_kind,
+    help="Deprecated spelling of --budget-kind.",
 )
 @click.option(
     "--constraint",
@@ -466,37 +638,74 @@ def assess(site_path, out, trials, seed, budget, budget_kind, previous, fast):
     show_default=True,
 )
 @click.option("--time-limit", type=float, default=None, help="Seconds for the solver.")
-@click.option("--trials", type=int, default=None, help="Simulated years [default: the site's].")
-@click.option("--seed", type=int, default=None, help="Random seed [default: the site's].")
+@trials_option()
+@seed_option()
 @click.option(
     "--top", type=click.IntRange(min=0), default=15, show_default=True, help="Ranking rows shown."
 )
-def plan(site_path, budget, budget_kind, constraints, method, time_limit, trials, seed, top):
+def plan(
+    site_path, budget, budget_kind, old_kind, constraints, method, time_limit, trials, seed, top
+):
     """Rank the candidate countermeasures and print the optimal plan within a budget."""
-    import pandas as pd
+    from .portfolio import InfeasiblePlan
 
-    from .portfolio import InfeasiblePlan, greedy, optimize, prioritize
-
+    budget_kind = old_kind or budget_kind
     site = _load(site_path)
-    cur = site.currency
     try:
-        ranking = prioritize(site, trials=trials, seed=seed, budget_kind=budget_kind)
-        best = optimize(
-            site,
-            budget,
-            budget_kind,
-            constraints,
-            method=method,
-            time_limit=time_limit,
-            trials=trials,
-            seed=seed,
-        )
-        quick = greedy(site, budget, budget_kind, constraints, compare_optimum=False)
+        with _quiet_numerics():
+            ranking, best, quick = _plan_results(
+                site, budget, budget_kind, constraints, method, time_limit, trials, seed
+            )
     except InfeasiblePlan as e:
         click.echo(f"no plan: {e}", err=True)
         sys.exit(1)
+    except SiteError as e:  # a site value the engine cannot simulate
+        _fail_site(e, site_path)
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
+    except MemoryError as e:
+        _fail_memory(e, trials if trials is not None else site.model.trials)
+    if best.simulated is not None:
+        _refuse_non_finite(site_path, best.simulated)
+    _print_ranking(site, ranking, top)
+    _print_plan(site, best, quick, budget_kind)
+
+
+def _plan_results(site, budget, budget_kind, constraints, method, time_limit, trials, seed):
+    """The ranking, the optimal plan (simulated) and the greedy plan that ``plan`` prints."""
+    from .portfolio import greedy, optimize, prioritize
+
+    ranking = prioritize(site, trials=trials, seed=seed, budget_kind=budget_kind)
+    best = optimize(
+        site,
+        budget,
+        budget_kind,
+        constraints,
+        method=method,
+        time_limit=time_limit,
+        simulate=True,  # the printed plan shows its simulated ALE, VaR99 and ES99
+        trials=trials,
+        seed=seed,
+    )
+    quick = greedy(site, budget, budget_kind, constraints, compare_optimum=False)
+    return ranking, best, quick
+
+
+def _money(v: float, fmt: str = ",.0f") -> str:
+    """A number for the plan text; ``-`` where it is not finite (never NaN or inf)."""
+    return format(v, fmt) if math.isfinite(v) else "-"
+
+
+def _finite(fmt: str):
+    """A table's float format that shows ``-`` for a value that is not finite."""
+    return lambda v: _money(v, fmt)
+
+
+def _print_ranking(site, ranking, top: int) -> None:
+    """The candidates by risk reduction per cost, or a sentence where there are none."""
+    import pandas as pd
+
+    cur = site.currency
     r = ranking.summary
     cols = {
         "rank": "#",
@@ -509,50 +718,67 @@ def plan(site_path, budget, budget_kind, constraints, method, time_limit, trials
         "sl_gaps_closed": "gaps",
     }
     show = r[[c for c in cols if c in r.columns]].head(top).rename(columns=cols)
+    click.echo(
+        f"{site.name}: candidates by risk reduction per cost (each on its own, added to today)"
+    )
+    if not len(r):
+        click.echo("  (the site has no candidate countermeasures to rank)")
+        return
     with pd.option_context("display.width", 200):
-        click.echo(
-            f"{site.name}: candidates by risk reduction per cost (each on its own, added to today)"
+        click.echo(show.to_string(index=False, float_format=_finite(",.3g"), na_rep="-"))
+
+
+def _print_plan(site, best, quick, budget_kind: str) -> None:
+    """The recommended plan, its cost and losses, and what greedy would choose."""
+    cur = site.currency
+    unit = f"{cur}/yr" if budget_kind == "annualised" else cur
+    b = "no budget" if best.budget is None else f"budget {best.budget:,.0f} {unit}"
+    click.echo(f"\nRecommended plan ({b}, {budget_kind}): {best.status}, {best.method}")
+    if best.members:
+        m = best.summary[["name", "annualised_cost", "capex", "shapley"]].rename(
+            columns={
+                "annualised_cost": f"cost {cur}/yr",
+                "capex": f"capex {cur}",
+                "shapley": f"share of dALE {cur}/yr",
+            }
         )
-        click.echo(show.to_string(index=False, float_format=lambda v: f"{v:,.3g}"))
-        unit = f"{cur}/yr" if budget_kind == "annualised" else cur
-        b = "no budget" if best.budget is None else f"budget {best.budget:,.0f} {unit}"
-        click.echo(f"\nRecommended plan ({b}, {budget_kind}): {best.status}, {best.method}")
-        if best.members:
-            m = best.summary[["name", "annualised_cost", "capex", "shapley"]].rename(
-                columns={
-                    "annualised_cost": f"cost {cur}/yr",
-                    "capex": f"capex {cur}",
-                    "shapley": f"share of dALE {cur}/yr",
-                }
-            )
-            m["name"] = m["name"].str.slice(0, 48)
-            click.echo(m.to_string(float_format=lambda v: f"{v:,.0f}"))
-        else:
-            click.echo("  (no candidate: nothing fits or nothing helps)")
+        m["name"] = m["name"].str.slice(0, 48)
+        click.echo(m.to_string(float_format=_finite(",.0f"), na_rep="-"))
+    else:
+        click.echo("  (no candidate: nothing fits or nothing helps)")
+    rosi = f"ROSI {best.rosi:.2f}" if best.rosi is not None else best.rosi_note
+    click.echo(
+        f"cost {best.annualised_cost:,.0f} {cur}/yr ({best.capex:,.0f} {cur} capex);"
+        f" expected loss {best.baseline_ale:,.0f} -> {best.expected_ale:,.0f} {cur}/yr"
+        f" ({rosi})"
+    )
+    if best.simulated is not None:
+        s = best.simulated
         click.echo(
-            f"cost {best.annualised_cost:,.0f} {cur}/yr ({best.capex:,.0f} {cur} capex);"
-            f" expected loss {best.baseline_ale:,.0f} -> {best.expected_ale:,.0f} {cur}/yr"
-            f" (ROSI {best.rosi:.2f})"
+            f"simulated ({best.trials:,} years, seed {best.seed}): ALE"
+            f" {s.loc['current', 'ale']:,.0f} -> {s.loc['plan', 'ale']:,.0f} {cur}/yr,"
+            f" VaR99 {s.loc['current', 'var99']:,.0f} -> {s.loc['plan', 'var99']:,.0f},"
+            f" ES99 {s.loc['current', 'es99']:,.0f} -> {s.loc['plan', 'es99']:,.0f} {cur}"
         )
-        if best.simulated is not None:
-            s = best.simulated
+    if best.status != "optimal":
+        if math.isfinite(best.bound) and math.isfinite(best.gap):
             click.echo(
-                f"simulated ({best.trials:,} years, seed {best.seed}): ALE"
-                f" {s.loc['current', 'ale']:,.0f} -> {s.loc['plan', 'ale']:,.0f} {cur}/yr,"
-                f" VaR99 {s.loc['current', 'var99']:,.0f} -> {s.loc['plan', 'var99']:,.0f},"
-                f" ES99 {s.loc['current', 'es99']:,.0f} -> {s.loc['plan', 'es99']:,.0f} {cur}"
+                f"solver stopped early: bound {_money(best.bound)}, gap {_money(best.gap, '.2%')}"
             )
-        if best.status != "optimal":
-            click.echo(f"solver stopped early: bound {best.bound:,.0f}, gap {best.gap:.2%}")
-        excess = (quick.expected_ale - best.expected_ale) / max(best.expected_ale, 1e-300)
-        click.echo(
-            f"greedy by reduction per cost would choose {', '.join(quick.members) or 'nothing'}:"
-            f" expected loss {quick.expected_ale:,.0f} {cur}/yr ({excess:+.1%})"
-        )
+        else:
+            click.echo("solver stopped early, before it had a bound: optimality is not proven")
+    excess = (quick.expected_ale - best.expected_ale) / max(best.expected_ale, 1e-300)
+    click.echo(
+        f"greedy by reduction per cost would choose {', '.join(quick.members) or 'nothing'}:"
+        f" expected loss {quick.expected_ale:,.0f} {cur}/yr ({excess:+.1%})"
+    )
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Ctrl-C inside a command is handled by the group (:class:`_Group`: one line, exit 130).
+    """
     try:
         cli(prog_name="riskkit")
     except MemoryError:

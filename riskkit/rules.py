@@ -82,6 +82,7 @@ __all__ = [
     "crf",
     "annualised_cost",
     "purdue_level",
+    "money_terms",
 ]
 
 FR_INDEX: dict[str, int] = {f: i for i, f in enumerate(FRS)}
@@ -506,3 +507,25 @@ def purdue_level(zone) -> float | None:
     if zone.purdue_level is not None:
         return float(zone.purdue_level)
     return KIND_PURDUE.get(zone.kind)
+
+
+def money_terms(scenario: Scenario) -> dict[str, tuple]:
+    """The factors whose product is one event's money loss, per category [currency/event].
+
+    Production loss is hours x cost per hour, ``(hours, cost_per_hour)``; every other money
+    category is its own amount, a 1-tuple. Samplers draw each factor per event and multiply
+    them; :func:`money_per_event` is the product of their means.
+
+    Parameters
+    ----------
+    scenario : Scenario
+
+    Returns
+    -------
+    dict of str to tuple of Distribution
+        Only the categories the scenario has, in the order of the site file.
+    """
+    return {
+        cat: (spec.hours, spec.cost_per_hour) if cat == "production" else (spec,)
+        for cat, spec in scenario.consequences.money().items()
+    }

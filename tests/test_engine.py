@@ -615,3 +615,15 @@ def test_a_site_without_scenarios_has_the_summary_columns_at_every_level(make_si
         assert (df.drop(columns=["ale_se", "p_zero"]) == 0).all().all()
         assert (df["p_zero"] == 1).all()
     assert len(sim.summary("scenario")) == 0 and sim.summary("scenario")["ale"].sum() == 0
+
+
+def test_old_engine_names_still_import_from_the_package():
+    import riskkit.engine as engine_pkg
+    from riskkit.engine import SEVERITY_CLASSES, _Chunk, _scenario_runs, _ScenarioRun
+    from riskkit.engine.simulation import _Chunk as chunk_home
+    from riskkit.rules import SEVERITY_CLASSES as rules_classes
+
+    assert _Chunk is chunk_home and SEVERITY_CLASSES is rules_classes
+    assert callable(_scenario_runs) and _ScenarioRun.__name__ == "_ScenarioRun"
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        engine_pkg.no_such_name  # noqa: B018

@@ -704,7 +704,6 @@ def percentile_site():
 
 
 def test_percentile_statistic_uses_the_rate_percentile():
-    pytest.importorskip("riskkit.engine")
     from scipy import stats
 
     s = build(percentile_site())
@@ -726,7 +725,8 @@ def test_percentile_statistic_uses_the_rate_percentile():
 
 
 def test_percentile_statistic_from_site_and_given_simulation():
-    engine = pytest.importorskip("riskkit.engine")
+    from riskkit import engine
+
     d = percentile_site()
     d["model"]["decision_statistic"] = "p95"
     s = build(d)
@@ -737,3 +737,14 @@ def test_percentile_statistic_from_site_and_given_simulation():
     assert a.scenarios.loc["S1", "rate"] == b.scenarios.loc["S1", "rate"]
     with pytest.raises(ValueError, match="unmitigated state, a simulation of 'current'"):
         target_levels(s, sim=engine.simulate(s, trials=200, seed=1))
+
+
+def test_slt_methods_and_the_old_names_still_import():
+    import riskkit.levels as levels_pkg
+    from riskkit.levels import _KIND_PURDUE, METHODS, SLT_METHODS
+    from riskkit.rules import KIND_PURDUE
+
+    assert SLT_METHODS == ("rrf", "matrix", "capability") and METHODS is SLT_METHODS
+    assert _KIND_PURDUE is KIND_PURDUE  # one map, in riskkit.rules
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        levels_pkg.no_such_name  # noqa: B018

@@ -1,12 +1,12 @@
-"""The Monte Carlo engine: simulated years of loss per scenario, zone and site.
+"""The Monte Carlo run: what each scenario draws, the chunks of trials, and the public calls.
 
-One trial is one simulated year (MODEL.md section 2). For every trial and scenario the engine
-samples the parameters (attempt rate, vulnerability, countermeasure reductions), draws the
-number of successful events from a Poisson distribution given that year's rate, draws the
-consequences of every event and sums them: the annual loss is a true compound sum, not the
-product of a frequency and a magnitude. Zone and site losses are sums over scenarios, trial by
-trial. Safety and environment consequences stay severity classes and are counted as events per
-year of each class.
+One trial is one simulated year (docs/model.md, "One simulated year"). For every trial and
+scenario the engine samples the parameters (attempt rate, vulnerability, countermeasure
+reductions), draws the number of successful events from a Poisson distribution given that
+year's rate, draws the consequences of every event and sums them: the annual loss is a true
+compound sum, not the product of a frequency and a magnitude. Zone and site losses are sums
+over scenarios, trial by trial. Safety and environment consequences stay severity classes and
+are counted as events per year of each class.
 
 Common random numbers
 ---------------------
@@ -69,9 +69,6 @@ References
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -79,41 +76,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from .exposure import (
+from ..rules import (
+    MIN_TRIALS,
     State,
     achieved_levels,
-    expected_losses,
+    money_terms,
     protection_level,
     resolve_state,
     scenario_effects,
+    sl_factor,
 )
-from .site import HARM_CATEGORIES, Site
+from ..site import HARM_CATEGORIES, Site
+from .limits import MAX_EVENTS_PER_YEAR, _check_memory, _check_rates, _rate_problem
+from .results import Simulation
+from .streams import BLOCK, _join, _poisson_counts, _segment_sum, _stream
 
-__all__ = [
-    "LEVELS",
-    "QUANTILES",
-    "Simulation",
-    "simulate",
-    "simulate_many",
-    "moments",
-]
-
-LEVELS: tuple[str, ...] = ("scenario", "zone", "site")
-"""Levels of aggregation of losses."""
-
-QUANTILES: tuple[float, ...] = (0.90, 0.95, 0.99)
-"""Confidence levels of the value at risk and expected shortfall columns."""
-
-SEVERITY_CLASSES: tuple[int, ...] = (1, 2, 3, 4)
-
-BLOCK = 1 << 14
-"""Trials per block of every random stream [trials].
-
-Each block of each stream has its own generator, so blocks can be simulated in any order and
-concurrently. Part of the definition of the random numbers: changing it changes them.
-"""
+__all__ = ["simulate", "simulate_many", "DEFAULT_CHUNK", "MAX_EVENTS"]
 
 DEFAULT_CHUNK = 1 << 16
 """Trials simulated together [trials], a multiple of :data:`BLOCK`; bounds the memory of
@@ -122,101 +101,6 @@ one block) so that every worker gets several."""
 
 MAX_EVENTS = 1 << 21
 """Events drawn at once for one scenario; larger chunks are cut into pieces of trials."""
-
-_SMALL_RATE = 12.0  # rates up to this use inversion of the Poisson CDF
-_KMAX = 250  # inversion stops here (P(N > 250 | rate 12) < 1e-200)
-_TAIL = 1e-17  # ... or where the next term no longer changes the CDF in float64
-
-
-# --------------------------------------------------------------------------------------------
-# Streams
-# --------------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def _key(label: str) -> int:
-    return int.from_bytes(hashlib.blake2b(label.encode(), digest_size=8).digest(), "little")
-
-
-def _stream(seed: int, label: str, block: int) -> np.random.Generator:
-    """The generator of block ``block`` of the stream ``label``.
-
-    A keyed child of ``SeedSequence(seed)`` with spawn key (hash of ``label``, ``block``).
-    """
-    ss = np.random.SeedSequence(seed, spawn_key=(_key(label), block))
-    return np.random.Generator(np.random.PCG64(ss))
-
-
-def _poisson_counts(
-    u: np.ndarray,
-    lam: float | np.ndarray,
-    large: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
-) -> np.ndarray:
-    """Poisson counts: inversion of the CDF at ``u`` for small rates, numpy above.
-
-    Inversion keeps one uniform per trial whatever the rate; the rare rates above
-    ``_SMALL_RATE`` take ``large(trials, rates)``, numpy's sampler on their own stream
-    (consumed in trial order).
-    """
-    n = u.size
-    if np.ndim(lam) == 0 and lam <= _SMALL_RATE:  # one rate for every trial: tabulate the CDF
-        F = [math.exp(-lam)]
-        p = acc = F[0]
-        for k in range(1, _KMAX + 1):  # the same recurrence as below, so the same counts
-            p *= lam
-            p /= k
-            acc += p
-            if p < acc * _TAIL:  # F has stopped growing: the far tail ends here
-                F.append(math.inf)
-                break
-            F.append(acc)
-        return np.minimum(np.searchsorted(np.array(F), u, side="right"), len(F) - 1)
-    lam = np.broadcast_to(np.asarray(lam, dtype=float), (n,))
-    counts = np.zeros(n, dtype=np.int64)
-    big = lam > _SMALL_RATE
-    if big.any():
-        ib = np.flatnonzero(big)
-        counts[ib] = large(ib, lam[ib])
-        idx = np.flatnonzero(~big)
-        u, lam = u[idx], lam[idx]
-    else:
-        idx = None
-    p = np.exp(-lam)
-    sel = np.flatnonzero(u >= p)  # F(0) = p; N = min{k : u < F(k)}
-    if idx is None:
-        idx = sel
-    else:
-        idx = idx[sel]
-    u, lam, p = u[sel], lam[sel], p[sel]
-    F = p.copy()
-    k = 0
-    while idx.size:
-        k += 1
-        p *= lam
-        p /= k
-        F += p
-        done = (u < F) | (p < F * _TAIL)
-        counts[idx[done]] = k
-        if k >= _KMAX:
-            counts[idx[~done]] = k
-            break
-        keep = ~done
-        idx, u, lam, p, F = idx[keep], u[keep], lam[keep], p[keep], F[keep]
-    return counts
-
-
-def _segment_sum(x: np.ndarray, nz: np.ndarray, nz_starts: np.ndarray, m: int) -> np.ndarray:
-    """Per-trial sums of per-event values ``x`` (the events of a trial are contiguous).
-
-    ``nz`` are the trials (of ``m``) that have events and ``nz_starts`` their first event. The
-    additions of a trial's sum involve only its own events, so the sums do not depend on how
-    trials are chunked.
-    """
-    out = np.zeros(m, dtype=x.dtype)
-    if nz.size:
-        out[nz] = np.add.reduceat(x, nz_starts)
-    return out
-
 
 # --------------------------------------------------------------------------------------------
 # What the run does to each scenario (static set-up)
@@ -243,7 +127,7 @@ class _View:
 
 
 @dataclass
-class _Plan:
+class _ScenarioRun:
     """Static description of one scenario for one run."""
 
     col: int
@@ -271,7 +155,7 @@ class _Plan:
         return bool(self.terms or self.harms)
 
 
-def _plans(site: Site, states: list[State]) -> list[_Plan]:
+def _scenario_runs(site: Site, states: list[State]) -> list[_ScenarioRun]:
     r = float(site.model.sl_reduction_per_level)
     levels = [achieved_levels(site, st) for st in states]
     plans = []
@@ -287,18 +171,17 @@ def _plans(site: Site, states: list[State]) -> list[_Plan]:
                 (cat, tuple(_label(site, s.id, cid, spec, reductions) for cid, spec in lst))
                 for cat, lst in sorted(eff.consequence.items())
             )
-            views.append(_View(r ** -min(L, capability), freq, cons))
-        terms = []
-        for cat, spec in s.consequences.money().items():
-            specs = (spec.hours, spec.cost_per_hour) if cat == "production" else (spec,)
-            terms.append((cat, specs))
+            views.append(_View(sl_factor(r, L, capability), freq, cons))
+        terms = list(money_terms(s).items())
         harms = {cat: (h.severity, h.probability) for cat, h in s.consequences.harms().items()}
         if s.rate is not None:
             actor, share, rate = None, 1.0, s.rate
         else:
             actor, share, rate = s.actor, float(s.rate_share), None
         plans.append(
-            _Plan(col, s.id, actor, share, rate, s.vulnerability, terms, harms, reductions, views)
+            _ScenarioRun(
+                col, s.id, actor, share, rate, s.vulnerability, terms, harms, reductions, views
+            )
         )
     return plans
 
@@ -345,12 +228,6 @@ def _scale(labels: tuple[str, ...], red: dict[str, Any]) -> float | np.ndarray:
     return s
 
 
-def _join(parts: list[np.ndarray]) -> np.ndarray:
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts) if parts else np.zeros(0)
-
-
 class _Chunk:
     """Simulates the trials ``[a, b)`` of every scenario; ``a`` starts a block.
 
@@ -359,7 +236,9 @@ class _Chunk:
     reductions). Writes only rows ``a .. b-1`` of the outputs, so chunks can run concurrently.
     """
 
-    def __init__(self, site: Site, seed: int, plans: list[_Plan], events: bool, a: int, b: int):
+    def __init__(
+        self, site: Site, seed: int, plans: list[_ScenarioRun], events: bool, a: int, b: int
+    ):
         self.site = site
         self.seed = seed
         self.plans = plans
@@ -426,7 +305,7 @@ class _Chunk:
         for plan in self.plans:
             self._scenario(plan, outs)
 
-    def _scenario(self, plan: _Plan, outs: list[_Out]) -> None:
+    def _scenario(self, plan: _ScenarioRun, outs: list[_Out]) -> None:
         a, b = self.a, self.b
         n = b - a
         sid = plan.id
@@ -454,6 +333,8 @@ class _Chunk:
 
         u = self.uniform(f"{sid}|count", self.sizes)
         counts = _poisson_counts(u, lam0, self.large(f"{sid}|count.large"))
+        if counts.size and counts.max() > MAX_EVENTS_PER_YEAR:
+            raise _rate_problem(self.site, plan.id, f"a sampled year has {counts.max():,} events")
         # cut the chunk into pieces of at most MAX_EVENTS events (same draws, less memory)
         ends = np.zeros(n + 1, dtype=np.int64)  # ends[t]: events of the chunk's trials < t
         np.cumsum(counts, out=ends[1:])
@@ -574,7 +455,8 @@ def _run(
 ) -> list[_Out]:
     workers = _resolve_workers(workers)
     chunk = _chunk_trials(chunk_size, trials, workers)
-    plans = _plans(site, states)
+    _check_rates(site)
+    plans = _scenario_runs(site, states)
     outs = []
     for _ in states:
         harm_cols = {cat: [p.col for p in plans if cat in p.harms] for cat in HARM_CATEGORIES}
@@ -606,21 +488,17 @@ def _run(
     return outs
 
 
-def _frozen(a: np.ndarray | None) -> np.ndarray | None:
-    if a is not None:
-        a.flags.writeable = False
-    return a
-
-
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
 
 
-def _resolve_run(site: Site, trials, seed) -> tuple[int, int]:
-    # at least 100, as in the site file: fewer years cannot estimate VaR99 / ES99
-    trials = _check_int("trials", site.model.trials if trials is None else trials, 100)
+def _resolve_run(site: Site, trials, seed, states: int = 1) -> tuple[int, int]:
+    # at least MIN_TRIALS, as in the site file: fewer years cannot estimate VaR99 / ES99
+    from_site = trials is None
+    trials = _check_int("trials", site.model.trials if from_site else trials, MIN_TRIALS)
     seed = _check_int("seed", site.model.seed if seed is None else seed, 0)
+    _check_memory(site, trials, states, from_site)
     return trials, seed
 
 
@@ -731,7 +609,7 @@ def simulate_many(
             st = resolve_state(site, "plan", list(spec))
         names.append(str(name))
         states.append(st)
-    trials, seed = _resolve_run(site, trials, seed)
+    trials, seed = _resolve_run(site, trials, seed, max(len(states), 1))
     workers = _resolve_workers(workers)
     if not states:
         return {}
@@ -740,394 +618,3 @@ def simulate_many(
         n: Simulation(site, trials, seed, st, o, chunk_size, workers)
         for n, st, o in zip(names, states, outs)
     }
-
-
-class Simulation:
-    """Simulated annual losses of a site in one state: the result of :func:`simulate`.
-
-    Attributes
-    ----------
-    site : Site
-    trials : int
-        Simulated years.
-    seed : int
-    state : State
-        Which countermeasures act and whether today's SL-A counts.
-    currency : str
-        Unit of every money value.
-    scenarios : list of str
-        Scenario ids, the columns of ``losses('scenario')``.
-    zones : list of str
-        Zone ids, the columns of ``losses('zone')``.
-
-    Notes
-    -----
-    Losses per trial and scenario are kept (``trials x scenarios`` float64); zone and site
-    losses are summed from them on demand. The frames returned by :meth:`losses`,
-    :meth:`harm_counts` and :meth:`event_rates` are read-only views of those arrays (no copy
-    of a possibly large table); call ``.copy()`` on one to change it.
-    """
-
-    def __init__(self, site, trials, seed, state, out: _Out, chunk_size=None, workers=1):
-        self.site = site
-        self.trials = int(trials)
-        self.seed = int(seed)
-        self.state = state
-        self.currency = site.currency
-        self.chunk_size = chunk_size
-        self.workers = workers
-        self.scenarios = [s.id for s in site.scenarios]
-        self.zones = [z.id for z in site.zones]
-        self._loss = _frozen(out.loss)
-        self._harm = {k: _frozen(v) for k, v in out.harm.items()}
-        self._harm_cols = out.harm_cols
-        self._rates = _frozen(out.rates)
-        self._cache: dict[Any, Any] = {}
-
-    def __repr__(self) -> str:
-        plan = f", plan={list(self.state.plan)}" if self.state.plan else ""
-        return (
-            f"Simulation({self.site.name!r}, state={self.state.name!r}{plan}, "
-            f"trials={self.trials}, seed={self.seed})"
-        )
-
-    # -- losses -----------------------------------------------------------------------------
-    def _members(self, level: str) -> list[tuple[str, list[int]]]:
-        """Entities of a level and the scenario columns each sums."""
-        if level not in LEVELS:
-            raise ValueError(f"level must be one of {', '.join(LEVELS)}, {level!r} was given")
-        if level == "scenario":
-            return [(sid, [j]) for j, sid in enumerate(self.scenarios)]
-        if level == "zone":
-            col = {s.id: j for j, s in enumerate(self.site.scenarios)}
-            return [(z, [col[s.id] for s in self.site.scenarios_in(z)]) for z in self.zones]
-        return [("site", list(range(len(self.scenarios))))]
-
-    def _level_array(self, level: str) -> np.ndarray:
-        if level == "scenario":
-            return self._loss
-        key = ("loss", level)
-        arr = self._cache.get(key)
-        if arr is None:
-            members = self._members(level)
-            arr = np.zeros((self.trials, len(members)), order="F")
-            for k, (_, cols) in enumerate(members):
-                for j in cols:  # fixed order of additions: reproducible to the bit
-                    arr[:, k] += self._loss[:, j]
-            self._cache[key] = _frozen(arr)
-        return arr
-
-    def losses(self, level: str = "site") -> pd.DataFrame:
-        """Annual losses, one row per trial [currency/yr].
-
-        Parameters
-        ----------
-        level : {'scenario', 'zone', 'site'}
-            Columns are scenario ids, zone ids (every zone, zero where it has no scenario),
-            or the single column ``'site'``.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Index ``trial`` (0 .. trials-1).
-        """
-        names = [n for n, _ in self._members(level)]
-        df = pd.DataFrame(self._level_array(level), columns=names, copy=False)
-        df.index.name = "trial"
-        df.columns.name = level
-        return df
-
-    # -- harm -------------------------------------------------------------------------------
-    def harm_counts(
-        self, category: str, level: str = "scenario", min_class: int = 1
-    ) -> pd.DataFrame:
-        """Events per trial whose ``category`` harm reaches class ``min_class`` or worse.
-
-        Parameters
-        ----------
-        category : {'safety', 'environment'}
-        level : {'scenario', 'zone', 'site'}
-        min_class : int, 1..4
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per trial, one column per scenario / zone / ``'site'`` [events/yr].
-        """
-        cat_arr, sev = self._harm_data(category)
-        if min_class not in SEVERITY_CLASSES:
-            raise ValueError(f"min_class must be 1..4, {min_class!r} was given")
-        members = self._members(level)
-        data = np.zeros((self.trials, len(members)), dtype=np.int64, order="F")
-        for k, (_, cols) in enumerate(members):
-            for j in cols:
-                if j in sev and sev[j][1] >= min_class:
-                    data[:, k] += cat_arr[:, sev[j][0]]
-        df = pd.DataFrame(data, columns=[n for n, _ in members], copy=False)
-        df.index.name = "trial"
-        df.columns.name = level
-        return df
-
-    def _harm_data(self, category: str):
-        if category not in HARM_CATEGORIES:
-            raise ValueError(
-                f"category must be one of {', '.join(HARM_CATEGORIES)}, {category!r} was given"
-            )
-        cols = self._harm_cols[category]
-        sev = {}
-        for k, j in enumerate(cols):
-            severity = self.site.scenarios[j].consequences.harms()[category].severity
-            sev[j] = (k, severity)
-        return self._harm[category], sev
-
-    def harm_frequency(self, category: str, level: str = "zone") -> pd.DataFrame:
-        """Mean frequency of events of each severity class or worse [events/yr].
-
-        Parameters
-        ----------
-        category : {'safety', 'environment'}
-        level : {'scenario', 'zone', 'site'}
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per scenario / zone / site, columns ``<category>_ge1`` .. ``_ge4``: the
-            simulated number of events per year whose harm reaches class k or worse.
-        """
-        arr, sev = self._harm_data(category)
-        means = arr.mean(axis=0) if arr.size else np.zeros(0)
-        members = self._members(level)
-        out = np.zeros((len(members), len(SEVERITY_CLASSES)))
-        for i, (_, cols) in enumerate(members):
-            for j in cols:
-                if j in sev:
-                    k, s = sev[j]
-                    out[i, :s] += means[k]
-        df = pd.DataFrame(
-            out,
-            index=pd.Index([n for n, _ in members], name=level),
-            columns=[f"{category}_ge{k}" for k in SEVERITY_CLASSES],
-        )
-        return df
-
-    # -- statistics -------------------------------------------------------------------------
-    def summary(self, level: str = "zone") -> pd.DataFrame:
-        """Risk measures of every scenario, zone or the site.
-
-        Parameters
-        ----------
-        level : {'scenario', 'zone', 'site'}
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per scenario / zone / site with columns
-
-            - ``ale``: mean annual loss [currency/yr], ``ale_se`` its Monte Carlo standard error;
-            - ``var90``, ``var95``, ``var99``: value at risk, the q-quantile of the annual loss
-              (the smallest simulated loss with empirical CDF >= q) [currency];
-            - ``es90``, ``es95``, ``es99``: expected shortfall, the mean of the worst (1 - q)
-              share of the years (Acerbi and Tasche) [currency];
-            - ``p_zero``: share of years without loss;
-            - ``safety_ge1`` .. ``safety_ge4``, ``environment_ge1`` .. ``environment_ge4``:
-              events per year whose harm reaches class k or worse [events/yr];
-            - ``expected_ale``: the closed-form expected annual loss [currency/yr].
-        """
-        key = ("summary", level)
-        if key in self._cache:
-            return self._cache[key].copy()
-        arr = self._level_array(level)
-        members = self._members(level)
-        n = self.trials
-        rows = []
-        ks = [min(max(math.ceil(n * q - 1e-9) - 1, 0), n - 1) for q in QUANTILES]
-        for k, _ in enumerate(members):
-            x = arr[:, k]
-            row = {"ale": x.mean(), "ale_se": x.std(ddof=1) / math.sqrt(n) if n > 1 else np.nan}
-            part = np.partition(x, sorted(set(ks)))
-            var, es = {}, {}
-            for q, kq in zip(QUANTILES, ks):
-                tail = part[kq + 1 :].sum()
-                var[q] = part[kq]
-                es[q] = (tail + (kq + 1 - n * q) * part[kq]) / (n * (1 - q))
-            for q in QUANTILES:
-                row[f"var{round(q * 100)}"] = var[q]
-            for q in QUANTILES:
-                row[f"es{round(q * 100)}"] = es[q]
-            row["p_zero"] = np.count_nonzero(x == 0) / n
-            rows.append(row)
-        cols = [
-            "ale",
-            "ale_se",
-            *(f"{m}{round(q * 100)}" for m in ("var", "es") for q in QUANTILES),
-        ]
-        df = pd.DataFrame(
-            rows, index=pd.Index([m for m, _ in members], name=level), columns=[*cols, "p_zero"]
-        )  # the columns also without rows (a site without scenarios)
-        for cat in HARM_CATEGORIES:
-            df = df.join(self.harm_frequency(cat, level))
-        exp = self.expected()
-        ale = exp["ale"].to_numpy(float) if "ale" in exp else np.zeros(0)
-        df["expected_ale"] = [float(ale[cols].sum()) for _, cols in members]
-        self._cache[key] = df
-        return df.copy()
-
-    def exceedance(self, level: str = "site", points: int | Iterable[float] = 200) -> pd.DataFrame:
-        """Loss exceedance curve: P(annual loss >= x) for each column of ``losses(level)``.
-
-        Parameters
-        ----------
-        level : {'scenario', 'zone', 'site'}
-        points : int or array of float
-            Number of losses on a logarithmic grid from the smallest to the largest positive
-            simulated loss, or the losses [currency] themselves.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Index ``loss`` [currency], one column per entity, values P(loss >= x) in [0, 1].
-        """
-        arr = self._level_array(level)
-        names = [n for n, _ in self._members(level)]
-        if isinstance(points, (int, np.integer)):
-            if points < 2:
-                raise ValueError(f"points must be >= 2, {points} was given")
-            pos = arr[arr > 0]
-            if pos.size == 0:
-                grid = np.array([0.0])
-            else:
-                lo, hi = float(pos.min()), float(pos.max())
-                grid = np.geomspace(lo, hi, int(points)) if hi > lo else np.array([lo])
-        else:
-            grid = np.asarray(list(points), dtype=float)
-        out = np.empty((grid.size, len(names)))
-        for k in range(len(names)):
-            srt = np.sort(arr[:, k])
-            out[:, k] = (self.trials - np.searchsorted(srt, grid, side="left")) / self.trials
-        df = pd.DataFrame(out, index=pd.Index(grid, name="loss"), columns=names)
-        df.columns.name = level
-        return df
-
-    def event_rates(self) -> pd.DataFrame:
-        """Sampled expected event rate of every trial and scenario [events/yr].
-
-        lambda_t = attempts x share x vulnerability x r^-min(L, c) x prod(1 - e_i), the rate
-        of the Poisson distribution of each simulated year (after protection and frequency
-        effects); its percentiles express parameter uncertainty. Computed on first use from
-        the same streams as the losses (parameters only).
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per trial, one column per scenario.
-        """
-        if self._rates is None:
-            (out,) = _run(
-                self.site,
-                [self.state],
-                self.trials,
-                self.seed,
-                self.chunk_size,
-                self.workers,
-                events=False,
-                rates=True,
-            )
-            self._rates = _frozen(out.rates)
-        df = pd.DataFrame(self._rates, columns=self.scenarios, copy=False)
-        df.index.name = "trial"
-        df.columns.name = "scenario"
-        return df
-
-    def expected(self) -> pd.DataFrame:
-        """Closed-form expectations of every scenario in this state.
-
-        Returns
-        -------
-        pandas.DataFrame
-            :func:`riskkit.exposure.expected_losses` for ``self.state``.
-        """
-        if "expected" not in self._cache:
-            self._cache["expected"] = expected_losses(self.site, self.state)
-        return self._cache["expected"].copy()
-
-
-# --------------------------------------------------------------------------------------------
-# Closed-form moments
-# --------------------------------------------------------------------------------------------
-
-
-def _m2(spec) -> float:
-    return spec.second_moment()
-
-
-def moments(
-    site: Site, state: str | State = "current", plan: Iterable[str] | None = None
-) -> pd.DataFrame:
-    """Closed-form mean and variance of every scenario's annual loss.
-
-    With rate lambda = A V r^-min(L, c) prod(1 - e_i) (independent factors), per-event loss
-    Y = sum_k D_k X_k with D_k = prod(1 - d_j) per year and X_k independent per event,
-
-    E[S] = E[lambda] sum_k E[D_k] E[X_k],
-
-    Var[S] = E[lambda] E[Y^2] + E[lambda^2] E[(sum_k D_k E[X_k])^2]
-             - (E[lambda] sum_k E[D_k] E[X_k])^2,
-
-    the law of total variance over the compound Poisson sum given the year's parameters.
-
-    Parameters
-    ----------
-    site : Site
-    state : {'unmitigated', 'current', 'plan'} or State
-    plan : iterable of str, optional
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by scenario: ``mean`` [currency/yr], ``var`` [currency^2/yr^2],
-        ``rate`` = E[lambda] [events/yr], ``rate_m2`` = E[lambda^2].
-
-    Notes
-    -----
-    Scenarios of the same actor share its attempt rate, and scenarios under the same
-    countermeasure effect share its reduction, so scenarios are correlated; these moments are
-    per scenario.
-    """
-    st = resolve_state(site, state, plan)
-    rows = {}
-    for p, s in zip(_plans(site, [st]), site.scenarios):
-        v = p.views[0]
-        if p.actor is not None:
-            a = site.actor(p.actor).attempt_rate
-            ea, ea2 = a.mean() * p.share, _m2(a) * p.share**2
-        else:
-            ea, ea2 = p.rate.mean(), _m2(p.rate)
-        ev, ev2 = p.vulnerability.mean(), _m2(p.vulnerability)
-        f1, f2 = v.sl_factor, v.sl_factor**2
-        for lab in v.freq:
-            d = p.reductions[lab]
-            f1 *= 1 - d.mean()
-            f2 *= 1 - 2 * d.mean() + _m2(d)
-        el, el2 = ea * ev * f1, ea2 * ev2 * f2
-        mu, m2, d1, d2 = [], [], [], []
-        for cat, specs in p.terms:
-            mu.append(math.prod(sp.mean() for sp in specs))
-            m2.append(math.prod(_m2(sp) for sp in specs))
-            a1 = a2 = 1.0
-            for lab in v.scaled(cat):
-                d = p.reductions[lab]
-                a1 *= 1 - d.mean()
-                a2 *= 1 - 2 * d.mean() + _m2(d)
-            d1.append(a1)
-            d2.append(a2)
-        mu, m2, d1, d2 = map(np.asarray, (mu, m2, d1, d2))
-        mean_y = float(np.sum(d1 * mu))
-        # E[(sum D_k mu_k)^2] with independent D_k
-        e_dm2 = float(mean_y**2 - np.sum((d1 * mu) ** 2) + np.sum(d2 * mu**2))
-        e_y2 = float(e_dm2 + np.sum(d2 * (m2 - mu**2)))
-        mean = el * mean_y
-        var = el * e_y2 + el2 * e_dm2 - mean**2
-        rows[s.id] = {"mean": mean, "var": var, "rate": el, "rate_m2": el2}
-    df = pd.DataFrame.from_dict(rows, orient="index")
-    df.index.name = "scenario"
-    return df

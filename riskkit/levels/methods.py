@@ -1,11 +1,11 @@
 """Target security levels (SL-T), gap analysis and zone-model checks.
 
-MODEL.md section 3 in code. Per scenario, the required risk reduction factor (RRF) against
-every tolerance dimension of the site gives a required level; the SL-T vector of a zone over
-FR1..FR7 is the max of the levels of its scenarios tagged with each FR (at least 1), and a
-conduit takes the element-wise max of the zones it joins. Every SL-T value carries its driver
-(the scenario, its RRF, the dimension that set it, whether the actor's capability capped it),
-so a reviewer can follow each number back to one scenario.
+The rules of docs/model.md, "Target security levels", in code. Per scenario, the required risk
+reduction factor (RRF) against every tolerance dimension of the site gives a required level;
+the SL-T vector of a zone over FR1..FR7 is the max of the levels of its scenarios tagged with
+each FR (at least 1), and a conduit takes the element-wise max of the zones it joins. Every
+SL-T value carries its driver (the scenario, its RRF, the dimension that set it, whether the
+actor's capability capped it), so a reviewer can follow each number back to one scenario.
 
 Three methods, so that an organisation can reproduce its own procedure and compare:
 
@@ -69,7 +69,6 @@ References
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,38 +76,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .exposure import achieved_levels, expected_losses, resolve_state
-from .site import FRS, HARM_CATEGORIES, SecurityLevelEffect, Site
+from ..exposure import expected_losses
+from ..rules import (
+    KIND_PURDUE,
+    harm_at_least,
+    money_terms,
+    sl_factor,
+)
+from ..site import FRS, HARM_CATEGORIES, Problem, Site, SiteError
+from .drivers import _aggregate, _flags, _summary
 
-__all__ = [
-    "METHODS",
-    "TargetLevels",
-    "Gaps",
-    "target_levels",
-    "gaps",
-    "model_checks",
-    "compare_methods",
-    "scenario_risk",
-    "risk_reduction",
-    "required_level",
-    "threat_level",
-    "matrix_class",
-]
+SLT_METHODS = ("rrf", "matrix", "capability")
+"""Methods of :func:`target_levels` (how SL-T is derived)."""
 
-METHODS = ("rrf", "matrix", "capability")
-SEVERITIES = ("error", "warning", "info")
-CHECK_COLUMNS = ["severity", "rule", "subject", "message"]
-
-# Purdue level assumed for a zone without ``purdue_level``, from its kind
-_KIND_PURDUE = {
-    "enterprise": 4.0,
-    "dmz": 3.5,
-    "operations": 3.0,
-    "supervisory": 2.0,
-    "control": 1.0,
-    "safety": 1.0,
-    "field": 0.0,
-}
+METHODS = SLT_METHODS
+"""Old name of :data:`SLT_METHODS`, kept for existing imports."""
+_KIND_PURDUE = KIND_PURDUE  # old name; the map lives in riskkit.rules
 
 _OPTIONS = {
     "rrf": {"statistic", "tail_samples", "cap"},
@@ -262,11 +245,8 @@ def _event_loss_tail(site: Site, xs: list[float], n: int) -> dict[str, np.ndarra
     for s in money:
         rng = np.random.default_rng(seeds[s.id])
         loss = np.zeros(n)
-        for cat, spec in s.consequences.money().items():
-            if cat == "production":
-                loss += spec.hours.sample(rng, n) * spec.cost_per_hour.sample(rng, n)
-            else:
-                loss += spec.sample(rng, n)
+        for specs in money_terms(s).values():
+            loss += math.prod((spec.sample(rng, n) for spec in specs), start=1.0)
         out[s.id] = (loss[:, None] >= xs_arr[None, :]).mean(axis=0)
     return out
 
@@ -347,7 +327,7 @@ def scenario_risk(
 
 def _simulate_unmitigated(site: Site):
     try:
-        from .engine import simulate
+        from ..engine import simulate
     except ImportError as e:  # pragma: no cover - until the engine lands
         raise NotImplementedError(
             "a percentile decision statistic needs the Monte Carlo engine (riskkit.engine),"
@@ -394,7 +374,7 @@ def risk_reduction(site: Site, risk: pd.DataFrame) -> pd.DataFrame:
                 continue
             for k, f in sorted(table.items()):
                 if sev >= k:
-                    m = float(rec[f"{h}_rate"])
+                    m = float(harm_at_least(sev, rec[f"{h}_rate"], k))
                     rows.append((sid, f"{h}>={k}", h, float(k), m, float(f), m / f))
     fin = tol.financial
     money = risk[risk["money"] & (risk["loss_per_event"] > 0)] if len(risk) else risk
@@ -549,35 +529,18 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
     ----------
     .. [1] IEC 62443-3-2:2020, clause 4.6.7 (ZCR 5.7: determine SL-T).
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, {method!r} was given")
-    bad = sorted(set(options) - _OPTIONS[method])
-    if bad:
-        raise TypeError(
-            f"unknown option {bad[0]!r} for method {method!r}; options are"
-            f" {', '.join(sorted(_OPTIONS[method]))}"
-        )
-    stat = options.get("statistic") or site.model.decision_statistic
-    _parse_statistic(stat)
+    _check_options(method, options)
+    stat = _statistic(site, options.get("statistic"))
     r = float(site.model.sl_reduction_per_level)
     risk = scenario_risk(site, sim, stat, options.get("tail_samples", 20000))
     rrfs = risk_reduction(site, risk)
     scen = _scenario_rrf(site, risk, rrfs, r)
-
-    if method == "rrf":
-        cap = bool(options.get("cap", True))
-        scen["required"] = scen["rrf_level"]
-    elif method == "matrix":
-        cap = bool(options.get("cap", False))
-        _matrix_levels(site, risk, scen, options.get("severity_map"))
-    else:
-        cap = False
-        _capability_levels(site, scen, options)
+    cap = _required_levels(site, method, risk, scen, options)
     scen["sl_t"] = (
         np.minimum(scen["required"], scen["capability"]) if cap else scen["required"]
     ).astype(int)
     scen["capped"] = scen["sl_t"] < scen["required"]
-    scen["residual_rrf"] = scen["rrf"] / r ** scen["rrf_level"].clip(upper=scen["capability"])
+    scen["residual_rrf"] = scen["rrf"] * sl_factor(r, scen["rrf_level"], scen["capability"])
     zones, conduits, drivers = _aggregate(site, scen)
     flags = _flags(scen, r)
     summary = _summary(site, zones, conduits, drivers, scen, flags)
@@ -597,6 +560,44 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
         summary=summary,
         r=r,
     )
+
+
+def _check_options(method: str, options: Mapping) -> None:
+    """Refuse an unknown method, or an option the method does not take."""
+    if method not in SLT_METHODS:
+        raise ValueError(f"method must be one of {', '.join(SLT_METHODS)}, {method!r} was given")
+    bad = sorted(set(options) - _OPTIONS[method])
+    if bad:
+        raise TypeError(
+            f"unknown option {bad[0]!r} for method {method!r}; options are"
+            f" {', '.join(sorted(_OPTIONS[method]))}"
+        )
+
+
+def _statistic(site: Site, given: str | None) -> str:
+    """The decision statistic: ``given``, else the site's (a bad site value is a problem)."""
+    if given:
+        _parse_statistic(given)
+        return given
+    stat = site.model.decision_statistic
+    try:
+        _parse_statistic(stat)
+    except ValueError as e:
+        problem = Problem(site.source or site.name, "model", "decision_statistic", str(e))
+        raise SiteError([problem]) from None
+    return stat
+
+
+def _required_levels(site: Site, method: str, risk, scen: pd.DataFrame, options) -> bool:
+    """Fill ``scen['required']`` by ``method``; whether the actor's capability caps SL-T."""
+    if method == "rrf":
+        scen["required"] = scen["rrf_level"]
+        return bool(options.get("cap", True))
+    if method == "matrix":
+        _matrix_levels(site, risk, scen, options.get("severity_map"))
+        return bool(options.get("cap", False))
+    _capability_levels(site, scen, options)
+    return False
 
 
 def _scenario_rrf(site: Site, risk: pd.DataFrame, rrfs: pd.DataFrame, r: float) -> pd.DataFrame:
@@ -717,181 +718,8 @@ def _capability_levels(site: Site, scen: pd.DataFrame, options: Mapping) -> None
     scen["required"] = np.where(scen["credible"], scen["threat_level"], 0).astype(int)
 
 
-def _aggregate(site: Site, scen: pd.DataFrame):
-    """Zone and conduit SL-T vectors and their drivers."""
-    order = {sid: i for i, sid in enumerate(scen.index)}
-    zone_rows, drivers = {}, []
-    for z in site.zones:
-        vec = []
-        mine = scen[scen["zone"] == z.id]
-        for fr in FRS:
-            tagged = mine[[fr in frs for frs in mine["frs"]]]
-            best = None
-            if len(tagged):
-                key = sorted(
-                    tagged.index,
-                    key=lambda s: (-tagged.at[s, "sl_t"], -tagged.at[s, "rrf"], order[s]),
-                )
-                best = key[0]
-            if best is not None and tagged.at[best, "sl_t"] >= 1:
-                rec = tagged.loc[best]
-                val = int(rec["sl_t"])
-                drv = _driver_fields(best, rec, "scenario")
-            else:
-                val = 1
-                drv = _driver_fields(None, None, "floor")
-            vec.append(val)
-            drivers.append({"kind": "zone", "id": z.id, "fr": fr, "sl_t": val, "via": z.id, **drv})
-        zone_rows[z.id] = vec
-    zones = _vectors(zone_rows, "zone")
-    zdrv = {(d["id"], d["fr"]): d for d in drivers}
-    con_rows = {}
-    for c in site.conduits:
-        vec = []
-        for fr in FRS:
-            a, b = (zdrv[(zid, fr)] for zid in c.zones)
-            ra = a["rrf"] if a["basis"] == "scenario" else -1.0
-            rb = b["rrf"] if b["basis"] == "scenario" else -1.0
-            win = a if (a["sl_t"], ra) >= (b["sl_t"], rb) else b
-            vec.append(win["sl_t"])
-            drivers.append({**win, "kind": "conduit", "id": c.id})
-        con_rows[c.id] = vec
-    conduits = _vectors(con_rows, "conduit")
-    cols = [
-        "kind",
-        "id",
-        "fr",
-        "sl_t",
-        "basis",
-        "via",
-        "scenario",
-        "actor",
-        "rrf",
-        "dimension",
-        "required",
-        "capability",
-        "capped",
-    ]
-    ddf = pd.DataFrame(drivers, columns=cols)
-    ddf["sl_t"] = ddf["sl_t"].astype(int)
-    for c in ("required", "capability"):
-        ddf[c] = ddf[c].astype("Int64")
-    ddf["capped"] = ddf["capped"].astype("boolean")
-    return zones, conduits, ddf
-
-
-def _driver_fields(sid, rec, basis: str) -> dict:
-    if rec is None:
-        return {
-            "basis": basis,
-            "scenario": None,
-            "actor": None,
-            "rrf": np.nan,
-            "dimension": None,
-            "required": pd.NA,
-            "capability": pd.NA,
-            "capped": pd.NA,
-        }
-    dim = rec.get("matrix_dimension", rec["dimension"])
-    return {
-        "basis": basis,
-        "scenario": sid,
-        "actor": rec["actor"],
-        "rrf": float(rec["rrf"]),
-        "dimension": dim,
-        "required": int(rec["required"]),
-        "capability": int(rec["capability"]),
-        "capped": bool(rec["capped"]),
-    }
-
-
-def _vectors(rows: dict, name: str) -> pd.DataFrame:
-    df = pd.DataFrame.from_dict(rows, orient="index", columns=list(FRS)) if rows else None
-    if df is None:
-        df = pd.DataFrame(columns=list(FRS), dtype=int)
-    df = df.astype(int)
-    df.index.name = name
-    return df
-
-
-def _flags(scen: pd.DataFrame, r: float) -> pd.DataFrame:
-    cols = [
-        "scenario",
-        "zone",
-        "actor",
-        "rrf",
-        "dimension",
-        "required",
-        "capability",
-        "residual_rrf",
-        "reason",
-        "message",
-    ]
-    rows = []
-    for sid, rec in scen.iterrows():
-        ell, c, rrf = int(rec["rrf_level"]), int(rec["capability"]), float(rec["rrf"])
-        if ell > c:
-            reason = "capability"
-            why = (
-                f"needs SL {ell} but actor {rec['actor']} has capability {c}; levels above"
-                f" {c} do not slow this actor further"
-            )
-        elif rrf > r**4 * (1 + 1e-9):
-            reason = "beyond-sl4"
-            why = f"needs more than SL 4 gives (RRF {rrf:.3g} > r^4 = {r**4:g})"
-        else:
-            continue
-        resid = rrf / r ** min(ell, c)
-        rows.append(
-            (
-                sid,
-                rec["zone"],
-                rec["actor"],
-                rrf,
-                rec["dimension"],
-                ell,
-                c,
-                resid,
-                reason,
-                f"{sid} ({rec['zone']}): RRF {rrf:.3g} on {rec['dimension']} {why}; a residual"
-                f" factor of {resid:.3g} must come from a non-hackable safeguard or a"
-                " consequence reduction (Security PHA Review finding)",
-            )
-        )
-    return pd.DataFrame(rows, columns=cols)
-
-
-def _summary(site, zones, conduits, drivers, scen, flags) -> pd.DataFrame:
-    rows = []
-    flagged = set(flags["scenario"]) if len(flags) else set()
-    for kind, table in (("zone", zones), ("conduit", conduits)):
-        for ident, vec in table.iterrows():
-            if kind == "zone":
-                members = list(scen.index[scen["zone"] == ident])
-            else:
-                zs = site.conduit(ident).zones
-                members = list(scen.index[scen["zone"].isin(zs)])
-            d = drivers[(drivers["id"] == ident) & (drivers["basis"] == "scenario")]
-            top = None
-            if len(d):
-                top = d.sort_values(["sl_t", "rrf"], ascending=False).iloc[0]["scenario"]
-            rows.append(
-                {
-                    "kind": kind,
-                    "id": ident,
-                    **{fr: int(vec[fr]) for fr in FRS},
-                    "max_sl_t": int(vec.max()),
-                    "scenarios": len(members),
-                    "flagged": sum(m in flagged for m in members),
-                    "top_driver": top,
-                }
-            )
-    cols = ["kind", "id", *FRS, "max_sl_t", "scenarios", "flagged", "top_driver"]
-    return pd.DataFrame(rows, columns=cols)
-
-
 def compare_methods(
-    site: Site, sim: Any = None, methods: Iterable[str] = METHODS, **options
+    site: Site, sim: Any = None, methods: Iterable[str] = SLT_METHODS, **options
 ) -> pd.DataFrame:
     """SL-T of every zone, conduit and FR under several methods, side by side.
 
@@ -924,337 +752,3 @@ def compare_methods(
             continue
         out = col if out is None else out.merge(col, on=["kind", "id", "fr"], how="left")
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# Gap analysis
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Gaps:
-    """SL-T vs SL-C vs SL-A per zone, conduit and FR (62443-3-2 ZCR 6, 62443-3-3 clause 4).
-
-    Attributes
-    ----------
-    state : str
-        The state whose SL-A was used (``current``, ``plan`` or ``unmitigated``).
-    plan : tuple of str
-        The plan's candidate ids.
-    table : pandas.DataFrame
-        Long form: ``kind``, ``id``, ``fr``, ``sl_t``, ``sl_c`` (Int64, NA where the site
-        gives none), ``sl_a``, ``gap`` = max(0, SL-T - SL-A), ``capability_gap`` (bool:
-        SL-T > SL-C, so the installed equipment cannot reach the target; False where SL-C is
-        unknown).
-    zones_meeting : pandas.Series
-        Bool per zone and conduit id: SL-A >= SL-T in every FR.
-    closers : pandas.DataFrame
-        Candidate countermeasures (not active in the state) whose ``security_level`` effects
-        raise an SL-A that has a gap: ``countermeasure``, ``kind``, ``id``, ``fr``, ``sl_t``,
-        ``sl_a``, ``level``, ``gap``, ``gap_after``, ``closes`` (bool).
-    summary : pandas.DataFrame
-        One row per zone and conduit: ``kind``, ``id``, ``meets``, ``gaps`` (FRs with a gap),
-        ``total_gap`` (sum of levels missing), ``max_gap``, ``capability_gaps``.
-    """
-
-    state: str
-    plan: tuple
-    table: pd.DataFrame
-    zones_meeting: pd.Series
-    closers: pd.DataFrame
-    summary: pd.DataFrame
-
-
-def gaps(
-    site: Site,
-    targets: TargetLevels | None = None,
-    state: str = "current",
-    plan: Iterable[str] | None = None,
-) -> Gaps:
-    """Gap analysis: SL-T against SL-C and SL-A for every zone, conduit and FR.
-
-    Parameters
-    ----------
-    site : Site
-    targets : TargetLevels, optional
-        From :func:`target_levels`; computed with the default method when absent.
-    state : {'current', 'plan', 'unmitigated'}
-        Which SL-A to use (:func:`riskkit.exposure.achieved_levels`): the site's ``sl_a`` and
-        implemented ``security_level`` effects, plus a plan's candidates.
-    plan : iterable of str, optional
-        Candidate countermeasure ids added to the current state.
-
-    Returns
-    -------
-    Gaps
-
-    References
-    ----------
-    .. [1] IEC 62443-3-2:2020, clause 4.6.7 (ZCR 5.7) and clause 4.7 (ZCR 6: cybersecurity
-       requirements specification); IEC 62443-3-3:2013, clause 4.3 (SL-T, SL-C, SL-A).
-    """
-    if targets is None:
-        targets = target_levels(site)
-    st = resolve_state(site, state, plan)
-    za, ca = achieved_levels(site, st)
-    blocks = []
-    for kind, table, achieved, rec_of in (
-        ("zone", targets.zones, za, site.zone),
-        ("conduit", targets.conduits, ca, site.conduit),
-    ):
-        ids = list(table.index)
-        if not ids:
-            continue
-        t = table.loc[ids, list(FRS)].to_numpy(dtype=int)
-        a = np.array([achieved[i] for i in ids], dtype=int).reshape(len(ids), 7)
-        c = np.array(
-            [rec_of(i).sl_c if rec_of(i).sl_c is not None else (-1,) * 7 for i in ids], dtype=int
-        ).reshape(len(ids), 7)
-        n = len(ids)
-        blocks.append(
-            pd.DataFrame(
-                {
-                    "kind": kind,
-                    "id": np.repeat(ids, 7),
-                    "fr": np.tile(FRS, n),
-                    "sl_t": t.ravel(),
-                    "sl_c": c.ravel(),
-                    "sl_a": a.ravel(),
-                }
-            )
-        )
-    cols = ["kind", "id", "fr", "sl_t", "sl_c", "sl_a", "gap", "capability_gap"]
-    if blocks:
-        tab = pd.concat(blocks, ignore_index=True)
-    else:
-        tab = pd.DataFrame(columns=cols[:6])
-    known_c = tab["sl_c"] >= 0
-    tab["gap"] = (tab["sl_t"] - tab["sl_a"]).clip(lower=0).astype(int)
-    tab["capability_gap"] = known_c & (tab["sl_t"] > tab["sl_c"])
-    tab["sl_c"] = tab["sl_c"].astype("Int64").where(known_c, pd.NA)
-    tab = tab[cols]
-    meeting = tab.groupby("id", sort=False)["gap"].max() == 0
-    meeting.name = "meets"
-    closers = _closers(site, st, tab)
-    g = tab.assign(open=tab["gap"] > 0).groupby(["kind", "id"], sort=False)
-    summary = pd.DataFrame(
-        {
-            "meets": g["gap"].max() == 0,
-            "gaps": g["open"].sum().astype(int),
-            "total_gap": g["gap"].sum().astype(int),
-            "max_gap": g["gap"].max().astype(int),
-            "capability_gaps": g["capability_gap"].sum().astype(int),
-        }
-    ).reset_index()
-    return Gaps(st.name, st.plan, tab, meeting, closers, summary)
-
-
-def _closers(site: Site, st, tab: pd.DataFrame) -> pd.DataFrame:
-    cols = ["countermeasure", "kind", "id", "fr", "sl_t", "sl_a", "level", "gap", "gap_after"]
-    sub = tab[tab["gap"] > 0]
-    open_ = {
-        (k, i, f): (int(t), int(a))
-        for k, i, f, t, a in zip(sub["kind"], sub["id"], sub["fr"], sub["sl_t"], sub["sl_a"])
-    }
-    best: dict[tuple, int] = {}  # (cm, kind, id, fr) -> best level (two effects may overlap)
-    if open_:
-        active = set(st.active)
-        for cm in site.candidates:
-            if cm.id in active:
-                continue
-            for eff in cm.effects:
-                if not isinstance(eff, SecurityLevelEffect):
-                    continue
-                for kind, targets in (("zone", eff.zones), ("conduit", eff.conduits)):
-                    for ident in targets:
-                        for fr, lvl in eff.levels.items():
-                            hit = open_.get((kind, ident, fr))
-                            if hit is None or lvl <= hit[1]:
-                                continue
-                            key = (cm.id, kind, ident, fr)
-                            best[key] = max(best.get(key, 0), int(lvl))
-    rows = []
-    for (cid, kind, ident, fr), lvl in sorted(best.items()):
-        t, a = open_[(kind, ident, fr)]
-        rows.append((cid, kind, ident, fr, t, a, lvl, t - a, max(0, t - lvl)))
-    df = pd.DataFrame(rows, columns=cols)
-    df["closes"] = df["gap_after"] == 0
-    return df
-
-
-# --------------------------------------------------------------------------------------------
-# Zone-model checks
-# --------------------------------------------------------------------------------------------
-
-
-def _purdue(z) -> float | None:
-    if z.purdue_level is not None:
-        return float(z.purdue_level)
-    return _KIND_PURDUE.get(z.kind)
-
-
-def _is_dmz(z) -> bool:
-    return z.kind == "dmz" or z.purdue_level == 3.5
-
-
-def model_checks(site: Site, targets: TargetLevels | None = None) -> pd.DataFrame:
-    """Zone-model checks a reviewer runs before trusting the numbers (a lint).
-
-    Rules (``rule``: severity):
-
-    - ``conduit-sl-span`` (warning): a conduit joins zones whose SL-T differ by 2 or more in
-      some FR; the conduit must hold the higher level against the weaker side.
-    - ``safety-zone-below-sl3`` (warning): a zone of kind ``safety`` with SL-T below 3 in
-      some FR (the FRs are listed: FR4 may be a deliberate choice).
-    - ``enterprise-reaches-control`` (error): an enterprise zone (Purdue 4-5, or kind
-      ``enterprise``) reaches a zone of Purdue level 2 or below through conduits without
-      passing a DMZ (kind ``dmz`` or Purdue 3.5); the path is named.
-    - ``zone-without-scenarios`` (warning): no scenario harms the zone, so its SL-T is the
-      floor of 1 by default rather than by analysis.
-    - ``conduit-not-crossed`` (warning): no scenario names the conduit as its ``entry``.
-    - ``actor-unused`` (warning): a threat actor no scenario uses.
-
-    Zones without ``purdue_level`` take the usual level of their kind (operations 3,
-    supervisory 2, control/safety 1, field 0).
-
-    Parameters
-    ----------
-    site : Site
-    targets : TargetLevels, optional
-        For the two SL-T rules; computed with the default method when absent. If that is not
-        possible (a percentile statistic without the engine), an ``info`` finding says the
-        SL-T rules were skipped.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``severity`` (error, warning, info), ``rule``, ``subject``, ``message``;
-        sorted by severity, then rule.
-
-    References
-    ----------
-    .. [1] IEC 62443-3-2:2020, clause 4.5 (ZCR 3: separate business and control assets,
-       safety-related assets, temporarily connected devices), ZCR 3.2-3.4.
-    .. [2] ANSI/ISA-62443-1-1 / IEC TS 62443-1-1:2009, clause 6 (reference model, Purdue
-       levels; the DMZ between enterprise and control).
-    """
-    out: list[tuple[str, str, str, str]] = []
-    zones = {z.id: z for z in site.zones}
-    used_zones = {s.zone for s in site.scenarios}
-    entries = {s.entry for s in site.scenarios if s.entry}
-    used_actors = {s.actor for s in site.scenarios}
-
-    if targets is None:
-        try:
-            targets = target_levels(site)
-        except (NotImplementedError, ImportError) as e:
-            out.append(("info", "sl-t-rules-skipped", site.name, f"SL-T rules skipped: {e}"))
-    if targets is not None:
-        for c in site.conduits:
-            a, b = c.zones
-            if a not in targets.zones.index or b not in targets.zones.index:
-                continue
-            va, vb = targets.zones.loc[a, list(FRS)], targets.zones.loc[b, list(FRS)]
-            diff = (va - vb).abs()
-            wide = [fr for fr in FRS if diff[fr] >= 2]
-            if wide:
-                detail = ", ".join(f"{fr} {va[fr]} vs {vb[fr]}" for fr in wide)
-                out.append(
-                    (
-                        "warning",
-                        "conduit-sl-span",
-                        c.id,
-                        f"joins {a} and {b} whose SL-T differ by 2 or more ({detail});"
-                        " the conduit must enforce the higher level, or an intermediate zone"
-                        " is missing",
-                    )
-                )
-        for z in site.zones:
-            if z.kind != "safety" or z.id not in targets.zones.index:
-                continue
-            v = targets.zones.loc[z.id, list(FRS)]
-            low = [fr for fr in FRS if v[fr] < 3]
-            if low:
-                detail = ", ".join(f"{fr} {v[fr]}" for fr in low)
-                out.append(
-                    (
-                        "warning",
-                        "safety-zone-below-sl3",
-                        z.id,
-                        f"safety zone with SL-T below 3 in {detail}; check that its scenarios"
-                        " and tolerances capture the safety consequences (SL-T 3 is the usual"
-                        " floor for a SIS)",
-                    )
-                )
-
-    # enterprise reaching Purdue <= 2 without a DMZ: search through non-DMZ zones
-    adj: dict[str, list[tuple[str, str]]] = {z: [] for z in zones}
-    for c in site.conduits:
-        a, b = c.zones
-        if a in adj and b in adj:
-            adj[a].append((b, c.id))
-            adj[b].append((a, c.id))
-    for z in site.zones:
-        p = _purdue(z)
-        if not (z.kind == "enterprise" or (p is not None and p >= 4)) or _is_dmz(z):
-            continue
-        prev: dict[str, tuple[str, str] | None] = {z.id: None}
-        queue = deque([z.id])
-        while queue:
-            cur = queue.popleft()
-            for nxt, cid in adj[cur]:
-                if nxt in prev or _is_dmz(zones[nxt]):
-                    continue
-                prev[nxt] = (cur, cid)
-                pn = _purdue(zones[nxt])
-                if pn is None or pn > 2:  # stop at the first zone of Purdue <= 2: the breach
-                    queue.append(nxt)
-        for tid in prev:
-            pt = _purdue(zones[tid])
-            if tid == z.id or pt is None or pt > 2:
-                continue
-            path, node = [tid], tid
-            while prev[node] is not None:
-                node, cid = prev[node]
-                path[:0] = [node, f"--{cid}-->"]
-            out.append(
-                (
-                    "error",
-                    "enterprise-reaches-control",
-                    f"{z.id}->{tid}",
-                    f"enterprise-level zone {z.id} (Purdue {_purdue(z):g}) reaches {tid}"
-                    f" (Purdue {pt:g}) without a DMZ: {' '.join(path)}",
-                )
-            )
-
-    for z in site.zones:
-        if z.id not in used_zones:
-            out.append(
-                (
-                    "warning",
-                    "zone-without-scenarios",
-                    z.id,
-                    "no scenario harms this zone; its SL-T is the floor of 1 by default, not"
-                    " by analysis",
-                )
-            )
-    for c in site.conduits:
-        if c.id not in entries:
-            out.append(
-                (
-                    "warning",
-                    "conduit-not-crossed",
-                    c.id,
-                    f"no scenario enters through this conduit ({c.zones[0]} - {c.zones[1]});"
-                    " its SL-A then protects nothing in the model",
-                )
-            )
-    for a in site.threat_actors:
-        if a.id not in used_actors:
-            out.append(("warning", "actor-unused", a.id, "no scenario uses this threat actor"))
-    df = pd.DataFrame(out, columns=CHECK_COLUMNS)
-    if len(df):
-        df["_o"] = df["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
-        df = df.sort_values(["_o", "rule"], kind="stable").drop(columns="_o")
-        df = df.reset_index(drop=True)
-    return df
