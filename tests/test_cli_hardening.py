@@ -142,7 +142,7 @@ def test_plan_without_candidates_says_so(tmp_path):
     result = run("plan", write(tmp_path, no_candidates()), "--trials", 200)
     assert result.exit_code == 0, result.output
     assert "(the site has no candidate countermeasures to rank)" in result.output
-    assert "no cost, so no ROSI" in result.output
+    assert "no ROSI: the plan is empty and costs nothing" in result.output
 
 
 def test_levels_without_scenarios_says_so(tmp_path):
