@@ -711,9 +711,7 @@ def _read_csv(path: Path, raw: RawSite) -> list[tuple[int, list[str]]]:
             rows.append((previous + 1, row))
             previous = reader.line_num
     except csv.Error as e:
-        msg = f"cannot read the CSV file: {e}"
-        if "end of data" in str(e) or "quote" in str(e):
-            msg += " (an unbalanced quote?)"
+        msg = f"cannot read the CSV file: {e} (an unbalanced quote?)"
         raw.problems.append(_csv_problem(path, previous + 1, msg))
         return []
     if rows and len(rows[0][1]) == 1:
