@@ -182,11 +182,47 @@ def _check_nonnegative(d):
     return d
 
 
+# Upper bounds of site quantities: far above any plant, low enough that their products
+# (rate x money x trials, capex / lifetime, SL factors over four levels) stay finite.
+MAX_RATE = 1e4
+"""Largest event or attempt rate [events/yr] (about one a minute)."""
+MAX_HOURS = 1e5
+"""Largest production loss per event [h] (about 11 years)."""
+MAX_COST_PER_HOUR = 1e10
+"""Largest production margin [currency/h]."""
+MAX_MONEY = 1e15
+"""Largest money amount per event, capex [currency] or opex [currency/yr]."""
+MAX_LIFETIME = 1000.0
+"""Longest countermeasure lifetime [yr]."""
+MAX_SL_REDUCTION = 1e6
+"""Largest frequency reduction factor per security level above the threat's."""
+MAX_TRIALS = 100_000_000
+"""Most Monte Carlo trials per run."""
+
+
+def _at_most(limit: float, unit: str):
+    """An after-validator refusing a distribution whose mean or reach exceeds ``limit``."""
+
+    def check(d):
+        values = (d.mean(), d.bounds()[1], getattr(d, "high", None))
+        reach = max(float(v) for v in values if v is not None and np.isfinite(v))
+        if reach > limit:
+            raise ValueError(f"must not exceed {limit:g} {unit}, this one reaches {reach:g}")
+        return d
+
+    return AfterValidator(check)
+
+
 ProbDist = Annotated[Dist, AfterValidator(_check_probability)]
 """A distribution whose every value is a probability."""
 
 NonNegDist = Annotated[Dist, AfterValidator(_check_nonnegative)]
 """A distribution of a quantity that cannot be negative (a rate, money, hours)."""
+
+RateDist = Annotated[NonNegDist, _at_most(MAX_RATE, "events/yr")]
+HoursDist = Annotated[NonNegDist, _at_most(MAX_HOURS, "h")]
+PerHourDist = Annotated[NonNegDist, _at_most(MAX_COST_PER_HOUR, "per hour")]
+MoneyDist = Annotated[NonNegDist, _at_most(MAX_MONEY, "per event")]
 
 Probability = Annotated[float, Field(ge=0, le=1)]
 SL = Annotated[int, Field(ge=0, le=4)]
@@ -277,7 +313,7 @@ class ThreatActor(_Record):
     id: Id
     name: str | None = None
     capability: int = Field(ge=1, le=4)
-    attempt_rate: NonNegDist
+    attempt_rate: RateDist
     resources: int | None = Field(None, ge=1, le=4)
     knowledge: int | None = Field(None, ge=1, le=4)
     description: str | None = None
@@ -286,8 +322,8 @@ class ThreatActor(_Record):
 class Production(_Record):
     """Lost production: hours [h] times margin [currency/h]."""
 
-    hours: NonNegDist
-    cost_per_hour: NonNegDist
+    hours: HoursDist
+    cost_per_hour: PerHourDist
 
 
 class Harm(_Record):
@@ -301,10 +337,10 @@ class Consequences(_Record):
     """Consequences of one successful event."""
 
     production: Production | None = None
-    equipment: NonNegDist | None = None
-    recovery: NonNegDist | None = None
-    regulatory: NonNegDist | None = None
-    other: NonNegDist | None = None
+    equipment: MoneyDist | None = None
+    recovery: MoneyDist | None = None
+    regulatory: MoneyDist | None = None
+    other: MoneyDist | None = None
     safety: Harm | None = None
     environment: Harm | None = None
 
@@ -332,7 +368,7 @@ class Scenario(_Record):
     entry: Id | None = None
     frs: list[FR] = Field(min_length=1)
     rate_share: Probability | None = None
-    rate: NonNegDist | None = None
+    rate: RateDist | None = None
     vulnerability: ProbDist = 1.0
     consequences: Consequences = Field(default_factory=Consequences)
     # reductions of the threat-derived SL (capability SL-T method, Heinrich et al. 2019)
@@ -404,9 +440,9 @@ Effect = Annotated[
 class Cost(_Record):
     """What a countermeasure costs: capex [currency], opex [currency/yr], lifetime [yr]."""
 
-    capex: float = Field(0.0, ge=0)
-    opex: float = Field(0.0, ge=0)
-    lifetime_years: float = Field(10.0, ge=1)
+    capex: float = Field(0.0, ge=0, le=MAX_MONEY)
+    opex: float = Field(0.0, ge=0, le=MAX_MONEY)
+    lifetime_years: float = Field(10.0, ge=1, le=MAX_LIFETIME)
 
 
 class Countermeasure(_Record):
@@ -495,10 +531,17 @@ class RiskMatrix(_Record):
 class ModelSettings(_Record):
     """Model parameters (MODEL.md sections 2-4)."""
 
-    sl_reduction_per_level: float = Field(10.0, gt=1)
+    sl_reduction_per_level: float = Field(10.0, gt=1, le=MAX_SL_REDUCTION)
     decision_statistic: str = Field("mean", pattern=r"^(mean|p\d{1,2}(\.\d+)?)$")
     discount_rate: float = Field(0.08, ge=0, le=1)
-    trials: int = Field(20000, ge=100)
+    trials: int = Field(20000, ge=100, le=MAX_TRIALS)
+
+    @field_validator("decision_statistic")
+    @classmethod
+    def _percentile_inside(cls, v):
+        if v != "mean" and not 0 < float(v[1:]) < 100:
+            raise ValueError(f"a percentile lies strictly between p0 and p100, {v!r} was given")
+        return v
     seed: int = Field(62443, ge=0)
 
 
