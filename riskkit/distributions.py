@@ -65,6 +65,13 @@ def _high_not_below_mode(cls, v, info):
     return v
 
 
+def _high_above_low(cls, v, info):
+    low = info.data.get("low")
+    if low is not None and v <= low:
+        raise ValueError(f"high must be > low ({low}), {v} was given")
+    return v
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -188,13 +195,7 @@ class LogNormal(_Spec):
     high: float = Field(gt=0)
     ci: float = Field(0.90, gt=0, lt=1)
 
-    @field_validator("high")
-    @classmethod
-    def _high_above_low(cls, v, info):
-        low = info.data.get("low")
-        if low is not None and v <= low:
-            raise ValueError(f"high must be > low ({low}), {v} was given")
-        return v
+    _check_high = field_validator("high")(_high_above_low)
 
     @property
     def mu(self) -> float:
@@ -288,13 +289,7 @@ class Normal(_Interval):
             raise ValueError("Input should be a number or .inf, nan was given")
         return v
 
-    @field_validator("high")
-    @classmethod
-    def _high_above_low(cls, v, info):
-        low = info.data.get("low")
-        if low is not None and v <= low:
-            raise ValueError(f"high must be > low ({low}), {v} was given")
-        return v
+    _check_high = field_validator("high")(_high_above_low)
 
     def _frozen(self):
         a = (self.low - self.mean_) / self.sd

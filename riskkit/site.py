@@ -542,6 +542,7 @@ class ModelSettings(_Record):
         if v != "mean" and not 0 < float(v[1:]) < 100:
             raise ValueError(f"a percentile lies strictly between p0 and p100, {v!r} was given")
         return v
+
     seed: int = Field(62443, ge=0)
 
 
@@ -920,25 +921,69 @@ def build_site(raw: RawSite) -> Site:
     return Site(**kwargs, source=raw.file, source_hash=raw.source_hash)
 
 
-def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
-    out: list[Problem] = []
+class _Cross:
+    """What the cross-record rules share: the raw rows, the built records and the ids.
 
-    def add(section, index, rid, fld, msg, hint=""):
-        file, line = raw.where(section, index, fld)
-        out.append(Problem(file, rid, fld, msg, hint=hint, line=line))
+    References are checked on the raw rows (where their values have the right type), so a
+    record that failed its own validation elsewhere still has its references checked, and
+    still counts as defined (no false "unknown id" after a typo elsewhere).
+    """
 
-    # ids: unique across every record kind; counted on the raw rows, so that a record that
-    # failed its own validation still takes part (no false "unknown id" after a typo elsewhere)
+    def __init__(self, raw: RawSite, built: dict[str, Any]):
+        self.raw, self.built = raw, built
+        self.out: list[Problem] = []
+        self.ids: dict[str, set] = {sec: set() for sec in SECTIONS}
+        # a section that is not a list was reported already; references into it are not
+        self.broken = {
+            sec for sec in SECTIONS if raw.data.get(sec) and not isinstance(raw.data[sec], list)
+        }
+
+    def add(self, section, index, rid, fld, msg, hint=""):
+        """Report a problem of record ``rid`` (row ``index`` of ``section``), field ``fld``."""
+        file, line = self.raw.where(section, index, fld)
+        self.out.append(Problem(file, rid, fld, msg, hint=hint, line=line))
+
+    def rows(self, sec):
+        """``(index, id or label, row)`` of the mapping rows of a section."""
+        value = self.raw.data.get(sec)
+        for i, row in enumerate(value if isinstance(value, list) else []):
+            if isinstance(row, dict):
+                rid = row.get("id")
+                yield i, (rid if isinstance(rid, str) and rid else f"{sec}[{i}]"), row
+
+    def unknown(self, sec, index, rid, fld, ref, kind):
+        """Report a reference ``ref`` to a record of section ``kind`` that does not exist."""
+        if kind in self.broken:
+            return
+        choices = sorted(self.ids[kind])
+        known = ", ".join(choices[:12]) + (" ..." if len(choices) > 12 else "")
+        self.add(
+            sec,
+            index,
+            rid,
+            fld,
+            f"unknown {kind[:-1].replace('_', ' ')} {ref!r}",
+            hint="known: " + (known if choices else "none defined"),
+        )
+
+
+def _str_list(value):
+    if isinstance(value, (list, tuple)):
+        return [(j, x) for j, x in enumerate(value) if isinstance(x, str)]
+    return []
+
+
+def _rule_unique_ids(c: _Cross) -> None:
+    """Ids are unique across every record kind (counted on the raw rows)."""
     seen: dict[str, str] = {}
-    ids: dict[str, set] = {sec: set() for sec in SECTIONS}
     for sec in SECTIONS:
-        rows = raw.data.get(sec) if isinstance(raw.data.get(sec), list) else []
+        rows = c.raw.data.get(sec) if isinstance(c.raw.data.get(sec), list) else []
         for i, row in enumerate(rows):
             rid = row.get("id") if isinstance(row, dict) else None
             if not isinstance(rid, str) or not rid:
                 continue
             if rid in seen:
-                add(
+                c.add(
                     sec,
                     i,
                     rid,
@@ -949,79 +994,54 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
                 )
             else:
                 seen[rid] = sec
-            ids[sec].add(rid)
+            c.ids[sec].add(rid)
 
-    # references are checked on the raw rows (where their values have the right type), so a
-    # record that failed its own validation elsewhere still has its references checked
-    def rows(sec):
-        value = raw.data.get(sec)
-        for i, row in enumerate(value if isinstance(value, list) else []):
-            if isinstance(row, dict):
-                rid = row.get("id")
-                yield i, (rid if isinstance(rid, str) and rid else f"{sec}[{i}]"), row
 
-    def str_list(value):
-        if isinstance(value, (list, tuple)):
-            return [(j, x) for j, x in enumerate(value) if isinstance(x, str)]
-        return []
+def _rule_conduit_zones(c: _Cross) -> None:
+    """A conduit joins zones that exist."""
+    for i, cid, row in c.rows("conduits"):
+        for j, z in _str_list(row.get("zones")):
+            if z not in c.ids["zones"]:
+                c.unknown("conduits", i, cid, f"zones[{j}]", z, "zones")
 
+
+def _rule_scenario_references(c: _Cross) -> None:
+    """A scenario's zone, actor and entry exist, and its entry conduit touches its zone."""
     conduit_zones = {}
-    for _, rid, row in rows("conduits"):
+    for _, rid, row in c.rows("conduits"):
         z = row.get("zones")
         if isinstance(z, list) and all(isinstance(x, str) for x in z) and len(set(z)) == 2:
             conduit_zones[rid] = set(z)
-    # a section that is not a list was reported already; references into it are not
-    broken = {sec for sec in SECTIONS if raw.data.get(sec) and not isinstance(raw.data[sec], list)}
-
-    def unknown(sec, index, rid, fld, ref, kind):
-        if kind in broken:
-            return
-        choices = sorted(ids[kind])
-        add(
-            sec,
-            index,
-            rid,
-            fld,
-            f"unknown {kind[:-1].replace('_', ' ')} {ref!r}",
-            hint="known: "
-            + (
-                ", ".join(choices[:12]) + (" ..." if len(choices) > 12 else "")
-                if choices
-                else "none defined"
-            ),
-        )
-
-    for i, cid, row in rows("conduits"):
-        for j, z in str_list(row.get("zones")):
-            if z not in ids["zones"]:
-                unknown("conduits", i, cid, f"zones[{j}]", z, "zones")
-
-    for i, sid, row in rows("scenarios"):
+    for i, sid, row in c.rows("scenarios"):
         zone, actor, entry = (row.get(k) for k in ("zone", "actor", "entry"))
-        if isinstance(zone, str) and zone not in ids["zones"]:
-            unknown("scenarios", i, sid, "zone", zone, "zones")
-        if isinstance(actor, str) and actor not in ids["threat_actors"]:
-            unknown("scenarios", i, sid, "actor", actor, "threat_actors")
-        if isinstance(entry, str):
-            if entry not in ids["conduits"]:
-                unknown("scenarios", i, sid, "entry", entry, "conduits")
-            elif (
-                entry in conduit_zones  # else the conduit itself was reported
-                and isinstance(zone, str)
-                and zone in ids["zones"]
-                and zone not in conduit_zones[entry]
-            ):
-                add(
-                    "scenarios",
-                    i,
-                    sid,
-                    "entry",
-                    f"entry conduit {entry!r} joins {sorted(conduit_zones[entry])},"
-                    f" not the scenario's zone {zone!r}",
-                    hint="the entry conduit is the one the attack crosses into the scenario's zone",
-                )
+        if isinstance(zone, str) and zone not in c.ids["zones"]:
+            c.unknown("scenarios", i, sid, "zone", zone, "zones")
+        if isinstance(actor, str) and actor not in c.ids["threat_actors"]:
+            c.unknown("scenarios", i, sid, "actor", actor, "threat_actors")
+        if not isinstance(entry, str):
+            continue
+        if entry not in c.ids["conduits"]:
+            c.unknown("scenarios", i, sid, "entry", entry, "conduits")
+        elif (
+            entry in conduit_zones  # else the conduit itself was reported
+            and isinstance(zone, str)
+            and zone in c.ids["zones"]
+            and zone not in conduit_zones[entry]
+        ):
+            c.add(
+                "scenarios",
+                i,
+                sid,
+                "entry",
+                f"entry conduit {entry!r} joins {sorted(conduit_zones[entry])},"
+                f" not the scenario's zone {zone!r}",
+                hint="the entry conduit is the one the attack crosses into the scenario's zone",
+            )
 
-    for i, cid, row in rows("countermeasures"):
+
+def _rule_effect_targets(c: _Cross) -> None:
+    """Every countermeasure effect targets something, and only records that exist."""
+    for i, cid, row in c.rows("countermeasures"):
         effects = row.get("effects")
         for k, eff in enumerate(effects if isinstance(effects, list) else []):
             kind = eff.get("type") if isinstance(eff, dict) else None
@@ -1032,7 +1052,7 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
             if all(eff.get(key) in (None, []) for key in keys) and not any(
                 eff.get(key) is None and key in eff for key in keys
             ):
-                add(
+                c.add(
                     "countermeasures",
                     i,
                     cid,
@@ -1041,12 +1061,15 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
                     hint="list the " + " or ".join(keys) + " it acts on",
                 )
             for key in keys:
-                for j, ref in str_list(eff.get(key)):
-                    if ref not in ids[key]:
-                        unknown("countermeasures", i, cid, f"{base}.{key}[{j}]", ref, key)
+                for j, ref in _str_list(eff.get(key)):
+                    if ref not in c.ids[key]:
+                        c.unknown("countermeasures", i, cid, f"{base}.{key}[{j}]", ref, key)
 
+
+def _rule_exclusive_groups(c: _Cross) -> None:
+    """An exclusive group has at most one mandatory member, compatible with what is in place."""
     groups: dict[str, list] = defaultdict(list)
-    for i, cm in built.get("countermeasures", []):
+    for i, cm in c.built.get("countermeasures", []):
         if cm.exclusive_group:
             groups[cm.exclusive_group].append((i, cm))
     for g, members in groups.items():
@@ -1054,7 +1077,7 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
         implemented = [cm.id for _, cm in members if cm.status == "implemented"]
         if len(mandatory) > 1:
             i, cm = next((i, cm) for i, cm in members if cm.mandatory and cm.id == mandatory[1])
-            add(
+            c.add(
                 "countermeasures",
                 i,
                 cm.id,
@@ -1065,7 +1088,7 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
             )
         elif mandatory and implemented and mandatory[0] not in implemented:
             i, cm = next((i, cm) for i, cm in members if cm.id == mandatory[0])
-            add(
+            c.add(
                 "countermeasures",
                 i,
                 cm.id,
@@ -1074,4 +1097,21 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
                 f" {implemented} implemented",
                 hint="drop the mandatory flag or the group",
             )
-    return out
+
+
+CROSS_RULES = (
+    _rule_unique_ids,  # first: the others look ids up
+    _rule_conduit_zones,
+    _rule_scenario_references,
+    _rule_effect_targets,
+    _rule_exclusive_groups,
+)
+"""The rules that span records, in the order they run (each appends its problems)."""
+
+
+def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
+    """Run :data:`CROSS_RULES` over the site; their problems in rule order."""
+    c = _Cross(raw, built)
+    for rule in CROSS_RULES:
+        rule(c)
+    return c.out
