@@ -835,6 +835,28 @@ def build_site(raw: RawSite) -> Site:
                 )
             ]
         )
+    problems += _unknown_sections(raw)
+    built: dict[str, Any] = {}
+    problems += _build_single(raw, built)
+    problems += _build_lists(raw, built)
+    problems += _cross_checks(raw, built)
+    if problems:
+        # file order: the main file first, then tables as met; whole-file problems first
+        rank = {raw.file: 0}
+        for p in problems:
+            rank.setdefault(p.file, len(rank))
+        problems.sort(key=lambda p: (rank[p.file], p.line or 0))
+        raise SiteError(problems)
+    kwargs = {k: v for k, v in built.items() if k in _SINGLE}
+    for key in _LISTS:
+        kwargs[key] = [r for _, r in built[key]]
+    return Site(**kwargs, source=raw.file, source_hash=raw.source_hash)
+
+
+def _unknown_sections(raw: RawSite) -> list[Problem]:
+    """Top-level keys that are not sections."""
+    data = raw.data
+    problems: list[Problem] = []
     known = set(_SINGLE) | set(_LISTS)
     for key in data:
         if key not in known:
@@ -850,7 +872,13 @@ def build_site(raw: RawSite) -> Site:
                 )
             )
 
-    built: dict[str, Any] = {}
+    return problems
+
+
+def _build_single(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
+    """Validate the one-off sections into ``built``; their problems."""
+    data = raw.data
+    problems: list[Problem] = []
     for key, model in _SINGLE.items():
         if key not in data or data[key] is None:
             if key == "site":
@@ -869,6 +897,13 @@ def build_site(raw: RawSite) -> Site:
         except ValidationError as e:
             problems += _problems_from(e, raw, key, None, key)
 
+    return problems
+
+
+def _build_lists(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
+    """Validate the record lists into ``built`` as (index, record); their problems."""
+    data = raw.data
+    problems: list[Problem] = []
     for key, model in _LISTS.items():
         rows = data.get(key) or []
         if not isinstance(rows, list):
@@ -907,18 +942,7 @@ def build_site(raw: RawSite) -> Site:
                 problems += _problems_from(e, raw, key, i, label)
         built[key] = good
 
-    problems += _cross_checks(raw, built)
-    if problems:
-        # file order: the main file first, then tables as met; whole-file problems first
-        rank = {raw.file: 0}
-        for p in problems:
-            rank.setdefault(p.file, len(rank))
-        problems.sort(key=lambda p: (rank[p.file], p.line or 0))
-        raise SiteError(problems)
-    kwargs = {k: v for k, v in built.items() if k in _SINGLE}
-    for key in _LISTS:
-        kwargs[key] = [r for _, r in built[key]]
-    return Site(**kwargs, source=raw.file, source_hash=raw.source_hash)
+    return problems
 
 
 class _Cross:
