@@ -277,41 +277,8 @@ class _Refused(yaml.MarkedYAMLError):
     """Input the bounded loader does not accept (alias, anchor, depth, unreadable scalar)."""
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe loader without anchors or aliases and with a nesting limit.
-
-    Origins are read from the composed node tree, not from the data. The pure-Python loader
-    is used (not libyaml's) because the composer is hooked here to refuse anchors, aliases
-    and deep nesting before anything is built.
-    """
-
-    max_depth = MAX_DEPTH
-    _depth = 0
-
-    def compose_node(self, parent, index):  # refused input raises _Refused
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent):
-            raise _Refused(
-                problem=f"YAML alias *{event.anchor} refused: site files may not use anchors"
-                " or aliases",
-                problem_mark=event.start_mark,
-            )
-        if getattr(event, "anchor", None) is not None:
-            raise _Refused(
-                problem=f"YAML anchor &{event.anchor} refused: site files may not use anchors"
-                " or aliases",
-                problem_mark=event.start_mark,
-            )
-        self._depth += 1
-        try:
-            if self._depth > self.max_depth:
-                raise _Refused(
-                    problem=f"nesting deeper than {self.max_depth} levels",
-                    problem_mark=event.start_mark,
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+class _Constructors:
+    """Scalar constructors that turn unreadable values into refusals with their mark."""
 
     def construct_yaml_int(self, node):  # refused input raises _Refused
         try:
@@ -333,19 +300,83 @@ class _Loader(yaml.SafeLoader):
             ) from None
 
 
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+class _Loader(_Constructors, yaml.SafeLoader):
+    """The pure-Python safe loader with the refusing constructors."""
+
+
+_CSafe = getattr(yaml, "CSafeLoader", None)
+if _CSafe is not None:
+
+    class _CLoader(_Constructors, _CSafe):
+        """libyaml's safe loader (several times faster) with the refusing constructors."""
+
+    _FAST: type = _CLoader
+else:  # pragma: no cover - libyaml is missing
+    _FAST = _Loader
+
+for _cls in {_Loader, _FAST}:
+    _cls.add_constructor("tag:yaml.org,2002:int", _cls.construct_yaml_int)
+    _cls.add_constructor("tag:yaml.org,2002:timestamp", _cls.construct_yaml_timestamp)
+
+_OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+def _prescan(text: str, max_depth: int, max_records: int | None, loader=None) -> None:
+    """Refuse anchors, aliases, deep nesting and too many records before any node is built.
+
+    Runs over the parser's events only (libyaml's where available), so a "billion laughs"
+    file or a 100,000-level nesting is refused at its first offending event.
+    """
+    stack: list[bool] = []  # per open collection: is it a sequence
+    records = 0
+    for event in yaml.parse(text, Loader=loader or _FAST):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
+            raise _Refused(
+                problem=f"YAML {'alias' if sign == '*' else 'anchor'} {sign}{event.anchor}"
+                " refused: site files may not use anchors or aliases",
+                problem_mark=event.start_mark,
+            )
+        if isinstance(event, (yaml.ScalarEvent, *_OPEN)) and stack == [False, True]:
+            records += 1  # an item of a top-level list
+            if max_records is not None and records > max_records:
+                err = _Refused(
+                    problem=f"more records than the limit of {max_records} records",
+                    problem_mark=event.start_mark,
+                )
+                err.hint = "split the site, or raise the limit (RISKKIT_MAX_RECORDS)"
+                raise err
+        if isinstance(event, _OPEN):
+            stack.append(isinstance(event, yaml.SequenceStartEvent))
+            if len(stack) > max_depth:
+                raise _Refused(
+                    problem=f"nesting deeper than {max_depth} levels",
+                    problem_mark=event.start_mark,
+                )
+        elif isinstance(event, _CLOSE):
+            stack.pop()
 
 
 def _clip(text: str, limit: int = 24) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _compose(text: str, max_depth: int):
-    """A bounded loader over ``text`` and its document's root node (None when empty)."""
-    loader = _Loader(text)
-    loader.max_depth = max_depth
-    return loader, loader.get_single_node()
+def _compose(text: str, max_depth: int, max_records: int | None = None):
+    """A bounded loader over ``text`` and its document's root node (None when empty).
+
+    A syntax error is reported as the pure-Python loader words it (the messages users know).
+    """
+    try:
+        _prescan(text, max_depth, max_records)
+        loader = _FAST(text)
+        return loader, loader.get_single_node()
+    except _Refused:
+        raise
+    except yaml.YAMLError:
+        _prescan(text, max_depth, max_records, _Loader)
+        loader = _Loader(text)
+        return loader, loader.get_single_node()  # raises the pure loader's syntax error
 
 
 def _load_text(text: str, max_depth: int) -> Any:
@@ -364,7 +395,8 @@ def _yaml_syntax_problem(p: Path, e: yaml.MarkedYAMLError) -> Problem:
     if ctx is not None and (mark is None or "end of stream" in msg):
         mark = ctx  # an unclosed quote or bracket: point at where it was opened
     if isinstance(e, _Refused):
-        msg, hint = e.problem, "write every value out in full, as plain YAML"
+        msg = e.problem
+        hint = getattr(e, "hint", "write every value out in full, as plain YAML")
     else:
         msg = f"YAML syntax error: {msg}"
         hint = (
@@ -399,7 +431,7 @@ def _read_yaml(p: Path, limits: Limits | None = None) -> RawSite:
             ]
         ) from None
     try:
-        loader, node = _compose(text, limits.max_depth)
+        loader, node = _compose(text, limits.max_depth, limits.max_records)
     except yaml.MarkedYAMLError as e:
         raise SiteError([_yaml_syntax_problem(p, e)]) from None
     except yaml.YAMLError as e:
