@@ -49,8 +49,10 @@ _SINGLE_SHEETS = ("site", "tolerance", "risk_matrix", "model")
 
 MAX_FILE_BYTES = 5_000_000
 """Default largest site file read [bytes] (env ``RISKKIT_MAX_FILE_BYTES``)."""
-MAX_RECORDS = 20_000
+MAX_RECORDS = 10_000
 """Default largest number of records over all sections (env ``RISKKIT_MAX_RECORDS``)."""
+NODES_PER_RECORD = 30
+"""A YAML file may hold at most this many values, mappings and lists per allowed record."""
 MAX_DEPTH = 20
 """Default deepest nesting of mappings and lists, in YAML and in table cells (env
 ``RISKKIT_MAX_DEPTH``)."""
@@ -329,7 +331,8 @@ def _prescan(text: str, max_depth: int, max_records: int | None, loader=None) ->
     file or a 100,000-level nesting is refused at its first offending event.
     """
     stack: list[bool] = []  # per open collection: is it a sequence
-    records = 0
+    records = nodes = 0
+    max_nodes = None if max_records is None else NODES_PER_RECORD * max(max_records, 100)
     for event in yaml.parse(text, Loader=loader or _FAST):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
@@ -338,6 +341,16 @@ def _prescan(text: str, max_depth: int, max_records: int | None, loader=None) ->
                 " refused: site files may not use anchors or aliases",
                 problem_mark=event.start_mark,
             )
+        if isinstance(event, (yaml.ScalarEvent, *_OPEN)):
+            nodes += 1
+            if max_nodes is not None and nodes > max_nodes:
+                err = _Refused(
+                    problem=f"more than {max_nodes} values, mappings and lists"
+                    f" ({NODES_PER_RECORD} per record of the limit of {max_records} records)",
+                    problem_mark=event.start_mark,
+                )
+                err.hint = "split the site, or raise the limit (RISKKIT_MAX_RECORDS)"
+                raise err
         if isinstance(event, (yaml.ScalarEvent, *_OPEN)) and stack == [False, True]:
             records += 1  # an item of a top-level list
             if max_records is not None and records > max_records:
@@ -704,6 +717,9 @@ def _read_folder(folder: Path, limits: Limits | None = None) -> RawSite:
             continue
         files.append(csv_path)
         rows = _read_csv(csv_path, raw)
+        if len(rows) > limits.max_records + 1:
+            raw.problems.append(_too_many_rows(str(csv_path), len(rows) - 1, limits))
+            continue
         if not rows:
             continue
         existing = raw.data.get(section) or [] if isinstance(raw.data, dict) else []
@@ -717,6 +733,16 @@ def _read_folder(folder: Path, limits: Limits | None = None) -> RawSite:
     raw.source_hash = file_hash(files)
     raw.file = str(main)
     return raw
+
+
+def _too_many_rows(file: str, n: int, limits: Limits) -> Problem:
+    return Problem(
+        file,
+        None,
+        None,
+        f"{n} rows, more than the limit of {limits.max_records} records",
+        hint="split the site, or raise the limit (RISKKIT_MAX_RECORDS)",
+    )
 
 
 def _read_csv(path: Path, raw: RawSite) -> list[tuple[int, list[str]]]:
@@ -812,8 +838,8 @@ def _read_xlsx(p: Path, limits: Limits | None = None) -> RawSite:
     return raw
 
 
-def _sheet_rows(ws) -> list[tuple[int, tuple]]:
-    """Rows of a sheet by their real extent (the declared dimension is not trusted)."""
+def _sheet_rows(ws, most: int) -> list[tuple[int, tuple]]:
+    """Up to ``most`` rows of a sheet, read to their real extent (not the declared one)."""
     if hasattr(ws, "reset_dimensions"):
         ws.reset_dimensions()
     out = []
@@ -825,6 +851,8 @@ def _sheet_rows(ws) -> list[tuple[int, tuple]]:
             for c in row
         )
         out.append((n + 1, values))
+        if len(out) >= most:
+            break
     return out
 
 
@@ -842,7 +870,10 @@ def _read_sheet(ws, p: Path, raw: RawSite, limits: Limits) -> None:
             )
         )
         return
-    rows = _sheet_rows(ws)
+    rows = _sheet_rows(ws, limits.max_records + 2)
+    if len(rows) > limits.max_records + 1:
+        raw.problems.append(_too_many_rows(where, len(rows) - 1, limits))
+        return
     if name in SECTIONS:
         raw.origins[(name, None)] = (where, 1, {})
         if not rows:

@@ -355,3 +355,19 @@ def test_export_respects_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_csv_and_sheet_row_limits(tmp_path):
+    folder = tiny_folder(tmp_path)
+    (folder / "zones.csv").write_text("id,kind\n" + "".join(f"Z-{i},control\n" for i in range(60)))
+    problems = refused(folder, max_records=50)
+    assert any(
+        p.file.endswith("zones.csv") and "limit of 50 records" in p.message for p in problems
+    )
+    book = export_xlsx(load_site(TINY), tmp_path / "t.xlsx")
+    wb = openpyxl.load_workbook(book)
+    for i in range(60):
+        wb["zones"].append([f"Z-{i}", "control"])
+    wb.save(book)
+    problems = refused(book, max_records=50)
+    assert any(p.file.endswith("[zones]") and "limit of 50 records" in p.message for p in problems)
