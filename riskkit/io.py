@@ -4,12 +4,12 @@ This is the only module that reads site files. It turns each form into the same 
 the origin (file and line) of every record, and hands it to :func:`riskkit.site.build_site`
 for validation, so all three forms obey the same rules and give the same messages.
 
-Site files are untrusted input: the reader is bounded (file size, record count, nesting
-depth; no YAML anchors or aliases), reads only regular files, and by default refuses section
-files that are symbolic links leading out of the site folder. The limits are module-level
-defaults, overridden by environment variables (``RISKKIT_MAX_FILE_BYTES``,
-``RISKKIT_MAX_RECORDS``, ``RISKKIT_MAX_DEPTH``) and by keyword arguments of :func:`load_site`
-and :func:`read_raw`.
+Site files are untrusted input: the reader is bounded (file size, record count, values and
+nesting depth, counting what YAML aliases stand for), reads only regular files, and by
+default refuses section files that are symbolic links leading out of the site folder.
+The limits are module-level defaults, overridden by environment variables
+(``RISKKIT_MAX_FILE_BYTES``, ``RISKKIT_MAX_RECORDS``, ``RISKKIT_MAX_DEPTH``) and by keyword
+arguments of :func:`load_site` and :func:`read_raw`.
 """
 
 from __future__ import annotations
@@ -324,51 +324,53 @@ _OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
 
-def _prescan(text: str, max_depth: int, max_records: int | None, loader=None) -> None:
-    """Refuse anchors, aliases, deep nesting and too many records before any node is built.
+def _refusal(problem: str, mark, hint: str | None = None) -> _Refused:
+    err = _Refused(problem=problem, problem_mark=mark)
+    if hint:
+        err.hint = hint
+    return err
 
-    Runs over the parser's events only (libyaml's where available), so a "billion laughs"
-    file or a 100,000-level nesting is refused at its first offending event.
+
+_LIMIT_HINT = "split the site, or raise the limit (RISKKIT_MAX_RECORDS)"
+
+
+def _prescan(text: str, max_depth: int, max_records: int | None, loader=None) -> None:
+    """Refuse alias bombs, deep nesting and too many records before any node is built.
+
+    Runs over the parser's events only (libyaml's where available). An alias counts as the
+    values and the depth it stands for, so a "billion laughs" file or a 100,000-level
+    nesting is refused at its first offending event, in well under a second.
     """
-    stack: list[bool] = []  # per open collection: is it a sequence
-    records = nodes = 0
-    max_nodes = None if max_records is None else NODES_PER_RECORD * max(max_records, 100)
+    max_records = MAX_RECORDS // 100 if max_records is None else max_records  # a table cell
+    max_nodes = NODES_PER_RECORD * max(max_records, 100)
+    frames: list[list] = []  # open collections: [is sequence, anchor, nodes at start, deepest]
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (values it stands for, its depth)
+    nodes = records = 0
     for event in yaml.parse(text, Loader=loader or _FAST):
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
-            raise _Refused(
-                problem=f"YAML {'alias' if sign == '*' else 'anchor'} {sign}{event.anchor}"
-                " refused: site files may not use anchors or aliases",
-                problem_mark=event.start_mark,
-            )
-        if isinstance(event, (yaml.ScalarEvent, *_OPEN)):
-            nodes += 1
-            if max_nodes is not None and nodes > max_nodes:
-                err = _Refused(
-                    problem=f"more than {max_nodes} values, mappings and lists"
-                    f" ({NODES_PER_RECORD} per record of the limit of {max_records} records)",
-                    problem_mark=event.start_mark,
-                )
-                err.hint = "split the site, or raise the limit (RISKKIT_MAX_RECORDS)"
-                raise err
-        if isinstance(event, (yaml.ScalarEvent, *_OPEN)) and stack == [False, True]:
-            records += 1  # an item of a top-level list
-            if max_records is not None and records > max_records:
-                err = _Refused(
-                    problem=f"more records than the limit of {max_records} records",
-                    problem_mark=event.start_mark,
-                )
-                err.hint = "split the site, or raise the limit (RISKKIT_MAX_RECORDS)"
-                raise err
+        if not isinstance(event, (yaml.AliasEvent, yaml.ScalarEvent, *_OPEN, *_CLOSE)):
+            continue
+        size, below = (1, 1) if not isinstance(event, yaml.AliasEvent) else anchors[event.anchor]
+        if not isinstance(event, _CLOSE):
+            nodes += size
+            records += len(frames) == 2 and frames[0][0] is False and frames[1][0] is True
+            if nodes > max_nodes or records > max_records:
+                what = f"{max_nodes} values" if nodes > max_nodes else f"{max_records} records"
+                raise _refusal(f"more than the limit of {what}", event.start_mark, _LIMIT_HINT)
+            if len(frames) + below > max_depth:
+                raise _refusal(f"nesting deeper than {max_depth} levels", event.start_mark)
+            if frames:
+                frames[-1][3] = max(frames[-1][3], len(frames) + below)
         if isinstance(event, _OPEN):
-            stack.append(isinstance(event, yaml.SequenceStartEvent))
-            if len(stack) > max_depth:
-                raise _Refused(
-                    problem=f"nesting deeper than {max_depth} levels",
-                    problem_mark=event.start_mark,
-                )
+            level = len(frames) + 1
+            frames.append([isinstance(event, yaml.SequenceStartEvent), event.anchor, nodes, level])
+        elif isinstance(event, yaml.ScalarEvent) and event.anchor is not None:
+            anchors[event.anchor] = (1, 1)
         elif isinstance(event, _CLOSE):
-            stack.pop()
+            _, anchor, start, deepest = frames.pop()
+            if frames:
+                frames[-1][3] = max(frames[-1][3], deepest)
+            if anchor is not None:
+                anchors[anchor] = (nodes - start + 1, max(deepest - len(frames), 1))
 
 
 def _clip(text: str, limit: int = 24) -> str:
@@ -507,13 +509,16 @@ def _node_id(item, section: str, index: int) -> str:
     return f"{section}[{index}]"
 
 
-def _field_lines(node, prefix: str, fields: dict, raw: RawSite, rid) -> None:
+def _field_lines(node, prefix: str, fields: dict, raw: RawSite, rid, seen=None) -> None:
     """Record the line of every field below ``node`` by dotted path; report duplicate keys.
 
     Paths are spelled as :mod:`riskkit.site` names fields: ``a.b`` for mapping keys,
-    ``a[0]`` for list positions and integer keys. The loader refuses aliases, so the node
-    tree is a tree and is walked once.
+    ``a[0]`` for list positions and integer keys. A node that aliases share is walked once.
     """
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         first: dict[str, int] = {}
         for knode, vnode in node.value:
@@ -540,12 +545,12 @@ def _field_lines(node, prefix: str, fields: dict, raw: RawSite, rid) -> None:
             first.setdefault(key, line)
             if prefix or rid is not None:
                 fields.setdefault(path, line)
-                _field_lines(vnode, path, fields, raw, rid)
+                _field_lines(vnode, path, fields, raw, rid, seen)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             path = f"{prefix}[{i}]"
             fields.setdefault(path, item.start_mark.line + 1)
-            _field_lines(item, path, fields, raw, rid)
+            _field_lines(item, path, fields, raw, rid, seen)
 
 
 # --------------------------------------------------------------------------------------------
@@ -722,9 +727,9 @@ def _read_folder(folder: Path, limits: Limits | None = None) -> RawSite:
             continue
         if not rows:
             continue
-        existing = raw.data.get(section) or [] if isinstance(raw.data, dict) else []
+        existing = raw.data.get(section) or [] if isinstance(raw.data, dict) else None
         if not isinstance(existing, list):
-            continue  # build_site reports the section itself
+            continue  # build_site reports the section (or the file) itself
         header = rows[0][1]
         recs = _rows_to_records(
             header, rows[1:], str(csv_path), section, raw, len(existing), limits.max_depth
