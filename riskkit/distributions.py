@@ -20,7 +20,14 @@ from statistics import NormalDist
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "Constant",
@@ -35,7 +42,11 @@ __all__ = [
     "Dist",
     "DIST_KINDS",
     "as_dist",
+    "MIN_TRUNCATED_MASS",
 ]
+
+MIN_TRUNCATED_MASS = 1e-12
+"""Smallest share of a normal's probability its truncation interval may hold."""
 
 
 def _mode_not_below_low(cls, v, info):
@@ -54,8 +65,34 @@ def _high_not_below_mode(cls, v, info):
     return v
 
 
+def _high_above_low(cls, v, info):
+    low = info.data.get("low")
+    if low is not None and v <= low:
+        raise ValueError(f"high must be > low ({low}), {v} was given")
+    return v
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _finite_moments(self):
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                m, v = self.mean(), self.var()
+        except (OverflowError, ZeroDivisionError):
+            m = v = math.inf
+        if not (math.isfinite(m) and math.isfinite(v)):
+            raise ValueError(
+                "the mean or variance of this distribution overflows (parameters too extreme);"
+                " use values within the documented bounds"
+            )
+        return self
+
+    def _within(self, m: float) -> float:
+        """``m`` kept inside the support (rounding may step over a bound by one ulp)."""
+        lo, hi = self.bounds()
+        return min(max(m, lo), hi)
 
     # -- interface -------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
@@ -104,7 +141,14 @@ class Constant(_Spec):
         return (float(self.value), float(self.value))
 
 
-class Pert(_Spec):
+class _Interval(_Spec):
+    """A spec whose support is [low, high]."""
+
+    def bounds(self):
+        return (self.low, self.high)
+
+
+class Pert(_Interval):
     """Modified PERT on [low, high] with mode and shape ``gamma`` (4 = standard PERT).
 
     alpha = 1 + gamma (mode - low) / (high - low), beta = 1 + gamma (high - mode) / (high - low).
@@ -132,7 +176,8 @@ class Pert(_Spec):
         return self.low + (self.high - self.low) * rng.beta(a, b, size)
 
     def mean(self):  # noqa: D102
-        return (self.low + self.gamma * self.mode + self.high) / (self.gamma + 2)
+        g = self.gamma
+        return self._within((self.low + g * self.mode + self.high) / (g + 2))
 
     def var(self):  # noqa: D102
         if self.high == self.low:
@@ -140,9 +185,6 @@ class Pert(_Spec):
         a, b = self._ab()
         span = self.high - self.low
         return span**2 * a * b / ((a + b) ** 2 * (a + b + 1))
-
-    def bounds(self):  # noqa: D102
-        return (self.low, self.high)
 
 
 class LogNormal(_Spec):
@@ -153,13 +195,7 @@ class LogNormal(_Spec):
     high: float = Field(gt=0)
     ci: float = Field(0.90, gt=0, lt=1)
 
-    @field_validator("high")
-    @classmethod
-    def _high_above_low(cls, v, info):
-        low = info.data.get("low")
-        if low is not None and v <= low:
-            raise ValueError(f"high must be > low ({low}), {v} was given")
-        return v
+    _check_high = field_validator("high")(_high_above_low)
 
     @property
     def mu(self) -> float:
@@ -186,7 +222,7 @@ class LogNormal(_Spec):
         return (0.0, math.inf)
 
 
-class Triangular(_Spec):
+class Triangular(_Interval):
     """Triangular on [low, high] with the given mode."""
 
     dist: Literal["triangular"]
@@ -203,17 +239,14 @@ class Triangular(_Spec):
         return rng.triangular(self.low, self.mode, self.high, size)
 
     def mean(self):  # noqa: D102
-        return (self.low + self.mode + self.high) / 3
+        return self._within(self.low / 3 + self.mode / 3 + self.high / 3)
 
     def var(self):  # noqa: D102
         a, c, b = self.low, self.mode, self.high
         return (a * a + b * b + c * c - a * b - a * c - b * c) / 18
 
-    def bounds(self):  # noqa: D102
-        return (self.low, self.high)
 
-
-class Uniform(_Spec):
+class Uniform(_Interval):
     """Uniform on [low, high]."""
 
     dist: Literal["uniform"]
@@ -232,16 +265,13 @@ class Uniform(_Spec):
         return rng.uniform(self.low, self.high, size)
 
     def mean(self):  # noqa: D102
-        return (self.low + self.high) / 2
+        return self._within(self.low / 2 + self.high / 2)
 
     def var(self):  # noqa: D102
         return (self.high - self.low) ** 2 / 12
 
-    def bounds(self):  # noqa: D102
-        return (self.low, self.high)
 
-
-class Normal(_Spec):
+class Normal(_Interval):
     """Normal with ``mean`` and ``sd``, truncated to [low, high] (low defaults to 0)."""
 
     dist: Literal["normal"]
@@ -259,13 +289,7 @@ class Normal(_Spec):
             raise ValueError("Input should be a number or .inf, nan was given")
         return v
 
-    @field_validator("high")
-    @classmethod
-    def _high_above_low(cls, v, info):
-        low = info.data.get("low")
-        if low is not None and v <= low:
-            raise ValueError(f"high must be > low ({low}), {v} was given")
-        return v
+    _check_high = field_validator("high")(_high_above_low)
 
     def _frozen(self):
         a = (self.low - self.mean_) / self.sd
@@ -277,14 +301,62 @@ class Normal(_Spec):
     def sample(self, rng, size):  # noqa: D102
         return self._frozen().ppf(rng.random(size))
 
+    def _std_moments(self) -> tuple[float, float]:
+        """Mean and variance of the truncated standard normal, stable far into the tails.
+
+        Raises ValueError when the interval holds less than :data:`MIN_TRUNCATED_MASS` of
+        the normal's probability (its moments would be meaningless).
+        """
+        a = (self.low - self.mean_) / self.sd
+        b = (self.high - self.mean_) / self.sd
+        m, v, mass = _truncated_std_moments(a, b)
+        if not mass >= MIN_TRUNCATED_MASS:
+            raise ValueError(
+                f"the interval [low, high] = [{self.low:g}, {self.high:g}] holds a share"
+                f" {mass:.1e} of this normal (mean {self.mean_:g}, sd {self.sd:g}), less than"
+                f" {MIN_TRUNCATED_MASS:g}; move the interval or the mean"
+            )
+        return m, v
+
     def mean(self):  # noqa: D102
-        return float(self._frozen().mean())
+        m, _ = self._std_moments()
+        return self._within(self.mean_ + self.sd * m)
 
     def var(self):  # noqa: D102
-        return float(self._frozen().var())
+        _, v = self._std_moments()
+        width = self.high - self.low
+        return min(max(self.sd * self.sd * v, 0.0), width * width / 4)
 
-    def bounds(self):  # noqa: D102
-        return (self.low, self.high)
+
+def _truncated_std_moments(a: float, b: float) -> tuple[float, float, float]:
+    """Mean, variance and mass of N(0, 1) truncated to [a, b], computed in log space.
+
+    An interval in the upper tail is mirrored into the lower tail, where the ratios
+    phi(x) / Phi(x) are taken from ``log_ndtr`` without underflow.
+    """
+    if a > 0:  # mirror: moments of [-b, -a], mean negated
+        m, v, mass = _truncated_std_moments(-b, -a)
+        return -m, v, mass
+    from scipy.special import log_ndtr
+
+    log_pb = float(log_ndtr(b))
+    r = math.exp(float(log_ndtr(a)) - log_pb) if a > -math.inf else 0.0  # Phi(a) / Phi(b)
+    mass = math.exp(log_pb) * -math.expm1(math.log(r)) if r > 0 else math.exp(log_pb)
+    if r >= 1:  # an interval too narrow to tell its ends apart
+        return math.nan, math.nan, 0.0
+
+    def lam(x: float) -> float:  # phi(x) / Phi(x), and x * that, both 0 at -inf
+        if x == -math.inf:
+            return 0.0
+        return math.exp(-0.5 * x * x - 0.5 * math.log(2 * math.pi) - float(log_ndtr(x)))
+
+    lb = lam(b) if b < math.inf else 0.0
+    xb = b * lb if b < math.inf else 0.0
+    la = lam(a) * r if r > 0 else 0.0
+    xa = a * la if a > -math.inf else 0.0
+    m = (la - lb) / (1 - r)
+    v = 1 + (xa - xb) / (1 - r) - m * m
+    return m, v, mass
 
 
 class Beta(_Spec):
@@ -298,7 +370,7 @@ class Beta(_Spec):
         return rng.beta(self.a, self.b, size)
 
     def mean(self):  # noqa: D102
-        return self.a / (self.a + self.b)
+        return self._within(self.a / (self.a + self.b))
 
     def var(self):  # noqa: D102
         s = self.a + self.b
@@ -352,13 +424,14 @@ class Empirical(_Spec):
 
     def _p(self) -> np.ndarray:
         w = np.ones(len(self.values)) if self.weights is None else np.asarray(self.weights, float)
+        w = w / w.max()  # scaled first: weights near 1e308 do not overflow their sum
         return w / w.sum()
 
     def sample(self, rng, size):  # noqa: D102
         return rng.choice(np.asarray(self.values, float), size=size, p=self._p())
 
     def mean(self):  # noqa: D102
-        return float(np.dot(self._p(), self.values))
+        return self._within(float(np.dot(self._p(), self.values)))
 
     def var(self):  # noqa: D102
         v = np.asarray(self.values, float)

@@ -182,11 +182,47 @@ def _check_nonnegative(d):
     return d
 
 
+# Upper bounds of site quantities: far above any plant, low enough that their products
+# (rate x money x trials, capex / lifetime, SL factors over four levels) stay finite.
+MAX_RATE = 1e4
+"""Largest event or attempt rate [events/yr] (about one a minute)."""
+MAX_HOURS = 1e5
+"""Largest production loss per event [h] (about 11 years)."""
+MAX_COST_PER_HOUR = 1e10
+"""Largest production margin [currency/h]."""
+MAX_MONEY = 1e15
+"""Largest money amount per event, capex [currency] or opex [currency/yr]."""
+MAX_LIFETIME = 1000.0
+"""Longest countermeasure lifetime [yr]."""
+MAX_SL_REDUCTION = 1e6
+"""Largest frequency reduction factor per security level above the threat's."""
+MAX_TRIALS = 100_000_000
+"""Most Monte Carlo trials per run."""
+
+
+def _at_most(limit: float, unit: str):
+    """An after-validator refusing a distribution whose mean or reach exceeds ``limit``."""
+
+    def check(d):
+        values = (d.mean(), d.bounds()[1], getattr(d, "high", None))
+        reach = max(float(v) for v in values if v is not None and np.isfinite(v))
+        if reach > limit:
+            raise ValueError(f"must not exceed {limit:g} {unit}, this one reaches {reach:g}")
+        return d
+
+    return AfterValidator(check)
+
+
 ProbDist = Annotated[Dist, AfterValidator(_check_probability)]
 """A distribution whose every value is a probability."""
 
 NonNegDist = Annotated[Dist, AfterValidator(_check_nonnegative)]
 """A distribution of a quantity that cannot be negative (a rate, money, hours)."""
+
+RateDist = Annotated[NonNegDist, _at_most(MAX_RATE, "events/yr")]
+HoursDist = Annotated[NonNegDist, _at_most(MAX_HOURS, "h")]
+PerHourDist = Annotated[NonNegDist, _at_most(MAX_COST_PER_HOUR, "per hour")]
+MoneyDist = Annotated[NonNegDist, _at_most(MAX_MONEY, "per event")]
 
 Probability = Annotated[float, Field(ge=0, le=1)]
 SL = Annotated[int, Field(ge=0, le=4)]
@@ -277,7 +313,7 @@ class ThreatActor(_Record):
     id: Id
     name: str | None = None
     capability: int = Field(ge=1, le=4)
-    attempt_rate: NonNegDist
+    attempt_rate: RateDist
     resources: int | None = Field(None, ge=1, le=4)
     knowledge: int | None = Field(None, ge=1, le=4)
     description: str | None = None
@@ -286,8 +322,8 @@ class ThreatActor(_Record):
 class Production(_Record):
     """Lost production: hours [h] times margin [currency/h]."""
 
-    hours: NonNegDist
-    cost_per_hour: NonNegDist
+    hours: HoursDist
+    cost_per_hour: PerHourDist
 
 
 class Harm(_Record):
@@ -301,10 +337,10 @@ class Consequences(_Record):
     """Consequences of one successful event."""
 
     production: Production | None = None
-    equipment: NonNegDist | None = None
-    recovery: NonNegDist | None = None
-    regulatory: NonNegDist | None = None
-    other: NonNegDist | None = None
+    equipment: MoneyDist | None = None
+    recovery: MoneyDist | None = None
+    regulatory: MoneyDist | None = None
+    other: MoneyDist | None = None
     safety: Harm | None = None
     environment: Harm | None = None
 
@@ -332,7 +368,7 @@ class Scenario(_Record):
     entry: Id | None = None
     frs: list[FR] = Field(min_length=1)
     rate_share: Probability | None = None
-    rate: NonNegDist | None = None
+    rate: RateDist | None = None
     vulnerability: ProbDist = 1.0
     consequences: Consequences = Field(default_factory=Consequences)
     # reductions of the threat-derived SL (capability SL-T method, Heinrich et al. 2019)
@@ -404,9 +440,9 @@ Effect = Annotated[
 class Cost(_Record):
     """What a countermeasure costs: capex [currency], opex [currency/yr], lifetime [yr]."""
 
-    capex: float = Field(0.0, ge=0)
-    opex: float = Field(0.0, ge=0)
-    lifetime_years: float = Field(10.0, ge=1)
+    capex: float = Field(0.0, ge=0, le=MAX_MONEY)
+    opex: float = Field(0.0, ge=0, le=MAX_MONEY)
+    lifetime_years: float = Field(10.0, ge=1, le=MAX_LIFETIME)
 
 
 class Countermeasure(_Record):
@@ -495,10 +531,18 @@ class RiskMatrix(_Record):
 class ModelSettings(_Record):
     """Model parameters (MODEL.md sections 2-4)."""
 
-    sl_reduction_per_level: float = Field(10.0, gt=1)
+    sl_reduction_per_level: float = Field(10.0, gt=1, le=MAX_SL_REDUCTION)
     decision_statistic: str = Field("mean", pattern=r"^(mean|p\d{1,2}(\.\d+)?)$")
     discount_rate: float = Field(0.08, ge=0, le=1)
-    trials: int = Field(20000, ge=100)
+    trials: int = Field(20000, ge=100, le=MAX_TRIALS)
+
+    @field_validator("decision_statistic")
+    @classmethod
+    def _percentile_inside(cls, v):
+        if v != "mean" and not 0 < float(v[1:]) < 100:
+            raise ValueError(f"a percentile lies strictly between p0 and p100, {v!r} was given")
+        return v
+
     seed: int = Field(62443, ge=0)
 
 
@@ -791,6 +835,28 @@ def build_site(raw: RawSite) -> Site:
                 )
             ]
         )
+    problems += _unknown_sections(raw)
+    built: dict[str, Any] = {}
+    problems += _build_single(raw, built)
+    problems += _build_lists(raw, built)
+    problems += _cross_checks(raw, built)
+    if problems:
+        # file order: the main file first, then tables as met; whole-file problems first
+        rank = {raw.file: 0}
+        for p in problems:
+            rank.setdefault(p.file, len(rank))
+        problems.sort(key=lambda p: (rank[p.file], p.line or 0))
+        raise SiteError(problems)
+    kwargs = {k: v for k, v in built.items() if k in _SINGLE}
+    for key in _LISTS:
+        kwargs[key] = [r for _, r in built[key]]
+    return Site(**kwargs, source=raw.file, source_hash=raw.source_hash)
+
+
+def _unknown_sections(raw: RawSite) -> list[Problem]:
+    """Top-level keys that are not sections."""
+    data = raw.data
+    problems: list[Problem] = []
     known = set(_SINGLE) | set(_LISTS)
     for key in data:
         if key not in known:
@@ -806,7 +872,13 @@ def build_site(raw: RawSite) -> Site:
                 )
             )
 
-    built: dict[str, Any] = {}
+    return problems
+
+
+def _build_single(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
+    """Validate the one-off sections into ``built``; their problems."""
+    data = raw.data
+    problems: list[Problem] = []
     for key, model in _SINGLE.items():
         if key not in data or data[key] is None:
             if key == "site":
@@ -825,6 +897,13 @@ def build_site(raw: RawSite) -> Site:
         except ValidationError as e:
             problems += _problems_from(e, raw, key, None, key)
 
+    return problems
+
+
+def _build_lists(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
+    """Validate the record lists into ``built`` as (index, record); their problems."""
+    data = raw.data
+    problems: list[Problem] = []
     for key, model in _LISTS.items():
         rows = data.get(key) or []
         if not isinstance(rows, list):
@@ -863,39 +942,72 @@ def build_site(raw: RawSite) -> Site:
                 problems += _problems_from(e, raw, key, i, label)
         built[key] = good
 
-    problems += _cross_checks(raw, built)
-    if problems:
-        # file order: the main file first, then tables as met; whole-file problems first
-        rank = {raw.file: 0}
-        for p in problems:
-            rank.setdefault(p.file, len(rank))
-        problems.sort(key=lambda p: (rank[p.file], p.line or 0))
-        raise SiteError(problems)
-    kwargs = {k: v for k, v in built.items() if k in _SINGLE}
-    for key in _LISTS:
-        kwargs[key] = [r for _, r in built[key]]
-    return Site(**kwargs, source=raw.file, source_hash=raw.source_hash)
+    return problems
 
 
-def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
-    out: list[Problem] = []
+class _Cross:
+    """What the cross-record rules share: the raw rows, the built records and the ids.
 
-    def add(section, index, rid, fld, msg, hint=""):
-        file, line = raw.where(section, index, fld)
-        out.append(Problem(file, rid, fld, msg, hint=hint, line=line))
+    References are checked on the raw rows (where their values have the right type), so a
+    record that failed its own validation elsewhere still has its references checked, and
+    still counts as defined (no false "unknown id" after a typo elsewhere).
+    """
 
-    # ids: unique across every record kind; counted on the raw rows, so that a record that
-    # failed its own validation still takes part (no false "unknown id" after a typo elsewhere)
+    def __init__(self, raw: RawSite, built: dict[str, Any]):
+        self.raw, self.built = raw, built
+        self.out: list[Problem] = []
+        self.ids: dict[str, set] = {sec: set() for sec in SECTIONS}
+        # a section that is not a list was reported already; references into it are not
+        self.broken = {
+            sec for sec in SECTIONS if raw.data.get(sec) and not isinstance(raw.data[sec], list)
+        }
+
+    def add(self, section, index, rid, fld, msg, hint=""):
+        """Report a problem of record ``rid`` (row ``index`` of ``section``), field ``fld``."""
+        file, line = self.raw.where(section, index, fld)
+        self.out.append(Problem(file, rid, fld, msg, hint=hint, line=line))
+
+    def rows(self, sec):
+        """``(index, id or label, row)`` of the mapping rows of a section."""
+        value = self.raw.data.get(sec)
+        for i, row in enumerate(value if isinstance(value, list) else []):
+            if isinstance(row, dict):
+                rid = row.get("id")
+                yield i, (rid if isinstance(rid, str) and rid else f"{sec}[{i}]"), row
+
+    def unknown(self, sec, index, rid, fld, ref, kind):
+        """Report a reference ``ref`` to a record of section ``kind`` that does not exist."""
+        if kind in self.broken:
+            return
+        choices = sorted(self.ids[kind])
+        known = ", ".join(choices[:12]) + (" ..." if len(choices) > 12 else "")
+        self.add(
+            sec,
+            index,
+            rid,
+            fld,
+            f"unknown {kind[:-1].replace('_', ' ')} {ref!r}",
+            hint="known: " + (known if choices else "none defined"),
+        )
+
+
+def _str_list(value):
+    if isinstance(value, (list, tuple)):
+        return [(j, x) for j, x in enumerate(value) if isinstance(x, str)]
+    return []
+
+
+def _rule_unique_ids(c: _Cross) -> None:
+    """Ids are unique across every record kind (counted on the raw rows)."""
     seen: dict[str, str] = {}
-    ids: dict[str, set] = {sec: set() for sec in SECTIONS}
     for sec in SECTIONS:
-        rows = raw.data.get(sec) if isinstance(raw.data.get(sec), list) else []
+        rows = c.raw.data.get(sec) if isinstance(c.raw.data.get(sec), list) else []
         for i, row in enumerate(rows):
             rid = row.get("id") if isinstance(row, dict) else None
             if not isinstance(rid, str) or not rid:
                 continue
             if rid in seen:
-                add(
+                c.add(
                     sec,
                     i,
                     rid,
@@ -906,79 +1018,54 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
                 )
             else:
                 seen[rid] = sec
-            ids[sec].add(rid)
+            c.ids[sec].add(rid)
 
-    # references are checked on the raw rows (where their values have the right type), so a
-    # record that failed its own validation elsewhere still has its references checked
-    def rows(sec):
-        value = raw.data.get(sec)
-        for i, row in enumerate(value if isinstance(value, list) else []):
-            if isinstance(row, dict):
-                rid = row.get("id")
-                yield i, (rid if isinstance(rid, str) and rid else f"{sec}[{i}]"), row
 
-    def str_list(value):
-        if isinstance(value, (list, tuple)):
-            return [(j, x) for j, x in enumerate(value) if isinstance(x, str)]
-        return []
+def _rule_conduit_zones(c: _Cross) -> None:
+    """A conduit joins zones that exist."""
+    for i, cid, row in c.rows("conduits"):
+        for j, z in _str_list(row.get("zones")):
+            if z not in c.ids["zones"]:
+                c.unknown("conduits", i, cid, f"zones[{j}]", z, "zones")
 
+
+def _rule_scenario_references(c: _Cross) -> None:
+    """A scenario's zone, actor and entry exist, and its entry conduit touches its zone."""
     conduit_zones = {}
-    for _, rid, row in rows("conduits"):
+    for _, rid, row in c.rows("conduits"):
         z = row.get("zones")
         if isinstance(z, list) and all(isinstance(x, str) for x in z) and len(set(z)) == 2:
             conduit_zones[rid] = set(z)
-    # a section that is not a list was reported already; references into it are not
-    broken = {sec for sec in SECTIONS if raw.data.get(sec) and not isinstance(raw.data[sec], list)}
-
-    def unknown(sec, index, rid, fld, ref, kind):
-        if kind in broken:
-            return
-        choices = sorted(ids[kind])
-        add(
-            sec,
-            index,
-            rid,
-            fld,
-            f"unknown {kind[:-1].replace('_', ' ')} {ref!r}",
-            hint="known: "
-            + (
-                ", ".join(choices[:12]) + (" ..." if len(choices) > 12 else "")
-                if choices
-                else "none defined"
-            ),
-        )
-
-    for i, cid, row in rows("conduits"):
-        for j, z in str_list(row.get("zones")):
-            if z not in ids["zones"]:
-                unknown("conduits", i, cid, f"zones[{j}]", z, "zones")
-
-    for i, sid, row in rows("scenarios"):
+    for i, sid, row in c.rows("scenarios"):
         zone, actor, entry = (row.get(k) for k in ("zone", "actor", "entry"))
-        if isinstance(zone, str) and zone not in ids["zones"]:
-            unknown("scenarios", i, sid, "zone", zone, "zones")
-        if isinstance(actor, str) and actor not in ids["threat_actors"]:
-            unknown("scenarios", i, sid, "actor", actor, "threat_actors")
-        if isinstance(entry, str):
-            if entry not in ids["conduits"]:
-                unknown("scenarios", i, sid, "entry", entry, "conduits")
-            elif (
-                entry in conduit_zones  # else the conduit itself was reported
-                and isinstance(zone, str)
-                and zone in ids["zones"]
-                and zone not in conduit_zones[entry]
-            ):
-                add(
-                    "scenarios",
-                    i,
-                    sid,
-                    "entry",
-                    f"entry conduit {entry!r} joins {sorted(conduit_zones[entry])},"
-                    f" not the scenario's zone {zone!r}",
-                    hint="the entry conduit is the one the attack crosses into the scenario's zone",
-                )
+        if isinstance(zone, str) and zone not in c.ids["zones"]:
+            c.unknown("scenarios", i, sid, "zone", zone, "zones")
+        if isinstance(actor, str) and actor not in c.ids["threat_actors"]:
+            c.unknown("scenarios", i, sid, "actor", actor, "threat_actors")
+        if not isinstance(entry, str):
+            continue
+        if entry not in c.ids["conduits"]:
+            c.unknown("scenarios", i, sid, "entry", entry, "conduits")
+        elif (
+            entry in conduit_zones  # else the conduit itself was reported
+            and isinstance(zone, str)
+            and zone in c.ids["zones"]
+            and zone not in conduit_zones[entry]
+        ):
+            c.add(
+                "scenarios",
+                i,
+                sid,
+                "entry",
+                f"entry conduit {entry!r} joins {sorted(conduit_zones[entry])},"
+                f" not the scenario's zone {zone!r}",
+                hint="the entry conduit is the one the attack crosses into the scenario's zone",
+            )
 
-    for i, cid, row in rows("countermeasures"):
+
+def _rule_effect_targets(c: _Cross) -> None:
+    """Every countermeasure effect targets something, and only records that exist."""
+    for i, cid, row in c.rows("countermeasures"):
         effects = row.get("effects")
         for k, eff in enumerate(effects if isinstance(effects, list) else []):
             kind = eff.get("type") if isinstance(eff, dict) else None
@@ -989,7 +1076,7 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
             if all(eff.get(key) in (None, []) for key in keys) and not any(
                 eff.get(key) is None and key in eff for key in keys
             ):
-                add(
+                c.add(
                     "countermeasures",
                     i,
                     cid,
@@ -998,12 +1085,15 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
                     hint="list the " + " or ".join(keys) + " it acts on",
                 )
             for key in keys:
-                for j, ref in str_list(eff.get(key)):
-                    if ref not in ids[key]:
-                        unknown("countermeasures", i, cid, f"{base}.{key}[{j}]", ref, key)
+                for j, ref in _str_list(eff.get(key)):
+                    if ref not in c.ids[key]:
+                        c.unknown("countermeasures", i, cid, f"{base}.{key}[{j}]", ref, key)
 
+
+def _rule_exclusive_groups(c: _Cross) -> None:
+    """An exclusive group has at most one mandatory member, compatible with what is in place."""
     groups: dict[str, list] = defaultdict(list)
-    for i, cm in built.get("countermeasures", []):
+    for i, cm in c.built.get("countermeasures", []):
         if cm.exclusive_group:
             groups[cm.exclusive_group].append((i, cm))
     for g, members in groups.items():
@@ -1011,7 +1101,7 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
         implemented = [cm.id for _, cm in members if cm.status == "implemented"]
         if len(mandatory) > 1:
             i, cm = next((i, cm) for i, cm in members if cm.mandatory and cm.id == mandatory[1])
-            add(
+            c.add(
                 "countermeasures",
                 i,
                 cm.id,
@@ -1022,7 +1112,7 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
             )
         elif mandatory and implemented and mandatory[0] not in implemented:
             i, cm = next((i, cm) for i, cm in members if cm.id == mandatory[0])
-            add(
+            c.add(
                 "countermeasures",
                 i,
                 cm.id,
@@ -1031,4 +1121,21 @@ def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
                 f" {implemented} implemented",
                 hint="drop the mandatory flag or the group",
             )
-    return out
+
+
+CROSS_RULES = (
+    _rule_unique_ids,  # first: the others look ids up
+    _rule_conduit_zones,
+    _rule_scenario_references,
+    _rule_effect_targets,
+    _rule_exclusive_groups,
+)
+"""The rules that span records, in the order they run (each appends its problems)."""
+
+
+def _cross_checks(raw: RawSite, built: dict[str, Any]) -> list[Problem]:
+    """Run :data:`CROSS_RULES` over the site; their problems in rule order."""
+    c = _Cross(raw, built)
+    for rule in CROSS_RULES:
+        rule(c)
+    return c.out

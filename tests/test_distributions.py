@@ -16,6 +16,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from riskkit.distributions import (
+    DIST_KINDS,
     Beta,
     Constant,
     Dist,
@@ -273,3 +274,69 @@ def test_normal_default_upper_bound_is_infinite_but_explicit_infinity_is_allowed
     spec = Normal(dist="normal", mean=1, sd=1, high=math.inf)
     assert spec.bounds() == (0.0, math.inf)
     assert Normal.model_validate(spec.model_dump()) == spec  # a dump validates again
+
+
+# --------------------------------------------------------------------------------------------
+# extreme parameters: moments stay inside the support, finite, or the spec is refused
+# --------------------------------------------------------------------------------------------
+
+_BIG = [1e-300, 1e-12, 1e-3, 1.0, 1e3, 1e12, 1e150, 1e300, 1.7e308]
+
+
+def _extreme_specs():
+    for x in _BIG:
+        for y in _BIG:
+            lo, hi = sorted((x, y))
+            yield {"dist": "uniform", "low": -hi, "high": lo}
+            yield {"dist": "pert", "low": lo, "mode": hi, "high": hi}
+            yield {"dist": "pert", "low": -hi, "mode": lo, "high": hi, "gamma": y}
+            yield {"dist": "triangular", "low": -lo, "mode": lo, "high": hi}
+            yield {"dist": "beta", "a": x, "b": y}
+            yield {"dist": "empirical", "values": [lo, hi], "weights": [x, y]}
+            if lo < hi:
+                yield {"dist": "lognormal", "low": lo, "high": hi}
+            yield {"dist": "normal", "mean": x, "sd": y, "low": 0, "high": 1}
+            yield {"dist": "normal", "mean": -x, "sd": y, "low": lo, "high": math.inf}
+        yield {"dist": "poisson", "mean": x}
+        yield {"dist": "constant", "value": -x}
+        yield {"dist": "pert", "low": x, "mode": x, "high": x}
+
+
+def test_every_kind_at_extreme_parameters_has_moments_inside_its_support():
+    adapter = TypeAdapter(Dist)
+    kinds, accepted, refused = set(), 0, 0
+    for spec in _extreme_specs():
+        try:
+            d = adapter.validate_python(spec)
+        except ValidationError:
+            refused += 1  # a refusal is a site problem, never a traceback
+            continue
+        accepted += 1
+        kinds.add(spec["dist"])
+        lo, hi = d.bounds()
+        m, v = d.mean(), d.var()
+        assert math.isfinite(m) and lo <= m <= hi, (spec, m)
+        assert math.isfinite(v) and v >= 0, (spec, v)
+    assert kinds == set(DIST_KINDS) and accepted > 300 and refused > 10
+
+
+def test_normal_far_in_the_tail_is_stable_or_refused():
+    # mean 1e6, sd 1 on [0, 1]: the interval holds nothing; scipy's truncnorm gives -102
+    with pytest.raises(ValidationError, match="holds a share"):
+        TypeAdapter(Dist).validate_python({"dist": "normal", "mean": 1e6, "sd": 1, "high": 1})
+    # 6 sd out (mass 1e-9), where scipy is still right: the log-space closed form agrees
+    # with scipy.stats.truncnorm to 1e-9 relative
+    from scipy import stats
+
+    d = Normal(dist="normal", mean=7.0, sd=1.0, low=0.0, high=1.0)
+    ref = stats.truncnorm(-7.0, -6.0, loc=7.0, scale=1.0)
+    assert d.mean() == pytest.approx(float(ref.mean()), rel=1e-9)
+    assert d.var() == pytest.approx(float(ref.var()), rel=1e-6)
+    # far out: the mean stays inside [0, 1] and the variance is small and positive
+    far = Normal(dist="normal", mean=-6.5, sd=1.0, low=0.0, high=1.0)
+    assert 0.0 <= far.mean() <= 1.0 and 0 < far.var() < 1 / 36
+
+
+def test_lognormal_over_600_decades_is_refused():
+    with pytest.raises(ValidationError, match="overflows"):
+        TypeAdapter(Dist).validate_python({"dist": "lognormal", "low": 1e-300, "high": 1e300})
