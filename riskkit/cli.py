@@ -250,7 +250,7 @@ def _print_levels(site, t, g) -> None:
 
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         click.echo(f"{site.name}: SL-T by method {t.method!r}, statistic {t.statistic!r}\n")
-        click.echo(t.summary.drop(columns=["scenarios"]).to_string(index=False))
+        click.echo(t.summary.drop(columns=["scenarios"]).to_string(index=False, na_rep="-"))
         d = t.drivers[(t.drivers["kind"] == "zone") & (t.drivers["basis"] == "scenario")]
         cols = ["id", "fr", "sl_t", "scenario", "actor", "rrf", "dimension", "required"]
         cols += ["capability", "capped"]
