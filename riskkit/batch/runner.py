@@ -233,6 +233,11 @@ def run_site(
                 _kill_tree(proc)
             with _LIVE_LOCK:
                 _LIVE.discard(proc)
+            for pipe in (proc.stdin, proc.stdout):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
         duration = time.perf_counter() - t0
         if timed_out:
             why = f"timed out after {timeout:g} s; the run and its kernel were killed"
