@@ -357,7 +357,7 @@ def test_dask_scheduler_and_worker_processes(tmp_path, direct):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     dask = [sys.executable, "-m", "dask"]
-    started = []
+    started, logs = [], []
     try:
         for cmd in (
             [*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
@@ -366,6 +366,7 @@ def test_dask_scheduler_and_worker_processes(tmp_path, direct):
              "--no-dashboard", "--memory-limit", "0"],
         ):
             log = (tmp_path / f"{cmd[3]}.log").open("w")
+            logs.append(log)
             started.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True))
         res = subprocess.run(
@@ -381,6 +382,8 @@ def test_dask_scheduler_and_worker_processes(tmp_path, direct):
             except ProcessLookupError:
                 pass
             p.wait()
+        for log in logs:
+            log.close()
     assert res.returncode == 1, res.stdout + res.stderr
     assert "failed: broken" in res.stderr
     rows = rows_by_id(out)
