@@ -177,7 +177,7 @@ def test_plan_skips_a_complete_run_unless_forced(tmp_path):
 
 def test_manifest_json_and_csv_and_no_formulas_in_csv(tmp_path):
     row = {
-        "site_id": "=HYPERLINK(\"http://x\")",
+        "site_id": '=HYPERLINK("http://x")',
         "input": "+1",
         "input_sha256": "ab",
         "status": "failed",
@@ -194,7 +194,7 @@ def test_manifest_json_and_csv_and_no_formulas_in_csv(tmp_path):
 
     with cpath.open(newline="") as fh:
         (got,) = list(csv.DictReader(fh))
-    assert got["site_id"] == "'=HYPERLINK(\"http://x\")"
+    assert got["site_id"] == '\'=HYPERLINK("http://x")'
     assert got["input"] == "'+1" and got["error"] == "'@bad\nsecond line"
     assert got["duration_s"] == "1.5" and got["status"] == "failed"
 
@@ -221,8 +221,19 @@ class DirectRun:
     def __init__(self, out: Path):
         self.out = out
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "riskkit", "assess", str(TINY.parent), "--out", str(out),
-             "--trials", str(TRIALS), "--seed", str(SEED)],
+            [
+                sys.executable,
+                "-m",
+                "riskkit",
+                "assess",
+                str(TINY.parent),
+                "--out",
+                str(out),
+                "--trials",
+                str(TRIALS),
+                "--seed",
+                str(SEED),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -271,15 +282,28 @@ def test_local_pool_killed_half_way_resumes_skips_and_force_reruns(tmp_path, dir
 
     sites = make_sites(tmp_path / "sites")
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "riskkit", "batch", str(sites), "--out", str(out),
-           "--workers", "1", "--trials", str(TRIALS), "--seed", str(SEED)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "riskkit",
+        "batch",
+        str(sites),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--trials",
+        str(TRIALS),
+        "--seed",
+        str(SEED),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
         # 1. kill the batch (SIGTERM) once tiny is done and tiny-b is half-way
         wait_for(lambda: manifest_status(out, "tiny") == "ok", 300, "tiny to finish", proc)
-        wait_for(lambda: any((out / "tiny-b").glob("*.partial-*")), 120, "tiny-b to start",
-                 proc)
+        wait_for(lambda: any((out / "tiny-b").glob("*.partial-*")), 120, "tiny-b to start", proc)
         below = psutil.Process(proc.pid).children(recursive=True)
         assert below, "tiny-b's child process should be running"
         proc.send_signal(signal.SIGTERM)
@@ -317,8 +341,19 @@ def test_local_pool_killed_half_way_resumes_skips_and_force_reruns(tmp_path, dir
     assert [rows[s]["status"] for s in ("tiny", "tiny-b")] == ["skipped", "skipped"]
 
     # 4. --force reruns both, two assessments at once (kernels must not collide)
-    res = invoke(sites / "tiny", sites / "tiny-b", "--out", out, "--workers", "2",
-                 "--trials", TRIALS, "--seed", SEED, "--force")
+    res = invoke(
+        sites / "tiny",
+        sites / "tiny-b",
+        "--out",
+        out,
+        "--workers",
+        "2",
+        "--trials",
+        TRIALS,
+        "--seed",
+        SEED,
+        "--force",
+    )
     assert res.exit_code == 0, res.output
     rows = rows_by_id(out)
     assert [rows[s]["status"] for s in ("tiny", "tiny-b")] == ["ok", "ok"], rows
@@ -335,9 +370,18 @@ def test_dask_local_cluster(tmp_path, direct):
     with LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     ) as cluster:
-        res = invoke(sites / "tiny", sites / "broken.yaml", "--out", out,
-                     "--scheduler", cluster.scheduler_address, "--trials", TRIALS,
-                     "--seed", SEED)
+        res = invoke(
+            sites / "tiny",
+            sites / "broken.yaml",
+            "--out",
+            out,
+            "--scheduler",
+            cluster.scheduler_address,
+            "--trials",
+            TRIALS,
+            "--seed",
+            SEED,
+        )
     assert res.exit_code == 1 and "failed: broken" in res.output
     rows = rows_by_id(out)
     assert rows["tiny"]["status"] == "ok" and rows["broken"]["status"] == "failed"
@@ -360,20 +404,54 @@ def test_dask_scheduler_and_worker_processes(tmp_path, direct):
     started, logs = [], []
     try:
         for cmd in (
-            [*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-             "--dashboard-address", "127.0.0.1:0"],
-            [*dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
-             "--no-dashboard", "--memory-limit", "0"],
+            [
+                *dask,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dashboard-address",
+                "127.0.0.1:0",
+            ],
+            [
+                *dask,
+                "worker",
+                address,
+                "--host",
+                "127.0.0.1",
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+                "--memory-limit",
+                "0",
+            ],
         ):
             log = (tmp_path / f"{cmd[3]}.log").open("w")
             logs.append(log)
-            started.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True))
+            started.append(
+                subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            )
         res = subprocess.run(
-            [sys.executable, "-m", "riskkit", "batch", str(sites / "tiny"),
-             str(sites / "broken.yaml"), "--out", str(out), "--scheduler", address,
-             "--trials", str(TRIALS), "--seed", str(SEED)],
-            capture_output=True, text=True, timeout=600,
+            [
+                sys.executable,
+                "-m",
+                "riskkit",
+                "batch",
+                str(sites / "tiny"),
+                str(sites / "broken.yaml"),
+                "--out",
+                str(out),
+                "--scheduler",
+                address,
+                "--trials",
+                str(TRIALS),
+                "--seed",
+                str(SEED),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
     finally:
         for p in started:
@@ -392,14 +470,14 @@ def test_dask_scheduler_and_worker_processes(tmp_path, direct):
     assert comparable(read_summary(out / rows["tiny"]["output"])) == direct.summary()
 
 
-HANG = '''# %% tags=["parameters"]
+HANG = """# %% tags=["parameters"]
 site = None
 
 # %%
 import time
 
 time.sleep(600)
-'''
+"""
 
 
 @pytest.mark.slow
@@ -421,8 +499,14 @@ def test_timeout_kills_a_hung_notebook_and_its_kernel(tmp_path):
 
     limit = 15.0
     t0 = time.monotonic()
-    result = run_batch([TINY.parent], tmp_path / "out", trials=TRIALS, timeout=limit,
-                       notebooks=[nb], progress=progress)
+    result = run_batch(
+        [TINY.parent],
+        tmp_path / "out",
+        trials=TRIALS,
+        timeout=limit,
+        notebooks=[nb],
+        progress=progress,
+    )
     took = time.monotonic() - t0
     (row,) = result.rows
     assert row["status"] == "failed" and f"timed out after {limit:g} s" in row["error"]

@@ -219,9 +219,7 @@ def _fresh_out(site_dir: Path, name: str, reserved: set[Path]) -> Path:
 
 def _site_error(e: SiteError, path: Path) -> str:
     problems = getattr(e, "problems", None) or [e]
-    return f"invalid site, {len(problems)} problem(s): " + "; ".join(
-        str(p) for p in problems
-    )
+    return f"invalid site, {len(problems)} problem(s): " + "; ".join(str(p) for p in problems)
 
 
 def plan_jobs(

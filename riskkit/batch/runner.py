@@ -280,19 +280,24 @@ def _run_local(jobs: list[SiteJob], workers: int, timeout, emit, record) -> None
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="riskkit-batch")
     futures = {pool.submit(one, job): job for job in jobs}
-    pending = set(futures)
+    recorded: set = set()
     try:
+        pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
             for f in done:
                 record(futures[f], f.result())
+                recorded.add(f)
     except BaseException:
         kill_running()
         pool.shutdown(wait=True, cancel_futures=True)
-        for f in pending:
-            job = futures[f]
+        for f, job in futures.items():
+            if f in recorded:
+                continue
             row = f.result() if f.done() and not f.cancelled() else job.row("failed")
-            record(job, {**row, "status": "failed", "error": _INTERRUPTED})
+            if row["status"] != "ok":  # a run that completed just before the stop stays ok
+                row = {**row, "status": "failed", "error": _INTERRUPTED}
+            record(job, row)
         raise
     pool.shutdown(wait=True)
 
