@@ -774,6 +774,84 @@ def _print_plan(site, best, quick, budget_kind: str) -> None:
     )
 
 
+@cli.command()
+@click.argument("paths", metavar="SITE_OR_FOLDER...", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="reports",
+    show_default=True,
+    help="Batch folder: <out>/<site id>/<date>-<input hash>/ per run, manifest.json/.csv.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Sites run at once on this machine [default: the number of CPUs].",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Run on this Dask cluster (tcp://host:port) instead of local processes.",
+)
+@click.option(
+    "--trials",
+    type=click.IntRange(min=100),
+    default=None,
+    help="Monte Carlo trials, >= 100 (default: each site's model.trials).",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="Seed (default: each site's)."
+)
+@click.option("--fast", is_flag=True, help="As assess --fast.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds per site; a site over it is killed (kernel included) and failed.",
+)
+@click.option("--force", is_flag=True, help="Rerun sites that already have a complete run.")
+def batch(paths, out, workers, scheduler, trials, seed, fast, timeout, force):
+    """Assess many sites, each as assess does, on local processes or a Dask cluster.
+
+    Each SITE_OR_FOLDER is a site file, a site folder or a folder of sites. A site with a
+    complete run of the same input, seed, trials and riskkit version in OUT is skipped
+    unless --force. Writes OUT/manifest.json and manifest.csv. Exit 0 when no site failed,
+    1 otherwise (the failed sites are named).
+    """
+    from .batch import BatchError, run_batch
+    from .batch.progress import BatchProgress
+
+    try:
+        with BatchProgress() as progress:
+            result = run_batch(
+                paths,
+                out,
+                workers=workers,
+                scheduler=scheduler,
+                trials=trials,
+                seed=seed,
+                fast=fast,
+                timeout=timeout,
+                force=force,
+                progress=progress,
+            )
+    except BatchError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    counts = {s: len(result.by_status(s)) for s in ("ok", "skipped", "failed")}
+    click.echo(
+        f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed;"
+        f" manifest {result.manifest}"
+    )
+    if result.interrupted:
+        click.echo("the batch was interrupted; run it again to resume", err=True)
+    if result.failed:
+        click.echo("failed: " + ", ".join(r["site_id"] for r in result.failed), err=True)
+        sys.exit(1)
+
+
 def main() -> None:
     """Console-script entry point.
 
