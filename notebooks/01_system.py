@@ -37,7 +37,7 @@ S = A.site
 # ## Inventory
 
 # %%
-display(report.inventory_table(S))
+display(report.styled(report.inventory_table(S), currency=S.currency))
 
 # %% [markdown]
 # ## Zones and conduits
@@ -51,10 +51,10 @@ display(report.inventory_table(S))
 figures.zone_diagram(S).show()
 
 # %%
-display(report.zones_table(S))
+display(report.styled(report.zones_table(S), currency=S.currency))
 
 # %%
-display(report.conduits_table(S))
+display(report.styled(report.conduits_table(S), currency=S.currency))
 
 # %% [markdown]
 # ## Threat actors and scenarios
@@ -63,10 +63,10 @@ display(report.conduits_table(S))
 # attempt rate is per year against this site.
 
 # %%
-display(report.actors_table(S))
+display(report.styled(report.actors_table(S), currency=S.currency))
 
 # %%
-display(report.scenarios_table(S))
+display(report.styled(report.scenarios_table(S), currency=S.currency))
 
 # %% [markdown]
 # ## Countermeasures
@@ -75,7 +75,7 @@ display(report.scenarios_table(S))
 # from. Annualised cost = capex x CRF + opex.
 
 # %%
-display(report.countermeasures_table(S))
+display(report.styled(report.countermeasures_table(S), currency=S.currency))
 
 # %% [markdown]
 # ## Model checks
@@ -88,4 +88,4 @@ display(report.countermeasures_table(S))
 checks = A.checks
 display(Markdown(report.checks_markdown(checks)))
 if len(checks):
-    display(checks)
+    display(report.styled(checks, hide_index=True))

@@ -88,7 +88,7 @@ figures.severity_frequencies(A.severity(states), S.tolerance).show()
 # %%
 tol = A.tolerance_check(states)
 display(Markdown(report.tolerance_markdown(tol)))
-display(report.styled(tol[~tol["within"]], hide_index=True))
+display(report.styled(tol[~tol["within"]], hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## Risk register
@@ -97,4 +97,4 @@ display(report.styled(tol[~tol["within"]], hide_index=True))
 # (notebook 3) and the countermeasures that act on it today or could.
 
 # %%
-display(report.register_view(A.register(states)))
+display(report.register_view(A.register(states), currency=S.currency))

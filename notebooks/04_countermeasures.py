@@ -46,7 +46,7 @@ R = A.ranking
 figures.ranking_bars(R.summary, currency=S.currency).show()
 
 # %%
-display(report.styled(report.ranking_view(R), hide_index=True))
+display(report.styled(report.ranking_view(R), hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## Efficient frontier
@@ -68,19 +68,19 @@ figures.frontier_figure(
 ).show()
 
 # %%
-display(report.styled(report.frontier_view(F.points), hide_index=True))
+display(report.styled(report.frontier_view(F.points), hide_index=True, currency=S.currency))
 
 # %%
 if F.nested is not None:
     display(Markdown("**Nested frontier (roadmap)**"))
-    display(report.styled(report.frontier_view(F.nested), hide_index=True))
+    display(report.styled(report.frontier_view(F.nested), hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## The recommended plan
 
 # %%
 display(Markdown(report.plan_markdown(A)))
-display(report.styled(report.plan_view(A), hide_index=True))
+display(report.styled(report.plan_view(A), hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # Residual risk with the plan, simulated on the same years as today's risk:

@@ -50,19 +50,19 @@ sim_plan = A.simulation("plan").summary("site").iloc[0]
 figures.plan_value(sim_now["ale"], sim_plan["ale"], P.annualised_cost, S.currency).show()
 
 # %%
-display(report.styled(report.plan_view(A), hide_index=True))
+display(report.styled(report.plan_view(A), hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## The largest risks today
 
 # %%
-display(report.styled(report.top_risks_view(A), hide_index=True))
+display(report.styled(report.top_risks_view(A), hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## Zones: risk and target security levels
 
 # %%
-display(report.styled(report.zone_status_view(A)))
+display(report.styled(report.zone_status_view(A), currency=S.currency))
 
 # %% [markdown]
 # ## Other budgets
@@ -88,7 +88,7 @@ ch = A.changes(previous)
 display(Markdown(report.changes_markdown(A, previous)))
 if len(ch):
     figures.change_bars(ch["ale_before"].dropna(), ch["ale_now"].dropna(), S.currency).show()
-    display(report.styled(ch))
+    display(report.styled(ch, currency=S.currency))
 
 # %% [markdown]
 # ## How to read these numbers

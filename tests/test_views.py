@@ -243,4 +243,14 @@ def test_start_builds_the_assessment_and_shows_provenance(tmp_path, monkeypatch,
     A = report.start(site, TRIALS, SEED, None, "annualised", True, tmp_path)
     assert isinstance(A, report.Assessment)
     assert (A.trials, A.seed, A.fast) == (TRIALS, SEED, True)
-    assert len(shown) == 1 and "Tiny test site" in shown[0].data
+    # a fast run is a quick look: its banner first, then the provenance line
+    assert len(shown) == 2 and "Tiny test site" in shown[1].data
+    assert f"Quick look: {TRIALS:,} simulated years; figures may move by ±" in shown[0].data
+
+
+def test_start_shows_no_quick_look_banner_for_a_full_run(tmp_path, monkeypatch, repo_root):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    site = repo_root / "tests" / "data" / "tiny" / "site.yaml"
+    report.start(site, TRIALS, SEED, None, "annualised", False, tmp_path)
+    assert len(shown) == 1 and "Quick look" not in shown[0].data

@@ -203,6 +203,20 @@ def _with_csp(body: str) -> str:
     return body[: head.end()] + "\n" + meta + body[head.end() :]
 
 
+def _with_print_css(body: str) -> str:
+    """``body`` with the print styles at the end of its ``<head>``.
+
+    The styles are :data:`riskkit.report.printing.PRINT_CSS`; :data:`CSP_REPORT` allows
+    inline styles.
+    """
+    from .printing import PRINT_STYLE
+
+    end = re.search(r"</head\s*>", body, re.IGNORECASE)
+    if end is None:
+        return PRINT_STYLE + body
+    return body[: end.start()] + PRINT_STYLE + "\n" + body[end.start() :]
+
+
 def export_html(ipynb: str | os.PathLike, html: str | os.PathLike, title: str | None = None):
     """Export an executed notebook as a self-contained HTML report without code cells.
 
@@ -227,7 +241,7 @@ def export_html(ipynb: str | os.PathLike, html: str | os.PathLike, title: str | 
     )
     resources = {"metadata": {"name": title or Path(ipynb).stem}}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    body = _with_csp(_EXTERNAL_SCRIPT.sub("", body))
+    body = _with_csp(_with_print_css(_EXTERNAL_SCRIPT.sub("", body)))
     Path(html).write_text(body, encoding="utf-8")
     return Path(html)
 
@@ -745,6 +759,12 @@ def assess(
     return AssessResult(out=out, summary=summary, timings=timings)
 
 
+def _print_style() -> str:
+    from .printing import PRINT_STYLE
+
+    return PRINT_STYLE
+
+
 def _index_html(summary: dict, nb_paths: list[Path]) -> str:
     """A small landing page: headline numbers and links to the reports.
 
@@ -774,7 +794,8 @@ def _index_html(summary: dict, nb_paths: list[Path]) -> str:
 {_csp_meta(CSP_INDEX)}
 <title>riskkit assessment: {h(prov.get("site", ""))}</title>
 <style>body{{font-family:sans-serif;max-width:50em;margin:2em auto;line-height:1.5}}
-td,th{{padding:0.2em 1em;text-align:right}} th{{text-align:left}}</style></head><body>
+td,th{{padding:0.2em 1em;text-align:right}} th{{text-align:left}}</style>
+{_print_style()}</head><body>
 <h1>Security risk assessment: {h(prov.get("site", ""))}</h1>
 <p>IEC 62443-3-2 assessment by riskkit {h(summary.get("riskkit", {}).get("version"))};
 input SHA-256 <code>{h(str(prov.get("input_hash", ""))[:12])}</code>,
