@@ -30,13 +30,14 @@ budget_kind = "annualised"  # or "capex"
 out = None  # output folder of the run (results are shared between notebooks through it)
 previous = None  # an earlier output folder, for "what changed"
 fast = False  # quick look: fewer trials, coarser frontier
+constraints = None  # plan constraints: e.g. ["close_gaps", "meet_tolerance"]
 
 # %%
 from IPython.display import Markdown, display
 
 from riskkit import figures, report
 
-A = report.start(site, trials, seed, budget, budget_kind, fast, out)
+A = report.start(site, trials, seed, budget, budget_kind, fast, out, constraints)
 S = A.site
 
 # %% [markdown]
@@ -53,6 +54,23 @@ figures.ale_by_zone(
 
 # %%
 display(report.risk_table(A, "zone", states))
+
+# %% [markdown]
+# ## Risk of each scenario
+#
+# Each bubble is a scenario today: how often it succeeds (per year) against what one success
+# costs; its area is the expected annual loss. Bubbles above the dashed line would use up a
+# zone's whole tolerable loss on their own; the dotted steps are the site's exceedance
+# tolerance. Hover for the scenario's id and name.
+
+# %%
+figures.scenario_risk(
+    A.simulation("current").expected(),
+    {s.id: s.name for s in S.scenarios},
+    tolerance=S.tolerance.financial.per_zone_ale,
+    exceedance=S.tolerance.financial.exceedance,
+    currency=S.currency,
+).show()
 
 # %% [markdown]
 # ## The whole site

@@ -29,13 +29,14 @@ budget_kind = "annualised"  # or "capex"
 out = None  # output folder of the run (results are shared between notebooks through it)
 previous = None  # an earlier output folder, for "what changed"
 fast = False  # quick look: fewer trials, coarser frontier
+constraints = None  # plan constraints: e.g. ["close_gaps", "meet_tolerance"]
 
 # %%
 from IPython.display import Markdown, display
 
 from riskkit import figures, report
 
-A = report.start(site, trials, seed, budget, budget_kind, fast, out)
+A = report.start(site, trials, seed, budget, budget_kind, fast, out, constraints)
 S = A.site
 
 # %% [markdown]

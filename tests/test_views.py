@@ -102,7 +102,12 @@ def test_flags_markdown_escapes_messages():
 @pytest.fixture(scope="module")
 def tampered_previous(A, tmp_path_factory):
     """A previous run's summary.json with a payload zone key and timestamp."""
-    prev = json.loads(json.dumps(A.summary(), default=str))
+    # the fields a previous summary holds (A.summary() needs a site read from a file)
+    prev = {
+        "provenance": {"input_hash": "0" * 64, "finished": "", "site_id": PAYLOADS["script"]},
+        "site": {"ale": {"current": 1000.0}},
+        "zones": json.loads(json.dumps(A.zone_summary(), default=str)),
+    }
     zid = next(iter(prev["zones"]))
     prev["zones"][PAYLOADS["svg"]] = prev["zones"][zid]
     prev["provenance"]["finished"] = PAYLOADS["img"]
@@ -114,7 +119,9 @@ def tampered_previous(A, tmp_path_factory):
 def test_changes_markdown_escapes_previous_zone_keys_and_timestamp(A, tampered_previous):
     text = report.changes_markdown(A, tampered_previous)
     assert "Zones removed" in text
-    _md_has(text, PAYLOADS["svg"], PAYLOADS["img"], A.site.currency)
+    # the previous run's site id differs: said, and escaped
+    assert "**That run is of another site**" in text
+    _md_has(text, PAYLOADS["svg"], PAYLOADS["img"], PAYLOADS["script"], A.site.currency)
 
 
 def test_changes_markdown_ignores_a_non_numeric_previous_loss(A, tampered_previous, tmp_path):

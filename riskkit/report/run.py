@@ -23,7 +23,7 @@ from pathlib import Path
 from .. import escape
 from ..io import load_site, site_files
 from ..site import Site
-from . import schema
+from . import printing, schema
 from .assessment import Assessment
 from .common import _CACHE, NOTEBOOKS, _jsonable, read_summary
 from .tables import write_tables
@@ -630,6 +630,8 @@ def assess(
     notebooks: Iterable[str | os.PathLike] | None = None,
     progress: Callable[..., None] | None = None,
     min_free_mb: float = MIN_FREE_MB,
+    pdf: bool = False,
+    constraints: Iterable[str] | None = None,
 ) -> AssessResult:
     """Run a full assessment of a site into a fresh output folder.
 
@@ -667,6 +669,12 @@ def assess(
         ``step_done`` (``name``, ``seconds``).
     min_free_mb : float
         Free space [MB] required where the run goes (default :data:`MIN_FREE_MB`).
+    constraints : iterable of str, optional
+        Constraints of the recommended plan (``close_gaps``, ``meet_tolerance``), as
+        :class:`Assessment` takes them.
+    pdf : bool
+        Also print the management summary to ``summary.pdf`` (A4) with headless Chromium
+        (:func:`riskkit.report.printing.write_pdf`); Chromium is looked for before any work.
 
     Returns
     -------
@@ -685,6 +693,8 @@ def assess(
         failed mid-run with ENOSPC / EACCES (what the run wrote is removed).
     FileNotFoundError
         The site, a notebook or ``previous/summary.json`` is missing.
+    ChromiumMissing
+        ``pdf`` is set and no Chromium is installed (nothing is written).
     ValueError
         A bad parameter, or a ``previous`` summary that does not conform to its schema.
     AssessError
@@ -698,11 +708,19 @@ def assess(
     site = load_site(site_path)  # a broken site fails here, before any folder exists
     # validate the parameters (and resolve their defaults) before any folder exists
     probe = Assessment(
-        site, trials=trials, seed=seed, budget=budget, budget_kind=budget_kind, fast=fast
+        site,
+        trials=trials,
+        seed=seed,
+        budget=budget,
+        budget_kind=budget_kind,
+        fast=fast,
+        constraints=constraints,
     )
     if previous is not None:
         previous, _ = read_previous(previous)
     nb_paths = _notebook_paths(notebooks)
+    if pdf:
+        printing.chromium()  # a missing Chromium fails here, before any folder exists
     out = Path(out) if out is not None else default_out(site, root)
     check_output(out, min_free_mb)
     run_info = {"provenance": {"input": str(site_path), "started": _now()}, "timings": {}}
@@ -722,6 +740,8 @@ def assess(
             "previous": str(previous) if previous is not None else None,
             "fast": bool(fast),
         }
+        if probe.constraints:  # only then, so notebooks without the parameter still run
+            params["constraints"] = list(probe.constraints)
         _emit(
             progress,
             "start",
@@ -741,6 +761,11 @@ def assess(
         run.step = "export"
         with _timed(progress, timings, "export", "HTML reports"):
             _export_all(nb_paths, work)
+        summary_html = work / "html" / f"{NOTEBOOKS[-1][0]}.html"
+        if pdf and summary_html.is_file():
+            run.step = "pdf"
+            with _timed(progress, timings, "pdf", "summary.pdf"):
+                printing.write_pdf(summary_html, work / "summary.pdf")
         run.step = "tables"
         with _timed(progress, timings, "tables", "tables and summary.json"):
             A = Assessment(
@@ -751,6 +776,7 @@ def assess(
                 budget_kind=budget_kind,
                 fast=fast,
                 cache=work / _CACHE,
+                constraints=probe.constraints,
             )
             names = write_tables(A.tables(previous), work)
             summary = A.summary(previous=previous)

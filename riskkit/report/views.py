@@ -448,7 +448,8 @@ def negative_return_markdown(A: Assessment, cur: str | None = None) -> str | Non
                 + (f" and removes {_m(share, cur)}" if share is not None else "")
             )
         text += (
-            " The cause is the mandatory measure" + ("s " if len(mand) > 1 else " ")
+            " The cause is the mandatory measure"
+            + ("s " if len(mand) > 1 else " ")
             + "; ".join(parts)
             + ": it is required (by regulation or policy, as the site file marks it) whatever"
             " its return, so the plan carries its cost."
@@ -483,20 +484,50 @@ def _headline_plan(A: Assessment, cur: str) -> str:
     return line + (" " + why if why else "")
 
 
-def _headline_levels(A: Assessment) -> str:
+def _headline_levels(A: Assessment, cur: str) -> str:
+    from .plans import plan_status, unclosable_gaps
+
     gz = {st: A.gaps(st).summary.query("kind == 'zone'") for st in ("current", "plan")}
     n_z = len(gz["current"])
     m_now, m_plan = int(gz["current"]["meets"].sum()), int(gz["plan"]["meets"].sum())
-    return (
+    line = (
         f"- **Security levels**: {m_now} of {n_z} zones reach their target security level in"
         f" every requirement today, {m_plan} of {n_z} with the plan"
-        + (
-            " (the plan is chosen for the loss it removes; the measures that would close the"
-            " remaining gaps are listed in notebook 3)."
-            if m_plan < n_z
-            else "."
-        )
     )
+    if m_plan == n_z:
+        return line + "."
+    line += " (it is chosen for the loss it removes)."
+    closing, within = A.gap_plan
+    if closing is not None and tuple(closing.members) != tuple(A.plan.members):
+        st = plan_status(A, closing)
+        line += (
+            f" The cheapest way to close every gap that a candidate can close"
+            f" ({len(closing.members)} measures, {_m(st['annualised_cost'], cur)} per year"
+            + ("" if within else ", above the budget")
+            + f") brings {st['zones_meeting']} of {n_z} zones to target; both plans are"
+            " compared below."
+        )
+    stuck = unclosable_gaps(A)
+    if len(stuck):
+        kinds = stuck.groupby("kind", sort=False)["id"].nunique()
+        where = " and ".join(
+            f"{kinds[k]} {k}{'s' if kinds[k] != 1 else ''}"
+            for k in ("zone", "conduit")
+            if k in kinds
+        )
+        n_alt = int(stuck["excluded_closer"].sum())
+        line += (
+            f" {len(stuck)} gap{'s' if len(stuck) != 1 else ''} (in {where}) need a"
+            " countermeasure not yet in the site file: no candidate closes them"
+            + (
+                f" ({n_alt} only by a candidate that excludes a better gap closer of its"
+                " exclusive group)"
+                if n_alt
+                else ""
+            )
+            + "; they are listed below."
+        )
+    return line
 
 
 _HARM_WORDS = {"safety": "safety", "environment": "environmental"}
@@ -520,7 +551,7 @@ def _headline_harm(A: Assessment) -> str | None:
 def headline_markdown(A: Assessment) -> str:
     """The management summary in a few sentences, for a reader with five minutes."""
     cur = escape.markdown(A.site.currency)
-    lines = [_headline_today(A, cur), _headline_plan(A, cur), _headline_levels(A)]
+    lines = [_headline_today(A, cur), _headline_plan(A, cur), _headline_levels(A, cur)]
     harm = _headline_harm(A)
     if harm:
         lines.append(harm)
@@ -616,14 +647,8 @@ def plan_view(A: Assessment) -> pd.DataFrame:
 def top_risks_view(A: Assessment, n: int = 5) -> pd.DataFrame:
     """The ``n`` scenarios with the largest expected loss today, before and after the plan."""
     reg = A.register().head(n)
-    out = reg[["name", "zone", "ale_current", "ale_plan", "var99_current"]].reset_index()
-    return out.rename(
-        columns={
-            "ale_current": "expected loss today",
-            "ale_plan": "expected loss with the plan",
-            "var99_current": "1-in-100-year loss today",
-        }
-    )
+    # the styled table labels these columns with their units (report.format.LABELS)
+    return reg[["name", "zone", "ale_current", "ale_plan", "var99_current"]].reset_index()
 
 
 def zone_status_view(A: Assessment) -> pd.DataFrame:
@@ -632,8 +657,8 @@ def zone_status_view(A: Assessment) -> pd.DataFrame:
     rows = {
         z: {
             "name": r["name"],
-            "ale today": r["ale"]["current"],
-            "ale with plan": r["ale"]["plan"],
+            "ale_current": r["ale"]["current"],
+            "ale_plan": r["ale"]["plan"],
             "SL-T": _vec_text(r["sl_t"]),
             "meets SL-T today": r["meets_target"]["current"],
             "meets SL-T with plan": r["meets_target"]["plan"],
@@ -668,6 +693,13 @@ def changes_markdown(A: Assessment, previous) -> str:
     when = escape.markdown(prev.get("provenance", {}).get("finished", "an earlier run"))
     same = prev.get("provenance", {}).get("input_hash") == A.site.source_hash
     lines = [f"Compared with the assessment of {when}" + (" (same input file)." if same else ".")]
+    prev_id = prev.get("provenance", {}).get("site_id")
+    if isinstance(prev_id, str) and prev_id != A.site.site.slug:
+        lines.append(
+            f"- **That run is of another site** ({escape.markdown(prev_id)}, this one is"
+            f" {escape.markdown(A.site.site.slug)}): zones are matched by id only, so the"
+            " comparison below may pair unrelated zones."
+        )
     if pa is not None:
         lines.append(
             f"- Expected annual loss today: {_m(pa, cur)} then, {_m(na, cur)} now"
