@@ -180,7 +180,10 @@ def test_summary_pdf_holds_the_headline_figures(example_run):
 
     summary = json.loads((example_run / "summary.json").read_text(encoding="utf-8"))
     pdf = pypdf.PdfReader(example_run / "summary.pdf")
-    assert 1 <= len(pdf.pages) <= 6, len(pdf.pages)
+    # A4, and short enough to hand over (the refinery's summary prints on 7 pages)
+    assert 1 <= len(pdf.pages) <= 8, len(pdf.pages)
+    box = pdf.pages[0].mediabox
+    assert (float(box.width), float(box.height)) == pytest.approx((595, 842), abs=2)
     text = " ".join(p.extract_text() for p in pdf.pages)
     text = re.sub(r"\s+", " ", text)
     assert "Management summary" in text

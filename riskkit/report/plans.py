@@ -288,13 +288,13 @@ def unclosable_view(A: Assessment) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Index (kind, id); ``frs`` (the FRs, with SL-A -> SL-T) and ``n`` (how many).
+        ``kind``, ``id``, the FRs short with SL-A -> SL-T, and ``count`` (how many).
     """
     stuck = unclosable_gaps(A)
     rows = []
     for (kind, rid), g in stuck.groupby(["kind", "id"], sort=False):
         frs = ", ".join(f"{r.fr} ({int(r.sl_a)} -> {int(r.sl_t)})" for r in g.itertuples())
-        rows.append({"kind": kind, "id": rid, "FRs short (SL-A -> SL-T)": frs, "gaps": len(g)})
+        rows.append({"kind": kind, "id": rid, "FRs short (SL-A -> SL-T)": frs, "count": len(g)})
     if not rows:
-        return pd.DataFrame(columns=["kind", "id", "FRs short (SL-A -> SL-T)", "gaps"])
+        return pd.DataFrame(columns=["kind", "id", "FRs short (SL-A -> SL-T)", "count"])
     return pd.DataFrame(rows)
