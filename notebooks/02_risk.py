@@ -86,6 +86,7 @@ figures.exceedance_curves(
 
 # %%
 display(report.risk_table(A, "site", states))
+display(Markdown(report.method_note(A)))
 
 # %% [markdown]
 # ## Harm to people and the environment

@@ -692,9 +692,7 @@ def sl_radar(
                 col=c_ + 1,
             )
     fig.update_polars(
-        radialaxis=dict(
-            range=[0, 4], tickvals=[1, 2, 3, 4], tickfont_size=9, title_text="SL", angle=90
-        ),
+        radialaxis=dict(range=[0, 4], tickvals=[1, 2, 3, 4], tickfont_size=9, angle=90),
         angularaxis=dict(rotation=90 + 360 / 14, direction="clockwise"),
     )
     fig.update_layout(

@@ -273,11 +273,12 @@ TABLE_CSS = [
     {"selector": "", "props": "border-collapse: collapse; font-size: 0.9em;"},
     {
         "selector": "th, td",
-        "props": "white-space: normal; overflow-wrap: anywhere; max-width: 28em; "
+        "props": "white-space: normal; overflow-wrap: break-word; max-width: 28em; "
         "padding: 0.25em 0.6em; vertical-align: top; text-overflow: clip;",
     },
     {"selector": "thead th", "props": "background: #f3f3f3; text-align: left;"},
     {"selector": "td", "props": "text-align: right;"},
+    {"selector": "th.row_heading", "props": "white-space: nowrap; text-align: left;"},
     {"selector": "td.rk-text", "props": "text-align: left;"},
 ]
 """Cell styles of every table: text wraps (never cut with "…"), headers stand out."""
