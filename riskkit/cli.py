@@ -489,14 +489,15 @@ def assess(
 def _refuse_other_site(site_path, previous) -> None:
     """Exit 1 when ``previous`` is an assessment of another site than ``site_path``.
 
-    Both site ids are named. A site that does not load, or a previous folder without a
-    readable ``summary.json``, is left to the run, which reports it in its own words.
+    Both site ids are named. A site that does not load, or a previous ``summary.json`` that
+    is missing or does not conform to its schema, is left to the run, which reports it in its
+    own words.
     """
-    from .report import read_summary
+    from .report.run import read_previous
 
     try:
         site_id = load_site(site_path).site.slug
-        prev = read_summary(previous)
+        _, prev = read_previous(previous)  # checked against its schema first
     except (SiteError, OSError, ValueError):
         return
     prov = prev.get("provenance") if isinstance(prev.get("provenance"), dict) else {}
