@@ -451,8 +451,13 @@ def negative_return_markdown(A: Assessment, cur: str | None = None) -> str | Non
             " The cause is the mandatory measure"
             + ("s " if len(mand) > 1 else " ")
             + "; ".join(parts)
-            + ": it is required (by regulation or policy, as the site file marks it) whatever"
-            " its return, so the plan carries its cost."
+            + (": they are" if len(mand) > 1 else ": it is")
+            + " required (by regulation or policy, as the site file marks"
+            + (
+                " them) whatever their return, so the plan carries their cost."
+                if len(mand) > 1
+                else " it) whatever its return, so the plan carries its cost."
+            )
         )
     else:
         text += (
