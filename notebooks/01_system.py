@@ -24,20 +24,21 @@ budget_kind = "annualised"  # or "capex"
 out = None  # output folder of the run (results are shared between notebooks through it)
 previous = None  # an earlier output folder, for "what changed"
 fast = False  # quick look: fewer trials, coarser frontier
+constraints = None  # plan constraints: e.g. ["close_gaps", "meet_tolerance"]
 
 # %%
 from IPython.display import Markdown, display
 
 from riskkit import figures, report
 
-A = report.start(site, trials, seed, budget, budget_kind, fast, out)
+A = report.start(site, trials, seed, budget, budget_kind, fast, out, constraints)
 S = A.site
 
 # %% [markdown]
 # ## Inventory
 
 # %%
-display(report.inventory_table(S))
+display(report.styled(report.inventory_table(S), currency=S.currency))
 
 # %% [markdown]
 # ## Zones and conduits
@@ -51,10 +52,10 @@ display(report.inventory_table(S))
 figures.zone_diagram(S).show()
 
 # %%
-display(report.zones_table(S))
+display(report.styled(report.zones_table(S), currency=S.currency))
 
 # %%
-display(report.conduits_table(S))
+display(report.styled(report.conduits_table(S), currency=S.currency))
 
 # %% [markdown]
 # ## Threat actors and scenarios
@@ -63,10 +64,10 @@ display(report.conduits_table(S))
 # attempt rate is per year against this site.
 
 # %%
-display(report.actors_table(S))
+display(report.styled(report.actors_table(S), currency=S.currency))
 
 # %%
-display(report.scenarios_table(S))
+display(report.styled(report.scenarios_table(S), currency=S.currency))
 
 # %% [markdown]
 # ## Countermeasures
@@ -75,7 +76,7 @@ display(report.scenarios_table(S))
 # from. Annualised cost = capex x CRF + opex.
 
 # %%
-display(report.countermeasures_table(S))
+display(report.styled(report.countermeasures_table(S), currency=S.currency))
 
 # %% [markdown]
 # ## Model checks
@@ -88,4 +89,4 @@ display(report.countermeasures_table(S))
 checks = A.checks
 display(Markdown(report.checks_markdown(checks)))
 if len(checks):
-    display(checks)
+    display(report.styled(checks, hide_index=True))

@@ -30,13 +30,14 @@ budget_kind = "annualised"  # or "capex"
 out = None  # output folder of the run (results are shared between notebooks through it)
 previous = None  # an earlier output folder, for "what changed"
 fast = False  # quick look: fewer trials, coarser frontier
+constraints = None  # plan constraints: e.g. ["close_gaps", "meet_tolerance"]
 
 # %%
 from IPython.display import Markdown, display
 
 from riskkit import figures, report
 
-A = report.start(site, trials, seed, budget, budget_kind, fast, out)
+A = report.start(site, trials, seed, budget, budget_kind, fast, out, constraints)
 S = A.site
 
 # %% [markdown]
@@ -55,6 +56,23 @@ figures.ale_by_zone(
 display(report.risk_table(A, "zone", states))
 
 # %% [markdown]
+# ## Risk of each scenario
+#
+# Each bubble is a scenario today: how often it succeeds (per year) against what one success
+# costs; its area is the expected annual loss. Bubbles above the dashed line would use up a
+# zone's whole tolerable loss on their own; the dotted steps are the site's exceedance
+# tolerance. Hover for the scenario's id and name.
+
+# %%
+figures.scenario_risk(
+    A.simulation("current").expected(),
+    {s.id: s.name for s in S.scenarios},
+    tolerance=S.tolerance.financial.per_zone_ale,
+    exceedance=S.tolerance.financial.exceedance,
+    currency=S.currency,
+).show()
+
+# %% [markdown]
 # ## The whole site
 #
 # The loss exceedance curve gives, for every amount x, the probability that the site loses x
@@ -68,6 +86,7 @@ figures.exceedance_curves(
 
 # %%
 display(report.risk_table(A, "site", states))
+display(Markdown(report.method_note(A)))
 
 # %% [markdown]
 # ## Harm to people and the environment
@@ -88,7 +107,7 @@ figures.severity_frequencies(A.severity(states), S.tolerance).show()
 # %%
 tol = A.tolerance_check(states)
 display(Markdown(report.tolerance_markdown(tol)))
-display(report.styled(tol[~tol["within"]], hide_index=True))
+display(report.styled(tol[~tol["within"]], hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## Risk register
@@ -97,4 +116,4 @@ display(report.styled(tol[~tol["within"]], hide_index=True))
 # (notebook 3) and the countermeasures that act on it today or could.
 
 # %%
-display(report.register_view(A.register(states)))
+display(report.register_view(A.register(states), currency=S.currency))

@@ -30,13 +30,14 @@ budget_kind = "annualised"  # or "capex"
 out = None  # output folder of the run (results are shared between notebooks through it)
 previous = None  # an earlier output folder, for "what changed"
 fast = False  # quick look: fewer trials, coarser frontier
+constraints = None  # plan constraints: e.g. ["close_gaps", "meet_tolerance"]
 
 # %%
 from IPython.display import Markdown, display
 
 from riskkit import figures, report
 
-A = report.start(site, trials, seed, budget, budget_kind, fast, out)
+A = report.start(site, trials, seed, budget, budget_kind, fast, out, constraints)
 S = A.site
 
 # %% [markdown]
@@ -45,7 +46,7 @@ S = A.site
 # %%
 T = A.targets
 display(Markdown(report.levels_markdown(A)))
-display(report.styled(T.summary, hide_index=True))
+display(report.styled(T.summary, hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## Where today's levels fall short
@@ -71,7 +72,7 @@ if (G.table["kind"] == "conduit").any():
     figures.gap_heatmap(G.table, "conduit").show()
 
 # %%
-display(report.styled(G.summary, hide_index=True))
+display(report.styled(G.summary, hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## What drives each target
@@ -81,7 +82,7 @@ display(report.styled(G.summary, hide_index=True))
 # for.
 
 # %%
-display(report.styled(report.drivers_view(T), hide_index=True))
+display(report.styled(report.drivers_view(T), hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## Security PHA Review findings
@@ -95,7 +96,7 @@ display(report.styled(report.drivers_view(T), hide_index=True))
 flags = T.flags
 display(Markdown(report.flags_markdown(flags)))
 if len(flags):
-    display(report.styled(flags, hide_index=True))
+    display(report.styled(flags, hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## Capability gaps and gap closers
@@ -114,8 +115,8 @@ display(
     )
 )
 if len(cap):
-    display(report.styled(cap, hide_index=True))
-display(report.styled(G.closers, hide_index=True))
+    display(report.styled(cap, hide_index=True, currency=S.currency))
+display(report.styled(G.closers, hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## Three methods side by side
@@ -126,10 +127,10 @@ display(report.styled(G.closers, hide_index=True))
 # reviewer see where the organisation's own procedure would ask for more or less.
 
 # %%
-display(report.styled(report.methods_view(A), hide_index=True))
+display(report.styled(report.methods_view(A), hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## Scenario RRFs
 
 # %%
-display(report.styled(report.rrf_view(T)))
+display(report.styled(report.rrf_view(T), currency=S.currency))

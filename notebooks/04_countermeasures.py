@@ -29,13 +29,14 @@ budget_kind = "annualised"  # or "capex"
 out = None  # output folder of the run (results are shared between notebooks through it)
 previous = None  # an earlier output folder, for "what changed"
 fast = False  # quick look: fewer trials, coarser frontier
+constraints = None  # plan constraints: e.g. ["close_gaps", "meet_tolerance"]
 
 # %%
 from IPython.display import Markdown, display
 
 from riskkit import figures, report
 
-A = report.start(site, trials, seed, budget, budget_kind, fast, out)
+A = report.start(site, trials, seed, budget, budget_kind, fast, out, constraints)
 S = A.site
 
 # %% [markdown]
@@ -46,7 +47,7 @@ R = A.ranking
 figures.ranking_bars(R.summary, currency=S.currency).show()
 
 # %%
-display(report.styled(report.ranking_view(R), hide_index=True))
+display(report.styled(report.ranking_view(R), hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## Efficient frontier
@@ -68,19 +69,19 @@ figures.frontier_figure(
 ).show()
 
 # %%
-display(report.styled(report.frontier_view(F.points), hide_index=True))
+display(report.styled(report.frontier_view(F.points), hide_index=True, currency=S.currency))
 
 # %%
 if F.nested is not None:
     display(Markdown("**Nested frontier (roadmap)**"))
-    display(report.styled(report.frontier_view(F.nested), hide_index=True))
+    display(report.styled(report.frontier_view(F.nested), hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## The recommended plan
 
 # %%
 display(Markdown(report.plan_markdown(A)))
-display(report.styled(report.plan_view(A), hide_index=True))
+display(report.styled(report.plan_view(A), hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # Residual risk with the plan, simulated on the same years as today's risk:

@@ -25,13 +25,14 @@ budget_kind = "annualised"  # or "capex"
 out = None  # output folder of the run (results are shared between notebooks through it)
 previous = None  # an earlier output folder, for "what changed"
 fast = False  # quick look: fewer trials, coarser frontier
+constraints = None  # plan constraints: e.g. ["close_gaps", "meet_tolerance"]
 
 # %%
 from IPython.display import Markdown, display
 
 from riskkit import figures, report
 
-A = report.start(site, trials, seed, budget, budget_kind, fast, out)
+A = report.start(site, trials, seed, budget, budget_kind, fast, out, constraints)
 S = A.site
 
 # %% [markdown]
@@ -41,28 +42,54 @@ S = A.site
 display(Markdown(report.headline_markdown(A)))
 
 # %% [markdown]
+# ## Compliance and risk side by side
+#
+# The recommended plan buys the most reduction of expected loss; the plan beside it is the
+# cheapest that closes every security-level gap a candidate countermeasure can close (then
+# the most risk reduction for that money). Expected values are exact (closed form).
+
+# %%
+display(report.styled(report.plans_side_by_side(A), currency=S.currency))
+
+# %% [markdown]
+# **Gaps that need a countermeasure not yet in the site file** (no candidate closes them):
+
+# %%
+stuck = report.unclosable_view(A)
+if len(stuck):
+    display(report.styled(stuck, hide_index=True, currency=S.currency))
+else:
+    display(Markdown("Every open gap has a candidate that closes it."))
+
+# %% [markdown]
 # ## What the recommended plan buys
 
 # %%
 P = A.plan
-sim_now = A.simulation("current").summary("site").iloc[0]
-sim_plan = A.simulation("plan").summary("site").iloc[0]
-figures.plan_value(sim_now["ale"], sim_plan["ale"], P.annualised_cost, S.currency).show()
+# expected values are exact (closed form), as in the sentences above
+figures.plan_value(P.baseline_ale, P.expected_ale, P.annualised_cost, S.currency).show()
 
 # %%
-display(report.styled(report.plan_view(A), hide_index=True))
+display(report.styled(report.plan_view(A), hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## The largest risks today
 
 # %%
-display(report.styled(report.top_risks_view(A), hide_index=True))
+display(report.styled(report.top_risks_view(A), hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## Zones: risk and target security levels
 
 # %%
-display(report.styled(report.zone_status_view(A)))
+figures.compliance_heatmap(
+    A.gaps("plan").table,
+    "zone",
+    title="Target security levels with the plan: met (✓) or levels short, per zone and FR",
+).show()
+
+# %%
+display(report.styled(report.zone_status_view(A), currency=S.currency))
 
 # %% [markdown]
 # ## Other budgets
@@ -88,7 +115,7 @@ ch = A.changes(previous)
 display(Markdown(report.changes_markdown(A, previous)))
 if len(ch):
     figures.change_bars(ch["ale_before"].dropna(), ch["ale_now"].dropna(), S.currency).show()
-    display(report.styled(ch))
+    display(report.styled(ch, currency=S.currency))
 
 # %% [markdown]
 # ## How to read these numbers

@@ -537,9 +537,43 @@ def _finite_budget(ctx, param, value):
     help="An earlier assess folder: the summary shows what changed since.",
 )
 @click.option(
+    "--allow-other-site",
+    is_flag=True,
+    help="Accept a --previous run of a different site (zones are then matched by id).",
+)
+@click.option(
     "--fast", is_flag=True, help="Quick look: 2000 trials unless given, 10 frontier budgets."
 )
-def assess(site_path, out, trials, seed, budget, budget_kind, previous, fast):
+@click.option(
+    "--close-gaps",
+    is_flag=True,
+    help="The recommended plan must close every SL gap that a candidate can close.",
+)
+@click.option(
+    "--meet-tolerance",
+    is_flag=True,
+    help="The recommended plan must bring every zone's expected loss and every scenario's "
+    "harm frequency within tolerance.",
+)
+@click.option(
+    "--pdf",
+    is_flag=True,
+    help="Also write summary.pdf, the management summary on A4 (needs headless Chromium).",
+)
+def assess(
+    site_path,
+    out,
+    trials,
+    seed,
+    budget,
+    budget_kind,
+    previous,
+    allow_other_site,
+    fast,
+    close_gaps,
+    meet_tolerance,
+    pdf,
+):
     """Run the full IEC 62443-3-2 assessment of SITE_PATH into a fresh report folder.
 
     Executes the five notebooks (system, risk, target levels, countermeasures, management
@@ -547,6 +581,7 @@ def assess(site_path, out, trials, seed, budget, budget_kind, previous, fast):
     Parquet tables. Exit 0 on success; 1 for an invalid site or a failing notebook (the
     partial run is kept in a -FAILED- folder).
     """
+    from .report.printing import ChromiumMissing
     from .report.run import (
         AssessError,
         AssessInterrupted,
@@ -556,6 +591,8 @@ def assess(site_path, out, trials, seed, budget, budget_kind, previous, fast):
     )
     from .report.run import assess as run_assessment
 
+    if previous is not None and not allow_other_site:
+        _refuse_other_site(site_path, previous)
     progress = _AssessProgress()
     try:
         # SIGTERM stops the run like Ctrl-C: the partial folder is tidied, one line printed
@@ -570,6 +607,12 @@ def assess(site_path, out, trials, seed, budget, budget_kind, previous, fast):
                 previous=previous,
                 fast=fast,
                 progress=progress,
+                pdf=pdf,
+                constraints=[
+                    c
+                    for c, on in (("close_gaps", close_gaps), ("meet_tolerance", meet_tolerance))
+                    if on
+                ],
             )
     except SiteError as e:
         progress.close()
@@ -586,7 +629,7 @@ def assess(site_path, out, trials, seed, budget, budget_kind, previous, fast):
         progress.close()
         click.echo(f"error: {e.describe()}", err=True)
         sys.exit(1)
-    except (FileExistsError, FileNotFoundError, ValueError, OutputError) as e:
+    except (FileExistsError, FileNotFoundError, ValueError, OutputError, ChromiumMissing) as e:
         progress.close()
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
@@ -602,6 +645,34 @@ def assess(site_path, out, trials, seed, budget, budget_kind, previous, fast):
     members = ", ".join(m["id"] for m in plan["members"]) or "none"
     click.echo(f"  plan: {members} ({plan['annualised_cost']:,.0f} {cur}/yr)")
     click.echo(f"  open {result.out / 'index.html'}")
+    if pdf:
+        click.echo(f"  printed {result.out / 'summary.pdf'}")
+
+
+def _refuse_other_site(site_path, previous) -> None:
+    """Exit 1 when ``previous`` is an assessment of another site than ``site_path``.
+
+    Both site ids are named. A site that does not load, or a previous ``summary.json`` that
+    is missing or does not conform to its schema, is left to the run, which reports it in its
+    own words.
+    """
+    from .report.run import read_previous
+
+    try:
+        site_id = load_site(site_path).site.slug
+        _, prev = read_previous(previous)  # checked against its schema first
+    except (SiteError, OSError, ValueError):
+        return
+    prov = prev.get("provenance") if isinstance(prev.get("provenance"), dict) else {}
+    prev_id = prov.get("site_id")
+    if isinstance(prev_id, str) and prev_id != site_id:
+        click.echo(
+            f"error: --previous {previous} is an assessment of site {prev_id!r}, not of"
+            f" {site_id!r} ({site_path}); comparing zones of two plants by id would be"
+            " misleading. Give --allow-other-site to compare anyway.",
+            err=True,
+        )
+        sys.exit(1)
 
 
 @cli.command()

@@ -37,6 +37,8 @@ __all__ = [
     "severity_frequencies",
     "sl_radar",
     "gap_heatmap",
+    "compliance_heatmap",
+    "scenario_risk",
     "frontier_figure",
     "ranking_bars",
     "plan_value",
@@ -375,6 +377,7 @@ def zone_diagram(
             range=[-0.5, n - 0.5],
             zeroline=False,
             showgrid=False,
+            title="level of the reference model (Purdue)",
         ),
         legend=dict(orientation="h", y=-0.04),
         hoverlabel=dict(align="left"),
@@ -507,16 +510,29 @@ def ale_by_zone(
             )
         )
     if tolerance:
+        label = f"tolerable per zone: {money(tolerance, cur)}/yr"
         fig.add_hline(
             y=tolerance,
             line=dict(color=STATE_COLORS["tolerance"], dash="dash"),
-            annotation_text=f"tolerable per zone {money(tolerance, cur)}/yr",
+            annotation_text=label,
             annotation_position="top left",
+        )
+        # the same line as a legend entry (a shape has none)
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="lines",
+                name=label,
+                line=dict(color=STATE_COLORS["tolerance"], dash="dash"),
+                hoverinfo="skip",
+            )
         )
     fig.update_layout(
         **_LAYOUT,
         title=_e(title),
         barmode="group",
+        xaxis=dict(title="zone"),
         yaxis=dict(type="log", title=f"ALE [{cur}/yr] (log scale)", exponentformat="SI"),
         legend=dict(orientation="h", y=-0.15),
         height=460,
@@ -583,6 +599,7 @@ def severity_frequencies(
             )
         fig.update_yaxes(type="log", exponentformat="power", row=1, col=j)
     fig.update_yaxes(title_text="events per year of class >= k", row=1, col=1)
+    fig.update_xaxes(title_text="severity class k")
     fig.update_layout(
         **_LAYOUT,
         title=_e(title),
@@ -639,8 +656,11 @@ def sl_radar(
         cols=cols,
         specs=[[{"type": "polar"}] * cols for _ in range(rows)],
         subplot_titles=[_e(i) for i in ids],
-        vertical_spacing=0.12 if rows > 1 else 0.0,
+        vertical_spacing=min(0.3, 0.5 / rows) if rows > 1 else 0.0,
+        horizontal_spacing=0.08,
     )
+    # each zone's title sits above its radar's FR labels (FR3 is near the top), not on them
+    fig.for_each_annotation(lambda a: a.update(yshift=28, font_size=13))
     theta = list(FRS) + [FRS[0]]
     styles = (
         ("SL-C", c, dict(color="#7f7f7f", dash="dot"), None),
@@ -671,11 +691,14 @@ def sl_radar(
                 row=r_ + 1,
                 col=c_ + 1,
             )
-    fig.update_polars(radialaxis=dict(range=[0, 4], tickvals=[1, 2, 3, 4], tickfont_size=9))
+    fig.update_polars(
+        radialaxis=dict(range=[0, 4], tickvals=[1, 2, 3, 4], tickfont_size=9, angle=90),
+        angularaxis=dict(rotation=90 + 360 / 14, direction="clockwise"),
+    )
     fig.update_layout(
-        **_LAYOUT,
+        **{**_LAYOUT, "margin": dict(l=50, r=50, t=110, b=50)},
         title=_e(title),
-        height=330 * rows + 80,
+        height=360 * rows + 100,
         legend=dict(orientation="h", y=-0.05),
     )
     return fig
@@ -730,8 +753,164 @@ def gap_heatmap(
     fig.update_layout(
         **_LAYOUT,
         title=_e(title or f"SL gaps per {kind} and FR (cells: SL-T/SL-A, * = SL-T above SL-C)"),
-        yaxis=dict(autorange="reversed"),
+        xaxis=dict(title="foundational requirement"),
+        yaxis=dict(autorange="reversed", title=kind),
         height=max(300, 42 * len(g.index) + 140),
+    )
+    return fig
+
+
+def compliance_heatmap(
+    gaps_table: pd.DataFrame,
+    kind: str = "zone",
+    title: str | None = None,
+) -> go.Figure:
+    """Whether each zone meets its target level in each FR, or by how many levels it falls short.
+
+    Cells read ✓ where SL-A >= SL-T and ``-k`` where SL-A is ``k`` levels below SL-T; the
+    colour goes from green (meets) to dark red (four levels short).
+
+    Parameters
+    ----------
+    gaps_table : pandas.DataFrame
+        ``Gaps.table`` (long form: kind, id, fr, sl_t, sl_a, gap) [levels].
+    kind : {'zone', 'conduit'}
+    title : str, optional
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    g = _pivot(gaps_table, kind, "gap").astype(float)
+    text = [["✓" if v <= 0 else f"−{int(v)}" for v in row] for row in g.to_numpy()]
+    n_meet = int((g.fillna(0) <= 0).all(axis=1).sum())
+    fig = go.Figure(
+        go.Heatmap(
+            z=-g.to_numpy(dtype=float),
+            x=list(FRS),
+            y=[_e(i) for i in g.index],
+            text=text,
+            texttemplate="%{text}",
+            colorscale=[[0, "#a50f15"], [0.5, "#fb6a4a"], [0.75, "#fcbba1"], [1, "#74c476"]],
+            zmin=-4,
+            zmax=0,
+            colorbar=dict(
+                title="levels short",
+                tickvals=[0, -1, -2, -3, -4],
+                ticktext=["meets", "-1", "-2", "-3", "-4"],
+            ),
+            hovertemplate="%{y} %{x}: %{text}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **_LAYOUT,
+        title=_e(
+            title
+            or f"Target levels met per {kind} and FR ({n_meet} of {len(g)} {kind}s meet all;"
+            " −k = k levels short)"
+        ),
+        xaxis=dict(title="foundational requirement"),
+        yaxis=dict(autorange="reversed", title=kind),
+        height=max(300, 42 * len(g.index) + 160),
+    )
+    return fig
+
+
+def scenario_risk(
+    scenarios: pd.DataFrame,
+    names: Mapping[str, str] | None = None,
+    tolerance: float | None = None,
+    exceedance: Sequence[tuple[float, float]] = (),
+    currency: str = "",
+    title: str = "Risk of each scenario: how often against how much",
+) -> go.Figure:
+    """Frequency against loss per event of every scenario, bubbles sized by expected loss.
+
+    Parameters
+    ----------
+    scenarios : pandas.DataFrame
+        Index scenario id; columns ``zone``, ``event_rate`` [events/yr], ``loss_per_event``
+        [currency] and ``ale`` [currency/yr] (``Simulation.expected()``).
+    names : mapping, optional
+        Scenario id to name, for the hover.
+    tolerance : float, optional
+        ``per_zone_ale`` [currency/yr]: drawn as the line where frequency x loss equals it.
+    exceedance : sequence of (loss, probability)
+        The site's exceedance tolerance: a scenario above these steps alone breaks it.
+    currency : str
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Scenarios with no expected loss cannot be placed on log axes; the title says how many
+        are left out.
+    """
+    cur, names = _e(currency), dict(names or {})
+    df = scenarios[(scenarios["event_rate"] > 0) & (scenarios["loss_per_event"] > 0)]
+    left_out = len(scenarios) - len(df)
+    fig = go.Figure()
+    biggest = float(df["ale"].max()) if len(df) else 1.0
+    sizeref = 2.0 * biggest / 48.0**2 if biggest > 0 else 1.0
+    for zone, g in df.groupby("zone", sort=False):
+        hover = [f"{_e(i)}: {_e(names.get(i, ''))}<br>zone {_e(zone)}" for i in g.index]
+        fig.add_trace(
+            go.Scatter(
+                x=g["loss_per_event"],
+                y=g["event_rate"],
+                mode="markers",
+                name=_e(zone),
+                marker=dict(
+                    size=g["ale"].clip(lower=0),
+                    sizemode="area",
+                    sizeref=sizeref,
+                    sizemin=4,
+                    opacity=0.7,
+                    line=dict(width=1, color="white"),
+                ),
+                customdata=np.column_stack([hover, g["ale"].to_numpy(dtype=float)]),
+                hovertemplate="%{customdata[0]}<br>%{y:.3g} events/yr x %{x:,.4s} "
+                f"{cur} per event<br>expected loss %{{customdata[1]:,.4s}} {cur}/yr"
+                "<extra></extra>",
+            )
+        )
+    if len(df) and tolerance:
+        lo = float(df["loss_per_event"].min()) / 3
+        hi = float(df["loss_per_event"].max()) * 3
+        xs = np.geomspace(lo, hi, 20)
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=tolerance / xs,
+                mode="lines",
+                name=f"expected loss = tolerable per zone ({money(tolerance, cur)}/yr)",
+                line=dict(color=STATE_COLORS["tolerance"], dash="dash"),
+                hoverinfo="skip",
+            )
+        )
+    if exceedance:
+        pts = sorted((float(x), float(p)) for x, p in exceedance)
+        fig.add_trace(
+            go.Scatter(
+                x=[x for x, _ in pts],
+                y=[p for _, p in pts],
+                mode="lines+markers",
+                name="site exceedance tolerance (loss, probability per year)",
+                line=dict(color="#6a3d9a", dash="dot", shape="hv"),
+                marker=dict(symbol="x", size=9),
+                hovertemplate=f"tolerable: P(loss >= %{{x:,.3s}} {cur}) <= %{{y:.3g}}"
+                "<extra></extra>",
+            )
+        )
+    if left_out:
+        title = f"{title} ({left_out} of {len(scenarios)} scenarios with no expected loss left out)"
+    fig.update_layout(
+        **_LAYOUT,
+        title=_e(title),
+        xaxis=dict(type="log", title=f"loss per successful attack [{cur}]", exponentformat="SI"),
+        yaxis=dict(type="log", title="successful attacks per year", exponentformat="power"),
+        legend=dict(orientation="h", y=-0.18, title_text="zone"),
+        height=540,
     )
     return fig
 
@@ -910,6 +1089,8 @@ def ranking_bars(
     plotly.graph_objects.Figure
     """
     df = ranking.head(top)
+    if len(ranking) > len(df):
+        title = f"{title} (the top {len(df)} of {len(ranking)} candidates)"
     ids = list(df["countermeasure"]) if "countermeasure" in df.columns else list(df.index)
     ids, currency = [_e(i) for i in ids], _e(currency)
     dcol = _col(df, "delta_ale", "ale_reduction", "reduction")
@@ -947,7 +1128,7 @@ def ranking_bars(
         title=_e(title),
         barmode="group",
         xaxis=dict(type="log", title=f"[{currency}/yr] (log scale)", exponentformat="SI"),
-        yaxis=dict(autorange="reversed"),
+        yaxis=dict(autorange="reversed", title="candidate countermeasure"),
         height=max(360, 34 * len(ids) + 140),
         legend=dict(orientation="h", y=-0.1),
     )
@@ -1011,6 +1192,7 @@ def plan_value(
         title=f"{_e(title)}: net {'saving' if saved >= 0 else 'cost'} of "
         f"{money(abs(saved), currency)} per year",
         barmode="stack",
+        xaxis=dict(title="state"),
         yaxis=dict(title=f"[{currency}/yr]", exponentformat="SI"),
         height=420,
         legend=dict(orientation="h", y=-0.12),
@@ -1058,6 +1240,7 @@ def change_bars(
         **_LAYOUT,
         title=_e(title),
         barmode="group",
+        xaxis=dict(title="zone"),
         yaxis=dict(title=f"[{currency}/yr]", exponentformat="SI"),
         height=400,
         legend=dict(orientation="h", y=-0.15),

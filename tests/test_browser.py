@@ -10,11 +10,17 @@ Needs Debian's ``chromium`` (``apt-get install chromium``); skipped where it is 
 
 from __future__ import annotations
 
+import html
+import json
+import re
+import subprocess
+
 import nbformat
 import pytest
-from chromium import CHROMIUM, dump_dom
+from chromium import CHROMIUM, FLAGS, dump_dom
 from nbclient import NotebookClient
 
+from riskkit import report
 from riskkit.pipeline import export_html
 
 pytestmark = [
@@ -58,3 +64,133 @@ def test_exported_report_draws_its_plotly_figure_offline(tmp_path, repo_root):
     svg = dom[dom.index('class="main-svg"') :]
     for zone in ("Z-OPS", "Z-CTRL"):
         assert zone in svg
+
+
+# --- every report of both example sites, read as a person would (issue 11) ------------------
+
+_CSP = re.compile(r"<meta[^>]*Content-Security-Policy[^>]*>", re.IGNORECASE)
+
+PAGE_WIDTH = 1354
+"""The browser window's width [px] (the width where the issue found a 1,886 px table)."""
+
+CHECK_SCRIPT = """
+<script>
+window.addEventListener('load', function () { setTimeout(function () {
+  var out = {truncated: [], overflowing: [], untitled: [], tables: 0, plots: 0};
+  var page = document.documentElement.clientWidth;
+  document.querySelectorAll('td, th').forEach(function (c) {
+    var t = c.textContent.trim();
+    if (t.indexOf('\\u2026') >= 0 || /\\.\\.\\.$/.test(t)) out.truncated.push(t.slice(0, 80));
+  });
+  document.querySelectorAll('table').forEach(function (t, i) {
+    out.tables += 1;
+    if (t.getBoundingClientRect().width <= page) return;
+    var box = t.parentElement, boxed = false;
+    while (box && box !== document.body) {
+      var s = getComputedStyle(box);
+      if ((s.overflowX === 'auto' || s.overflowX === 'scroll') &&
+          box.getBoundingClientRect().width <= page) { boxed = true; break; }
+      box = box.parentElement;
+    }
+    if (!boxed) out.overflowing.push(i + ': ' + Math.round(t.getBoundingClientRect().width));
+  });
+  document.querySelectorAll('.js-plotly-plot').forEach(function (p, i) {
+    out.plots += 1;
+    var title = p.querySelector('.gtitle');
+    var has = function (re, withText) {
+      return Array.prototype.some.call(p.querySelectorAll('[class]'), function (e) {
+        var c = (e.getAttribute('class') || '').split(' ');
+        return c.some(function (k) { return re.test(k); }) &&
+          (!withText || e.textContent.trim().length > 0);
+      });
+    };
+    var problems = [];
+    if (!title || !title.textContent.trim()) problems.push('no title');
+    var polar = p.querySelector('.polarlayer .polar');  // radar: FR labels name the angle
+    if (polar && !has(/^angularaxistick$/)) problems.push('no FR labels');
+    if (!polar && has(/^x\\d*tick$/) && !has(/^x\\d*title$/, true)) {
+      problems.push('no x axis title');
+    }
+    if (has(/^y\\d*tick$/) && !has(/^y\\d*title$/, true)) problems.push('no y axis title');
+    if (problems.length) out.untitled.push(i + ' ' + (title ? title.textContent : '') +
+                                           ': ' + problems.join(', '));
+  });
+  var pre = document.createElement('pre');
+  pre.id = 'rk-check';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+}, 1000); });
+</script>
+"""
+"""Run in the page after plotly drew: truncated cells, tables wider than the page with no
+scroll box of their own, and figures without a title or an axis title."""
+
+
+def _checked(page, tmp_path):
+    """The checks of :data:`CHECK_SCRIPT` on ``page`` (CSP removed so the checker can run)."""
+    text = _CSP.sub("", page.read_text(encoding="utf-8"))
+    probe = tmp_path / f"probe-{page.name}"
+    probe.write_text(text.replace("</body>", CHECK_SCRIPT + "</body>"), encoding="utf-8")
+    out = subprocess.run(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--window-size={PAGE_WIDTH},900",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    ).stdout
+    m = re.search(r'<pre id="rk-check">(.*?)</pre>', out, re.DOTALL)
+    assert m, f"the checker did not run in {page.name}"
+    return json.loads(html.unescape(m.group(1)))
+
+
+@pytest.fixture(scope="module", params=["example-refinery", "example-water"])
+def example_run(request, tmp_path_factory, repo_root):
+    """A quick-look assessment of an example site, with its PDF."""
+    out = tmp_path_factory.mktemp(request.param) / "out"
+    report.assess(repo_root / "data" / "sites" / request.param, out=out, fast=True, pdf=True)
+    return out
+
+
+def test_every_report_reads_in_a_browser(example_run, tmp_path):
+    """No cell cut with "…", no table wider than the page outside a scroll box, every figure
+    with a title and axis titles; a quick look says so on every page."""
+    pages = sorted((example_run / "html").glob("*.html"))
+    assert len(pages) == len(report.NOTEBOOKS)
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "Quick look: 2,000 simulated years; figures may move by ±" in text, page.name
+        assert "@media print" in text and "size: A4" in text, page.name
+        got = _checked(page, tmp_path)
+        assert got["tables"] > 0 or page.stem == "05_summary" or got["plots"] > 0
+        assert got["truncated"] == [], (page.name, got["truncated"][:5])
+        assert got["overflowing"] == [], (page.name, got["overflowing"])
+        assert got["untitled"] == [], (page.name, got["untitled"])
+
+
+def test_summary_pdf_holds_the_headline_figures(example_run):
+    pypdf = pytest.importorskip("pypdf")
+    from riskkit.figures import money
+
+    summary = json.loads((example_run / "summary.json").read_text(encoding="utf-8"))
+    pdf = pypdf.PdfReader(example_run / "summary.pdf")
+    # A4, and short enough to hand over (the refinery's summary prints on 7 pages)
+    assert 1 <= len(pdf.pages) <= 8, len(pdf.pages)
+    box = pdf.pages[0].mediabox
+    assert (float(box.width), float(box.height)) == pytest.approx((595, 842), abs=2)
+    text = " ".join(p.extract_text() for p in pdf.pages)
+    text = re.sub(r"\s+", " ", text)
+    assert "Management summary" in text
+    assert summary["site"]["ale"]["current"] > 0
+    plan = summary["plan"]
+    # the headline's plan cost and residual expected loss, as the sentence prints them
+    assert money(plan["annualised_cost"], summary["currency"]) in text
+    assert money(plan["expected_ale"], summary["currency"]) in text
+    for m in plan["members"]:
+        assert m["id"] in text

@@ -50,9 +50,13 @@ def _line(text: str, start: str) -> str:
 def test_headline_today_sentence(A, lib):
     line = _line(report.headline_markdown(A), "- **Today**")
     now, un = lib["site"]["current"], lib["site"]["unmitigated"]
-    assert f"**{money(now['ale'], 'EUR')} per year**" in line
+    # expected values are exact (closed form), the tail is simulated
+    exact_now = lib["ex"]["current"]["ale"].sum()
+    exact_un = expected_losses(A.site, "unmitigated")["ale"].sum()
+    assert f"**{money(exact_now, 'EUR')} per year**" in line
     assert f"exceeds **{money(now['var99'], 'EUR')}**" in line
-    assert f"it would be {money(un['ale'], 'EUR')} per year." in line
+    assert f"it would be {money(exact_un, 'EUR')} per year." in line
+    assert np.isfinite(un["ale"])
     assert "Tiny test site" in line
 
 
@@ -60,7 +64,7 @@ def test_headline_each_unit_spent_removes(A, lib):
     P = lib["plan"]
     assert P.members, "the budget must buy a plan for this test"
     line = _line(report.headline_markdown(A), "- **The recommended plan**")
-    reduction = lib["site"]["current"]["ale"] - lib["site"]["plan"]["ale"]
+    reduction = lib["ex"]["current"]["ale"].sum() - lib["ex"]["plan"]["ale"].sum()
     per = reduction / P.annualised_cost
     m = re.search(r"each unit spent removes ([0-9.]+) units of expected loss", line)
     assert m and float(m.group(1)) == pytest.approx(per, abs=0.05)
@@ -178,7 +182,8 @@ def _cells(df: pd.DataFrame) -> dict[str, str]:
         ("reduction_per_cost", 4.5678, "4.57"),
         ("p_zero", 0.123456, "0.123"),
         ("share", 0.45678, "0.457"),
-        ("rrf", 1234.5, "1.23e+03"),
+        ("rrf", 1234.5, "1,234"),  # never an exponent
+        ("rrf", 0.00012, "0.00012"),
         ("gap", 2.0, "2"),
     ],
 )
@@ -188,7 +193,8 @@ def test_styled_money_columns(column, value, shown):
 
 def test_styled_leaves_integers_and_text_alone():
     df = pd.DataFrame({"n_members": [3], "members": ["CM-1, CM-2"], "meets": [True]})
-    assert _cells(df) == {"n_members": "3", "members": "CM-1, CM-2", "meets": "True"}
+    assert _cells(df) == {"n_members": "3", "members": "CM-1, CM-2", "meets": "✓"}
+    assert _cells(pd.DataFrame({"meets": [False]})) == {"meets": "✗"}
 
 
 def test_changes_markdown_numbers(A, lib, tmp_path):

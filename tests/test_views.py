@@ -102,7 +102,12 @@ def test_flags_markdown_escapes_messages():
 @pytest.fixture(scope="module")
 def tampered_previous(A, tmp_path_factory):
     """A previous run's summary.json with a payload zone key and timestamp."""
-    prev = json.loads(json.dumps(A.summary(), default=str))
+    # the fields a previous summary holds (A.summary() needs a site read from a file)
+    prev = {
+        "provenance": {"input_hash": "0" * 64, "finished": "", "site_id": PAYLOADS["script"]},
+        "site": {"ale": {"current": 1000.0}},
+        "zones": json.loads(json.dumps(A.zone_summary(), default=str)),
+    }
     zid = next(iter(prev["zones"]))
     prev["zones"][PAYLOADS["svg"]] = prev["zones"][zid]
     prev["provenance"]["finished"] = PAYLOADS["img"]
@@ -114,7 +119,9 @@ def tampered_previous(A, tmp_path_factory):
 def test_changes_markdown_escapes_previous_zone_keys_and_timestamp(A, tampered_previous):
     text = report.changes_markdown(A, tampered_previous)
     assert "Zones removed" in text
-    _md_has(text, PAYLOADS["svg"], PAYLOADS["img"], A.site.currency)
+    # the previous run's site id differs: said, and escaped
+    assert "**That run is of another site**" in text
+    _md_has(text, PAYLOADS["svg"], PAYLOADS["img"], PAYLOADS["script"], A.site.currency)
 
 
 def test_changes_markdown_ignores_a_non_numeric_previous_loss(A, tampered_previous, tmp_path):
@@ -243,4 +250,14 @@ def test_start_builds_the_assessment_and_shows_provenance(tmp_path, monkeypatch,
     A = report.start(site, TRIALS, SEED, None, "annualised", True, tmp_path)
     assert isinstance(A, report.Assessment)
     assert (A.trials, A.seed, A.fast) == (TRIALS, SEED, True)
-    assert len(shown) == 1 and "Tiny test site" in shown[0].data
+    # a fast run is a quick look: its banner first, then the provenance line
+    assert len(shown) == 2 and "Tiny test site" in shown[1].data
+    assert f"Quick look: {TRIALS:,} simulated years; figures may move by ±" in shown[0].data
+
+
+def test_start_shows_no_quick_look_banner_for_a_full_run(tmp_path, monkeypatch, repo_root):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    site = repo_root / "tests" / "data" / "tiny" / "site.yaml"
+    report.start(site, TRIALS, SEED, None, "annualised", False, tmp_path)
+    assert len(shown) == 1 and "Quick look" not in shown[0].data

@@ -41,6 +41,7 @@ from __future__ import annotations
 from ..rules import STATES
 from .assessment import Assessment, recommended_budget
 from .common import FAST_TRIALS, NOTEBOOKS, read_summary
+from .plans import plans_side_by_side, unclosable_view
 from .run import (
     AssessError,
     AssessInterrupted,
@@ -87,7 +88,7 @@ from .views import (
 
 # isort: split
 # --- helper "report": the one-call notebook setup -------------------------------------------
-from .views import start
+from .views import method_note, negative_return_markdown, quick_look_banner, start
 
 __all__ = [
     "NOTEBOOKS",
@@ -132,6 +133,12 @@ __all__ = [
     "zone_status_view",
     "changes_markdown",
     "start",
+    # compliance and risk side by side, the method note (issue 11)
+    "plans_side_by_side",
+    "unclosable_view",
+    "method_note",
+    "negative_return_markdown",
+    "quick_look_banner",
     # failures of a run (issue 17) and the summary.json schema
     "AssessInterrupted",
     "OutputError",

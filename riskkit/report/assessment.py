@@ -19,6 +19,27 @@ from . import summary as _s
 from .common import _CACHE, FAST_TRIALS
 
 
+def _constraint_names(constraints) -> tuple[str, ...]:
+    """Plan constraints as a tuple of names, checked (``None`` or ``""`` for none)."""
+    from ..portfolio import CONSTRAINTS
+
+    if not constraints:
+        return ()
+    names = [constraints] if isinstance(constraints, str) else list(constraints)
+    out = []
+    for n in names:
+        for part in str(n).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if part not in CONSTRAINTS:
+                raise ValueError(
+                    f"unknown plan constraint {part!r}; constraints are: {', '.join(CONSTRAINTS)}"
+                )
+            out.append(part)
+    return tuple(dict.fromkeys(out))
+
+
 def recommended_budget(points: pd.DataFrame) -> float:
     """Budget of the frontier plan with the least total cost of risk.
 
@@ -63,6 +84,11 @@ class Assessment:
     cache : path, optional
         Folder where results are kept between the notebooks of one run; a cache written for
         other inputs (hash, trials, seed, budget) is ignored.
+    constraints : iterable of str, optional
+        Constraints of the recommended plan (:func:`riskkit.optimize`): ``close_gaps`` (every
+        SL gap that a candidate can close is closed; gaps no candidate closes are set aside,
+        :func:`riskkit.report.plans.reachable_targets`) and ``meet_tolerance`` (or its parts
+        ``zone_ale``, ``harm_frequency``).
 
     Notes
     -----
@@ -86,8 +112,10 @@ class Assessment:
         budget_kind: str = "annualised",
         fast: bool = False,
         cache: str | os.PathLike | None = None,
+        constraints: Iterable[str] | str | None = None,
     ):
         self.site = site if isinstance(site, Site) else load_site(site)
+        self.constraints = _constraint_names(constraints)
         m = self.site.model
         self.fast = bool(fast)
         self.trials = int(trials) if trials is not None else (FAST_TRIALS if fast else m.trials)
@@ -127,6 +155,7 @@ class Assessment:
         budget_kind="annualised",
         fast=False,
         out=None,
+        constraints=None,
     ) -> Assessment:
         """The assessment a notebook's parameters cell describes.
 
@@ -134,11 +163,13 @@ class Assessment:
         notebooks of the run. Without it (a notebook opened on its own) nothing is cached.
         """
         cache = Path(out) / _CACHE if out else None
-        return cls(site, trials, seed, budget, budget_kind, fast=fast, cache=cache)
+        return cls(
+            site, trials, seed, budget, budget_kind, fast=fast, cache=cache, constraints=constraints
+        )
 
     def fingerprint(self) -> dict:
         """What the results depend on: input hash, trials, seed, budget, version."""
-        return {
+        fp = {
             "input_hash": self.site.source_hash,
             "trials": self.trials,
             "seed": self.seed,
@@ -147,6 +178,9 @@ class Assessment:
             "fast": self.fast,
             "riskkit": __version__,
         }
+        if self.constraints:
+            fp["constraints"] = list(self.constraints)
+        return fp
 
     def __repr__(self) -> str:
         return (
@@ -280,6 +314,27 @@ class Assessment:
         """The recommended plan: the exact optimum within :attr:`budget`."""
         from ..portfolio import optimize
 
+        if self.constraints:
+            from .plans import best_or_least_budget
+
+            def constrained():
+                P, within = best_or_least_budget(self, self.constraints, simulate=True)
+                if P is None or (not within and self.budget_given is not None):
+                    from ..portfolio import InfeasiblePlan
+
+                    raise InfeasiblePlan(
+                        f"no plan within the budget {self.budget:,.0f} meets the constraints"
+                        f" {', '.join(self.constraints)}"
+                        + (
+                            ""
+                            if P is None
+                            else f"; the least that does costs"
+                            f" {P.annualised_cost:,.0f} {self.site.currency}/yr"
+                        )
+                    )
+                return P
+
+            return self._get("plan", constrained)
         return self._get(
             "plan",
             lambda: optimize(
@@ -290,6 +345,16 @@ class Assessment:
                 seed=self.seed,
             ),
         )
+
+    @property
+    def gap_plan(self):
+        """The plan beside the recommended one: it closes every SL gap a candidate can close.
+
+        ``(Plan or None, within_budget)`` from :func:`riskkit.report.plans.gap_closing_plan`.
+        """
+        from .plans import gap_closing_plan
+
+        return self._get("gap_plan", lambda: gap_closing_plan(self))
 
     @property
     def plan_members(self) -> tuple[str, ...]:

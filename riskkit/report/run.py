@@ -23,7 +23,7 @@ from pathlib import Path
 from .. import escape
 from ..io import load_site, site_files
 from ..site import Site
-from . import schema
+from . import printing, schema
 from .assessment import Assessment
 from .common import _CACHE, NOTEBOOKS, _jsonable, read_summary
 from .tables import write_tables
@@ -212,6 +212,20 @@ def _with_csp(body: str) -> str:
     return body[: head.end()] + "\n" + meta + body[head.end() :]
 
 
+def _with_print_css(body: str) -> str:
+    """``body`` with the print styles at the end of its ``<head>``.
+
+    The styles are :data:`riskkit.report.printing.PRINT_CSS`; :data:`CSP_REPORT` allows
+    inline styles.
+    """
+    from .printing import PRINT_STYLE
+
+    end = re.search(r"</head\s*>", body, re.IGNORECASE)
+    if end is None:
+        return PRINT_STYLE + body
+    return body[: end.start()] + PRINT_STYLE + "\n" + body[end.start() :]
+
+
 def export_html(ipynb: str | os.PathLike, html: str | os.PathLike, title: str | None = None):
     """Export an executed notebook as a self-contained HTML report without code cells.
 
@@ -236,7 +250,7 @@ def export_html(ipynb: str | os.PathLike, html: str | os.PathLike, title: str | 
     )
     resources = {"metadata": {"name": title or Path(ipynb).stem}}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    body = _with_csp(_EXTERNAL_SCRIPT.sub("", body))
+    body = _with_csp(_with_print_css(_EXTERNAL_SCRIPT.sub("", body)))
     Path(html).write_text(body, encoding="utf-8")
     return Path(html)
 
@@ -625,6 +639,8 @@ def assess(
     notebooks: Iterable[str | os.PathLike] | None = None,
     progress: Callable[..., None] | None = None,
     min_free_mb: float = MIN_FREE_MB,
+    pdf: bool = False,
+    constraints: Iterable[str] | None = None,
 ) -> AssessResult:
     """Run a full assessment of a site into a fresh output folder.
 
@@ -662,6 +678,12 @@ def assess(
         ``step_done`` (``name``, ``seconds``).
     min_free_mb : float
         Free space [MB] required where the run goes (default :data:`MIN_FREE_MB`).
+    constraints : iterable of str, optional
+        Constraints of the recommended plan (``close_gaps``, ``meet_tolerance``), as
+        :class:`Assessment` takes them.
+    pdf : bool
+        Also print the management summary to ``summary.pdf`` (A4) with headless Chromium
+        (:func:`riskkit.report.printing.write_pdf`); Chromium is looked for before any work.
 
     Returns
     -------
@@ -680,6 +702,8 @@ def assess(
         failed mid-run with ENOSPC / EACCES (what the run wrote is removed).
     FileNotFoundError
         The site, a notebook or ``previous/summary.json`` is missing.
+    ChromiumMissing
+        ``pdf`` is set and no Chromium is installed (nothing is written).
     ValueError
         A bad parameter, or a ``previous`` summary that does not conform to its schema.
     AssessError
@@ -693,11 +717,19 @@ def assess(
     site = load_site(site_path)  # a broken site fails here, before any folder exists
     # validate the parameters (and resolve their defaults) before any folder exists
     probe = Assessment(
-        site, trials=trials, seed=seed, budget=budget, budget_kind=budget_kind, fast=fast
+        site,
+        trials=trials,
+        seed=seed,
+        budget=budget,
+        budget_kind=budget_kind,
+        fast=fast,
+        constraints=constraints,
     )
     if previous is not None:
         previous, _ = read_previous(previous)
     nb_paths = _notebook_paths(notebooks)
+    if pdf:
+        printing.chromium()  # a missing Chromium fails here, before any folder exists
     out = Path(out) if out is not None else default_out(site, root)
     check_output(out, min_free_mb)
     run_info = {"provenance": {"input": str(site_path), "started": _now()}, "timings": {}}
@@ -717,6 +749,8 @@ def assess(
             "previous": str(previous) if previous is not None else None,
             "fast": bool(fast),
         }
+        if probe.constraints:  # only then, so notebooks without the parameter still run
+            params["constraints"] = list(probe.constraints)
         _emit(
             progress,
             "start",
@@ -736,6 +770,11 @@ def assess(
         run.step = "export"
         with _timed(progress, timings, "export", "HTML reports"):
             _export_all(nb_paths, work)
+        summary_html = work / "html" / f"{NOTEBOOKS[-1][0]}.html"
+        if pdf and summary_html.is_file():
+            run.step = "pdf"
+            with _timed(progress, timings, "pdf", "summary.pdf"):
+                printing.write_pdf(summary_html, work / "summary.pdf")
         run.step = "tables"
         with _timed(progress, timings, "tables", "tables and summary.json"):
             A = Assessment(
@@ -746,12 +785,19 @@ def assess(
                 budget_kind=budget_kind,
                 fast=fast,
                 cache=work / _CACHE,
+                constraints=probe.constraints,
             )
             names = write_tables(A.tables(previous), work)
             summary = A.summary(previous=previous)
         shutil.rmtree(work / _CACHE, ignore_errors=True)
         summary = _write_summary(summary, names, work, nb_paths, run_info)
     return AssessResult(out=out, summary=summary, timings=timings)
+
+
+def _print_style() -> str:
+    from .printing import PRINT_STYLE
+
+    return PRINT_STYLE
 
 
 def _index_html(summary: dict, nb_paths: list[Path]) -> str:
@@ -783,7 +829,8 @@ def _index_html(summary: dict, nb_paths: list[Path]) -> str:
 {_csp_meta(CSP_INDEX)}
 <title>riskkit assessment: {h(prov.get("site", ""))}</title>
 <style>body{{font-family:sans-serif;max-width:50em;margin:2em auto;line-height:1.5}}
-td,th{{padding:0.2em 1em;text-align:right}} th{{text-align:left}}</style></head><body>
+td,th{{padding:0.2em 1em;text-align:right}} th{{text-align:left}}</style>
+{_print_style()}</head><body>
 <h1>Security risk assessment: {h(prov.get("site", ""))}</h1>
 <p>IEC 62443-3-2 assessment by riskkit {h(summary.get("riskkit", {}).get("version"))};
 input SHA-256 <code>{h(str(prov.get("input_hash", ""))[:12])}</code>,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ from .. import __version__, escape
 from ..rules import HARM_LABELS, annualised_cost, harm_at_least
 from ..site import FRS, Site
 from .common import _vec_text, read_summary
+from .format import styled
 
 if TYPE_CHECKING:
     from .assessment import Assessment
@@ -55,14 +55,28 @@ def start(site, *parameters, **options) -> Assessment:
     -------
     Assessment
     """
-    from IPython.display import Markdown, display
+    from IPython.display import HTML, Markdown, display
 
     from .assessment import Assessment
 
     setup_notebook()
     A = Assessment.from_parameters(site, *parameters, **options)
+    if A.fast:
+        display(HTML(quick_look_banner(A)))
     display(Markdown(provenance_markdown(A)))
     return A
+
+
+def quick_look_banner(A: Assessment) -> str:
+    """The banner of a quick-look run: trials and how far its figures may move [%].
+
+    The spread is two Monte Carlo standard errors of today's simulated site expected annual
+    loss, relative to it (:func:`riskkit.report.printing.quick_look_error`).
+    """
+    from .printing import quick_look_error, quick_look_html
+
+    row = _site_row(A, "current")
+    return quick_look_html(A.trials, quick_look_error(row["ale"], row["ale_se"]))
 
 
 def _dist_text(spec) -> str:
@@ -233,58 +247,6 @@ def checks_markdown(checks: pd.DataFrame) -> str:
     return "Model checks: " + ", ".join(parts) + "."
 
 
-_NOT_MONEY = ("per_cost", "rosi", "excess", "lost", "share", "gap", "p_zero", "rrf", "seconds")
-_MONEY_WORD = re.compile(
-    r"(^|[_ ])(ale|var\d+|es\d+|capex|opex|cost|npv|budget|loss|shapley|standalone|drop_one"
-    r"|reduction|bound|value|tolerable)($|[_ ])"
-)
-
-
-def _is_money(name: str, values: pd.Series) -> bool:
-    n = name.lower()
-    if any(w in n for w in _NOT_MONEY):
-        return False
-    if n in ("value", "tolerable"):  # tolerance table: money only where it is large
-        return bool((values.abs() >= 100).all())
-    return bool(_MONEY_WORD.search(n))
-
-
-def _html_cell(value) -> str:
-    """A text cell of a styled table: escaped for HTML, empty where missing."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return escape.html(", ".join(escape.text(v) for v in value))
-    return escape.html(value)
-
-
-def _cell_format(col: pd.Series):
-    """The format of one column: money, 3 significant digits, or escaped text."""
-    if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
-        return _html_cell
-    if _is_money(str(col.name), col.dropna()):
-        return "{:,.0f}"
-    if pd.api.types.is_float_dtype(col):
-        return "{:.3g}"
-    return None
-
-
-def styled(df: pd.DataFrame, hide_index: bool = False):
-    """A pandas Styler with readable numbers and every text cell escaped.
-
-    Money columns get thousands separators and no decimals, other floats 3 significant digits.
-    Text cells, index labels and column headers can hold site ids and names: they are
-    HTML-escaped (:func:`riskkit.escape.html`), so a name shows literally.
-    """
-    fmt = {c: _cell_format(df[c]) for c in df.columns}
-    fmt = {c: f for c, f in fmt.items() if f is not None}
-    st = df.style.format(fmt, na_rep="")
-    st = st.format_index(_html_cell, axis=0).format_index(_html_cell, axis=1)
-    if hide_index:
-        st = st.hide(axis="index")
-    return st
-
-
 _RISK_COLS = ["ale", "ale_se", "var95", "var99", "es99", "p_zero", "expected_ale"]
 
 
@@ -293,7 +255,7 @@ def risk_table(A: Assessment, level: str = "zone", states: Iterable[str] | None 
     df = A.risk(level, states)
     key = {"zone": "zone", "site": "site", "scenario": "scenario"}[level]
     df = df.set_index(["state", key])[_RISK_COLS]
-    return styled(df)
+    return styled(df, currency=A.site.currency)
 
 
 def tolerance_markdown(tol: pd.DataFrame) -> str:
@@ -311,10 +273,10 @@ def tolerance_markdown(tol: pd.DataFrame) -> str:
     return "\n".join(lines) or "The site states no tolerance."
 
 
-def register_view(reg: pd.DataFrame, top: int | None = None):
+def register_view(reg: pd.DataFrame, top: int | None = None, currency: str | None = None):
     """The risk register, styled for reading (the full table is in the workbook)."""
     df = reg if top is None else reg.head(top)
-    return styled(df)
+    return styled(df, currency=currency)
 
 
 def level_frames(A: Assessment, state: str = "current") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -425,14 +387,84 @@ def _ids(ids: Iterable[str]) -> str:
     return ", ".join(escape.markdown(i) for i in ids)
 
 
+METHOD_NOTE = (
+    "Expected values (expected annual loss, its reduction, the harm frequencies) are exact"
+    " (closed form); tail figures (the one-in-a-hundred-years loss) are simulated over {trials:,}"
+    " years, ± their Monte Carlo error."
+)
+"""How the figures of the reports are computed, said once per report where both appear."""
+
+
+def method_note(A: Assessment) -> str:
+    """The one sentence saying which figures are exact and which are simulated."""
+    return METHOD_NOTE.format(trials=A.trials)
+
+
 def _headline_today(A: Assessment, cur: str) -> str:
     un, now = _site_row(A, "unmitigated"), _site_row(A, "current")
     return (
         f"- **Today** {escape.markdown(A.site.name)} is expected to lose"
-        f" **{_m(now['ale'], cur)} per year** to cyber attacks on its control systems;"
-        f" one year in a hundred the loss exceeds **{_m(now['var99'], cur)}**. Without the"
-        f" protection in place it would be {_m(un['ale'], cur)} per year."
+        f" **{_m(now['expected_ale'], cur)} per year** to cyber attacks on its control"
+        f" systems; one year in a hundred the loss exceeds **{_m(now['var99'], cur)}**."
+        f" Without the protection in place it would be {_m(un['expected_ale'], cur)} per year."
     )
+
+
+def _mandatory(A: Assessment) -> list:
+    """The mandatory countermeasures among the plan's members (site records)."""
+    members = set(A.plan.members)
+    return [cm for cm in A.site.candidates if cm.mandatory and cm.id in members]
+
+
+def negative_return_markdown(A: Assessment, cur: str | None = None) -> str | None:
+    """Why the plan costs more than the expected loss it removes, or None where it does not.
+
+    Names the mandatory measures in the plan (with their annualised cost [currency/yr] and
+    their Shapley share of the reduction [currency/yr]); without one, says that the budget
+    buys reduction beyond the point where it pays for itself.
+    """
+    P = A.plan
+    if not P.members:
+        return None
+    cur = escape.markdown(A.site.currency) if cur is None else cur
+    reduction = P.baseline_ale - P.expected_ale
+    net = reduction - P.annualised_cost
+    if net >= 0:
+        return None
+    text = (
+        f"The plan costs {_m(P.annualised_cost, cur)} per year and removes"
+        f" {_m(reduction, cur)} of expected loss: a **net cost of {_m(-net, cur)} per year**"
+        f" (return on investment {P.rosi:.2f})."
+    )
+    mand = _mandatory(A)
+    if mand:
+        shares = P.summary["shapley"] if "shapley" in P.summary.columns else None
+        parts = []
+        for cm in mand:
+            share = shares.get(cm.id) if shares is not None else None
+            parts.append(
+                f"{escape.markdown(cm.id)} ({escape.markdown(cm.name)}), which costs"
+                f" {_m(annualised_cost(A.site, cm.id), cur)} per year"
+                + (f" and removes {_m(share, cur)}" if share is not None else "")
+            )
+        text += (
+            " The cause is the mandatory measure"
+            + ("s " if len(mand) > 1 else " ")
+            + "; ".join(parts)
+            + (": they are" if len(mand) > 1 else ": it is")
+            + " required (by regulation or policy, as the site file marks"
+            + (
+                " them) whatever their return, so the plan carries their cost."
+                if len(mand) > 1
+                else " it) whatever its return, so the plan carries its cost."
+            )
+        )
+    else:
+        text += (
+            " No measure in it is mandatory: the budget buys risk reduction beyond the point"
+            " where each unit spent still removes a unit of expected loss."
+        )
+    return text
 
 
 def _headline_plan(A: Assessment, cur: str) -> str:
@@ -442,33 +474,65 @@ def _headline_plan(A: Assessment, cur: str) -> str:
             "- **No investment is recommended** within the budget: no candidate removes more"
             " expected loss than it costs, or the budget is too small for any."
         )
-    now, pl = _site_row(A, "current"), _site_row(A, "plan")
-    reduction = now["ale"] - pl["ale"]
+    pl = _site_row(A, "plan")
+    reduction = P.baseline_ale - P.expected_ale
     per = reduction / P.annualised_cost if P.annualised_cost > 0 else float("inf")
-    return (
+    line = (
         f"- **The recommended plan** ({len(P.members)} measures: {_ids(P.members)})"
         f" costs **{_m(P.annualised_cost, cur)} per year** ({_m(P.capex, cur)} up front,"
         f" spread over each measure's lifetime, plus running costs). It lowers the expected"
-        f" loss to **{_m(pl['ale'], cur)} per year**, a reduction of"
+        f" loss to **{_m(P.expected_ale, cur)} per year**, a reduction of"
         f" {_m(reduction, cur)}: each unit spent removes {per:.1f} units of expected loss."
         f" The one-in-a-hundred-years loss falls to {_m(pl['var99'], cur)}."
     )
+    why = negative_return_markdown(A, cur)
+    return line + (" " + why if why else "")
 
 
-def _headline_levels(A: Assessment) -> str:
+def _headline_levels(A: Assessment, cur: str) -> str:
+    from .plans import plan_status, unclosable_gaps
+
     gz = {st: A.gaps(st).summary.query("kind == 'zone'") for st in ("current", "plan")}
     n_z = len(gz["current"])
     m_now, m_plan = int(gz["current"]["meets"].sum()), int(gz["plan"]["meets"].sum())
-    return (
+    line = (
         f"- **Security levels**: {m_now} of {n_z} zones reach their target security level in"
         f" every requirement today, {m_plan} of {n_z} with the plan"
-        + (
-            " (the plan is chosen for the loss it removes; the measures that would close the"
-            " remaining gaps are listed in notebook 3)."
-            if m_plan < n_z
-            else "."
-        )
     )
+    if m_plan == n_z:
+        return line + "."
+    line += " (it is chosen for the loss it removes)."
+    closing, within = A.gap_plan
+    if closing is not None and tuple(closing.members) != tuple(A.plan.members):
+        st = plan_status(A, closing)
+        line += (
+            f" The cheapest way to close every gap that a candidate can close"
+            f" ({len(closing.members)} measures, {_m(st['annualised_cost'], cur)} per year"
+            + ("" if within else ", above the budget")
+            + f") brings {st['zones_meeting']} of {n_z} zones to target; both plans are"
+            " compared below."
+        )
+    stuck = unclosable_gaps(A)
+    if len(stuck):
+        kinds = stuck.groupby("kind", sort=False)["id"].nunique()
+        where = " and ".join(
+            f"{kinds[k]} {k}{'s' if kinds[k] != 1 else ''}"
+            for k in ("zone", "conduit")
+            if k in kinds
+        )
+        n_alt = int(stuck["excluded_closer"].sum())
+        line += (
+            f" {len(stuck)} gap{'s' if len(stuck) != 1 else ''} (in {where}) need a"
+            " countermeasure not yet in the site file: no candidate closes them"
+            + (
+                f" ({n_alt} only by a candidate that excludes a better gap closer of its"
+                " exclusive group)"
+                if n_alt
+                else ""
+            )
+            + "; they are listed below."
+        )
+    return line
 
 
 _HARM_WORDS = {"safety": "safety", "environment": "environmental"}
@@ -492,7 +556,7 @@ def _headline_harm(A: Assessment) -> str | None:
 def headline_markdown(A: Assessment) -> str:
     """The management summary in a few sentences, for a reader with five minutes."""
     cur = escape.markdown(A.site.currency)
-    lines = [_headline_today(A, cur), _headline_plan(A, cur), _headline_levels(A)]
+    lines = [_headline_today(A, cur), _headline_plan(A, cur), _headline_levels(A, cur)]
     harm = _headline_harm(A)
     if harm:
         lines.append(harm)
@@ -508,6 +572,8 @@ def headline_markdown(A: Assessment) -> str:
             f"- No budget was set: the plan shown is the one with the least total cost of"
             f" risk (expected loss plus plan cost), at {_m(A.budget, cur)} per year."
         )
+    lines.append("")
+    lines.append(f"<small>{method_note(A)}</small>")
     return "\n".join(lines)
 
 
@@ -559,11 +625,20 @@ def plan_markdown(A: Assessment) -> str:
         f"- Expected annual loss (closed form): {P.baseline_ale:,.0f} -> {P.expected_ale:,.0f}"
         f" {cur}/yr; ROSI {P.rosi:.2f}.",
         f"- Simulated ({A.trials:,} years, seed {A.seed}): ALE {now['ale']:,.0f} ->"
-        f" {pl['ale']:,.0f} {cur}/yr (SE {pl['ale_se']:,.0f}); VaR 99 % {now['var99']:,.0f} ->"
+        f" {pl['ale']:,.0f} {cur}/yr (SE {pl['ale_se']:,.0f})¹; VaR 99 % {now['var99']:,.0f} ->"
         f" {pl['var99']:,.0f} {cur}.",
         f"- Solver: {escape.markdown(P.status)} ({escape.markdown(P.method)})"
         + (f", relative gap {P.gap:.2g}." if np.isfinite(P.gap) and P.gap > 0 else "."),
     ]
+    why = negative_return_markdown(A, cur)
+    if why:
+        lines.append(f"- {why}")
+    lines.append("")
+    lines.append(
+        "¹ Two figures for the same expected loss: the closed form is exact and is the one"
+        " quoted elsewhere; the simulated mean differs from it by Monte Carlo error (its SE)."
+        f" {method_note(A)}"
+    )
     return "\n".join(lines)
 
 
@@ -577,14 +652,8 @@ def plan_view(A: Assessment) -> pd.DataFrame:
 def top_risks_view(A: Assessment, n: int = 5) -> pd.DataFrame:
     """The ``n`` scenarios with the largest expected loss today, before and after the plan."""
     reg = A.register().head(n)
-    out = reg[["name", "zone", "ale_current", "ale_plan", "var99_current"]].reset_index()
-    return out.rename(
-        columns={
-            "ale_current": "expected loss today",
-            "ale_plan": "expected loss with the plan",
-            "var99_current": "1-in-100-year loss today",
-        }
-    )
+    # the styled table labels these columns with their units (report.format.LABELS)
+    return reg[["name", "zone", "ale_current", "ale_plan", "var99_current"]].reset_index()
 
 
 def zone_status_view(A: Assessment) -> pd.DataFrame:
@@ -593,8 +662,8 @@ def zone_status_view(A: Assessment) -> pd.DataFrame:
     rows = {
         z: {
             "name": r["name"],
-            "ale today": r["ale"]["current"],
-            "ale with plan": r["ale"]["plan"],
+            "ale_current": r["ale"]["current"],
+            "ale_plan": r["ale"]["plan"],
             "SL-T": _vec_text(r["sl_t"]),
             "meets SL-T today": r["meets_target"]["current"],
             "meets SL-T with plan": r["meets_target"]["plan"],
@@ -629,6 +698,13 @@ def changes_markdown(A: Assessment, previous) -> str:
     when = escape.markdown(prev.get("provenance", {}).get("finished", "an earlier run"))
     same = prev.get("provenance", {}).get("input_hash") == A.site.source_hash
     lines = [f"Compared with the assessment of {when}" + (" (same input file)." if same else ".")]
+    prev_id = prev.get("provenance", {}).get("site_id")
+    if isinstance(prev_id, str) and prev_id != A.site.site.slug:
+        lines.append(
+            f"- **That run is of another site** ({escape.markdown(prev_id)}, this one is"
+            f" {escape.markdown(A.site.site.slug)}): zones are matched by id only, so the"
+            " comparison below may pair unrelated zones."
+        )
     if pa is not None:
         lines.append(
             f"- Expected annual loss today: {_m(pa, cur)} then, {_m(na, cur)} now"
