@@ -193,9 +193,7 @@ def test_site_trials_beyond_memory_name_the_field(tmp_path):
     path = write(tmp_path, d)
     result = run("simulate", path)
     assert result.exit_code == 1, result.output
-    assert re.search(rf"{re.escape(str(path))}(:\d+)?: model: trials: ", (
-        result.output
-    )
+    assert re.search(rf"{re.escape(str(path))}(:\d+)?: model: trials: ", result.output)
 
 
 def test_bad_decision_statistic_names_the_field(tmp_path):
