@@ -425,11 +425,11 @@ class Explorer:
         )
         for fig in (site_fig, zone_fig):
             fig.data[1].line.color = _WHAT_IF_COLOR
-            fig.update_layout(height=380, margin=dict(l=60, r=20, t=50, b=40))
+            fig.update_layout(height=380, width=560, margin=dict(l=60, r=20, t=50, b=40))
         radar = go.Figure()
-        radar.update_layout(title="SL-T, SL-A and SL-C of the zone (computing)", height=380)
+        radar.update_layout(title="SL-T, SL-A and SL-C (computing)", height=380, width=460)
         front = go.Figure()
-        front.update_layout(title="Efficient frontier (computing)", height=450)
+        front.update_layout(title="Efficient frontier (computing)", height=450, width=1000)
         self.figures = {
             "site_curves": go.FigureWidget(site_fig),
             "zone_curves": go.FigureWidget(zone_fig),
@@ -545,7 +545,8 @@ class Explorer:
             d = r["ale_change"]
             color = "#2a7ab0" if d < 0 else ("#d9534f" if d > 0 else "inherit")
             rows.append(
-                f"<tr{style}><td>{name}</td><td>{money(r['ale_current'])}</td>"
+                f'<tr{style}><td style="white-space:nowrap">{name}</td>'
+                f"<td>{money(r['ale_current'])}</td>"
                 f"<td>{money(r['ale_what_if'])}</td>"
                 f'<td style="color:{color}">{"+" if d > 0 else ""}{money(d)}</td>'
                 f"<td>{money(r['var99_current'])}</td><td>{money(r['var99_what_if'])}</td></tr>"
@@ -637,7 +638,7 @@ class Explorer:
 
     def _draw_radar(self, table: pd.DataFrame, zone: str) -> None:
         fig = figures.sl_radar(table, ids=[zone], cols=1, title="SL-T, SL-A and SL-C")
-        self._replace(self.figures["radar"], fig, height=380)
+        self._replace(self.figures["radar"], fig, height=380, width=460)
 
     def _draw_frontier(self, fr, plan, sel) -> None:
         pts = fr.points
@@ -651,15 +652,16 @@ class Explorer:
         )
         if sel is not None:
             fig.add_trace(_selection_trace(*sel, self.base.currency))
-        self._replace(self.figures["frontier"], fig, height=450)
+        self._replace(self.figures["frontier"], fig, height=450, width=1000)
 
     @staticmethod
-    def _replace(fw: go.FigureWidget, fig: go.Figure, height: int) -> None:
+    def _replace(fw: go.FigureWidget, fig: go.Figure, height: int, width: int) -> None:
         with fw.batch_update():
             fw.data = ()
             fw.layout = fig.layout
             fw.add_traces(list(fig.data))
             fw.layout.height = height
+            fw.layout.width = width
 
 
 def explore(site_or_path, trials: int = 20_000, seed: int | None = None) -> W.Widget:
