@@ -15,14 +15,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["free_port", "explorer_notebook", "voila_command", "serve", "PAGE_EXTENSIONS"]
+__all__ = [
+    "free_port",
+    "explorer_notebook",
+    "voila_command",
+    "serve",
+    "voila_env",
+    "LAB_ONLY_EXTENSIONS",
+]
 
-PAGE_EXTENSIONS: tuple[str, ...] = (
-    "@jupyter-widgets/jupyterlab-manager",
-    "anywidget",
-    "jupyterlab-plotly",
+LAB_ONLY_EXTENSIONS: tuple[str, ...] = (
+    "jupyterlab-jupytext",
+    "@voila-dashboards/jupyterlab-preview",
 )
-"""JupyterLab front-end extensions loaded by the explorer page (ipywidgets, plotly)."""
+"""JupyterLab front-end extensions the explorer page does not load (they need JupyterLab)."""
 
 
 def free_port() -> int:
@@ -63,8 +69,26 @@ def explorer_notebook(site_path: str | os.PathLike, trials: int = 20_000) -> dic
     }
 
 
+TEMPLATES = Path(__file__).parent / "share"
+"""Holds ``voila/templates/riskkit``, the explorer page's template (on ``JUPYTER_PATH``)."""
+
+
+def voila_env(base: dict | None = None) -> dict:
+    """The environment of the Voila process, with riskkit's page template on the path.
+
+    ``base`` (default ``os.environ``) with :data:`TEMPLATES` first on ``JUPYTER_PATH``.
+    """
+    env = dict(os.environ if base is None else base)
+    paths = [str(TEMPLATES), *filter(None, env.get("JUPYTER_PATH", "").split(os.pathsep))]
+    env["JUPYTER_PATH"] = os.pathsep.join(paths)
+    return env
+
+
 def voila_command(notebook: Path, port: int, open_browser: bool = False) -> list[str]:
-    """The Voila command line: 127.0.0.1, the given port (no retries), sources stripped."""
+    """The Voila command line: 127.0.0.1, the given port (no retries), sources stripped.
+
+    Run it with :func:`voila_env` (it names riskkit's page template).
+    """
     cmd = [
         sys.executable,
         "-m",
@@ -76,9 +100,9 @@ def voila_command(notebook: Path, port: int, open_browser: bool = False) -> list
         "--strip_sources=True",
         "--show_tracebacks=False",
         "--theme=light",
-        # only the front-end extensions the page needs (others, such as jupytext's, are
-        # JupyterLab plugins that fail to load outside JupyterLab)
-        *(f"--VoilaConfiguration.extension_allowlist={x}" for x in PAGE_EXTENSIONS),
+        "--template=riskkit",
+        # JupyterLab plugins that fail to load outside JupyterLab (jupytext's) stay out
+        *(f"--VoilaConfiguration.extension_denylist={x}" for x in LAB_ONLY_EXTENSIONS),
     ]
     if not open_browser:
         cmd.append("--no-browser")
@@ -117,7 +141,7 @@ def serve(
         nb = Path(tmp) / "riskkit-explorer.ipynb"
         nb.write_text(json.dumps(explorer_notebook(site_path, trials)), encoding="utf-8")
         echo(f"riskkit explorer of {site_path}: http://127.0.0.1:{port}/  (Ctrl-C stops it)")
-        proc = subprocess.Popen(voila_command(nb, port, open_browser), cwd=tmp)
+        proc = subprocess.Popen(voila_command(nb, port, open_browser), cwd=tmp, env=voila_env())
         try:
             return proc.wait()
         except KeyboardInterrupt:

@@ -11,14 +11,16 @@ the optimal plan for the budget) are debounced and computed in a background thre
 busy indicator shows; the controls stay usable meanwhile, and a result that a newer change has
 made stale is dropped.
 
-The figures are those of :mod:`riskkit.figures` (the reports' figures) wrapped in plotly
-``FigureWidget``; updates replace the traces' data in place.
+The figures are those of :mod:`riskkit.figures` (the reports' figures); updates replace the
+traces' data in place and redraw them (see :class:`_Plot` for why they are not plotly
+``FigureWidget``).
 
 Needs the ``widgets`` extra (``pip install 'riskkit[widgets]'``).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -89,6 +91,28 @@ def _selection_trace(cost: float, ale: float, currency: str) -> go.Scatter:
     )
 
 
+class _Plot:
+    """A plotly figure shown in an ``Output`` widget, redrawn by :meth:`draw`.
+
+    Not a ``FigureWidget``: plotly's FigureWidget (an anywidget) ships the whole plotly.js
+    bundle (about 5 MB) in the state of every figure, and anywidget gives a model 2 s to
+    initialise; on a loaded 2-core machine, three of the explorer's four figures missed that
+    in Voila and stayed blank. A figure sent as plotly's mimetype is drawn by the one
+    ``jupyterlab-plotly`` renderer of the page, whatever the number of figures.
+    """
+
+    def __init__(self, figure: go.Figure):
+        self.figure = figure
+        self.widget = W.Output(layout=W.Layout(overflow="visible"))
+        self.draw()
+
+    def draw(self) -> None:
+        data = json.loads(self.figure.to_json())
+        bundle = {"application/vnd.plotly.v1+json": data, "text/plain": "<plotly figure>"}
+        # set outputs directly: safe from the background thread, no capture context needed
+        self.widget.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
+
+
 class Explorer:
     """What-if explorer of a site: controls, live figures, and programmatic access.
 
@@ -120,8 +144,10 @@ class Explorer:
     controls : dict
         The control widgets by name (``zone``, ``trials``, ``consequence``, ``tolerance``,
         ``budget``, ``actor:<id>``, ``cm:<id>``).
-    figures : dict of str to plotly.graph_objects.FigureWidget
-        ``site_curves``, ``zone_curves``, ``radar``, ``frontier``.
+    figures : dict of str to plotly.graph_objects.Figure
+        ``site_curves``, ``zone_curves``, ``radar``, ``frontier``: the figures of
+        :mod:`riskkit.figures` as drawn now (each shown in an ``Output`` widget of
+        :attr:`view` and redrawn when it changes).
     """
 
     def __init__(
@@ -425,18 +451,20 @@ class Explorer:
         )
         for fig in (site_fig, zone_fig):
             fig.data[1].line.color = _WHAT_IF_COLOR
+            fig.data[1].line.dash = "dot"  # the current curve shows through where they agree
             fig.update_layout(height=380, width=560, margin=dict(l=60, r=20, t=50, b=40))
         radar = go.Figure()
         radar.update_layout(title="SL-T, SL-A and SL-C (computing)", height=380, width=460)
         front = go.Figure()
         front.update_layout(title="Efficient frontier (computing)", height=450, width=1000)
-        self.figures = {
-            "site_curves": go.FigureWidget(site_fig),
-            "zone_curves": go.FigureWidget(zone_fig),
-            "radar": go.FigureWidget(radar),
-            "frontier": go.FigureWidget(front),
+        self._plots = {
+            "site_curves": _Plot(site_fig),
+            "zone_curves": _Plot(zone_fig),
+            "radar": _Plot(radar),
+            "frontier": _Plot(front),
         }
-        self._table = W.HTML()
+        self.figures = {k: p.figure for k, p in self._plots.items()}
+        self._table = W.HTML(layout=W.Layout(min_width="520px"))
         self._status = W.HTML()
         self._plan_text = W.HTML()
         self._busy_box = W.HTML()
@@ -465,7 +493,7 @@ class Explorer:
             ],
             layout=W.Layout(width="360px", flex="0 0 360px"),
         )
-        f = self.figures
+        f = {k: p.widget for k, p in self._plots.items()}
         right = W.VBox(
             [
                 W.HBox([f["site_curves"], f["zone_curves"]]),
@@ -531,6 +559,8 @@ class Explorer:
             for trace, s in zip(fz.data[:2], (base, sim)):
                 trace.x, trace.y = _xy(_curve(s, "zone", z))
             fz.layout.title.text = f"Zone {escape.plot(z)}: loss exceedance"
+        self._plots["site_curves"].draw()
+        self._plots["zone_curves"].draw()
 
     def _table_html(self, table: pd.DataFrame) -> str:
         cur = escape.html(self.base.currency)
@@ -557,7 +587,7 @@ class Explorer:
         )
         return (
             '<table class="riskkit-whatif" style="border-collapse:collapse;'
-            'font-size:13px;text-align:right">'
+            'font-size:13px;text-align:right;white-space:nowrap">'
             f"{head}{''.join(rows)}</table>"
             f"<small>{self.trials:,} trials, seed {self.seed}; the same random numbers for"
             " both columns</small>"
@@ -638,7 +668,7 @@ class Explorer:
 
     def _draw_radar(self, table: pd.DataFrame, zone: str) -> None:
         fig = figures.sl_radar(table, ids=[zone], cols=1, title="SL-T, SL-A and SL-C")
-        self._replace(self.figures["radar"], fig, height=380, width=460)
+        self._replace(self._plots["radar"], fig, height=380, width=460)
 
     def _draw_frontier(self, fr, plan, sel) -> None:
         pts = fr.points
@@ -652,16 +682,18 @@ class Explorer:
         )
         if sel is not None:
             fig.add_trace(_selection_trace(*sel, self.base.currency))
-        self._replace(self.figures["frontier"], fig, height=450, width=1000)
+        self._replace(self._plots["frontier"], fig, height=450, width=1000)
 
     @staticmethod
-    def _replace(fw: go.FigureWidget, fig: go.Figure, height: int, width: int) -> None:
+    def _replace(plot: _Plot, fig: go.Figure, height: int, width: int) -> None:
+        fw = plot.figure
         with fw.batch_update():
             fw.data = ()
             fw.layout = fig.layout
             fw.add_traces(list(fig.data))
             fw.layout.height = height
             fw.layout.width = width
+        plot.draw()
 
 
 def explore(site_or_path, trials: int = 20_000, seed: int | None = None) -> W.Widget:
