@@ -464,7 +464,7 @@ class Explorer:
             "frontier": _Plot(front),
         }
         self.figures = {k: p.figure for k, p in self._plots.items()}
-        self._table = W.HTML(layout=W.Layout(min_width="520px"))
+        self._table = W.HTML(layout=W.Layout(min_width="640px"))
         self._status = W.HTML()
         self._plan_text = W.HTML()
         self._busy_box = W.HTML()
