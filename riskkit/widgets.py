@@ -494,10 +494,11 @@ class Explorer:
             layout=W.Layout(width="360px", flex="0 0 360px"),
         )
         f = {k: p.widget for k, p in self._plots.items()}
+        wrap = W.Layout(flex_flow="row wrap")  # narrow pages put the figures below each other
         right = W.VBox(
             [
-                W.HBox([f["site_curves"], f["zone_curves"]]),
-                W.HBox([self._table, f["radar"]]),
+                W.HBox([f["site_curves"], f["zone_curves"]], layout=wrap),
+                W.HBox([self._table, f["radar"]], layout=wrap),
                 f["frontier"],
             ],
             layout=W.Layout(flex="1 1 auto"),
@@ -606,8 +607,8 @@ class Explorer:
             self._gen += 1
             gen = self._gen
         self._busy_box.value = (
-            '<span class="riskkit-busy" style="color:#f0ad4e">&#9203; computing SL-T, frontier'
-            " and plan ...</span>"
+            '<span class="riskkit-busy" style="color:#b06d00;font-style:italic">busy: computing'
+            " SL-T, frontier and plan ...</span>"
         )
         if not self.background:
             self._heavy(gen)

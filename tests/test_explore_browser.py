@@ -165,3 +165,62 @@ def test_explore_serves_the_explorer_and_redraws_after_a_control_moves(tmp_path)
     assert errors == []
     assert outside == []
     assert shot.stat().st_size > 10_000
+
+
+def test_the_notebook_opens_as_a_notebook_in_jupyterlab_and_runs_the_explorer(tmp_path):
+    env = _jupyter_env(tmp_path / "jupyter")
+    # the one command the README gives: .py notebooks open as notebooks on double-click
+    subprocess.run(
+        [sys.executable, "-m", "jupytext_config", "set-default-viewer", "python"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    root = tmp_path / "lab"
+    root.mkdir()
+    text = (REPO / "notebooks" / "explore.py").read_text(encoding="utf-8")
+    old = 'Explorer("../data/sites/example-water")'
+    assert old in text
+    text = text.replace(old, f"Explorer({str(SITE)!r}, trials=2000)")
+    (root / "explore.py").write_text(text, encoding="utf-8")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log = tmp_path / "lab.log"
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}"]
+    cmd += ["--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0"]
+    cmd += ["--IdentityProvider.token=", f"--ServerApp.root_dir={root}", "--allow-root"]
+    cmd += ["--LabApp.extension_manager=readonly"]  # no look-ups on a package index
+    with _server(cmd, env, root, log) as proc:
+        _wait_http(url + "api/status", proc, log)
+        with playwright_sync.sync_playwright() as p:
+            browser = _browser(p)
+            try:
+                page = browser.new_page(viewport={"width": 1600, "height": 1200})
+                errors, outside = _watch(page, f"http://127.0.0.1:{port}")
+                page.goto(url + "lab/tree/explore.py", wait_until="commit", timeout=60_000)
+                # opened by the Jupytext Notebook viewer: notebook cells, not a text editor
+                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+                page.wait_for_selector(
+                    ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
+                )
+                page.locator(".jp-CodeCell .jp-InputArea-editor").first.click()
+                page.keyboard.press("Shift+Enter")  # run the explorer's cell
+                page.wait_for_function(
+                    f"{PLOTS}.length >= 4 && {PLOTS}.every(g => g.data && g.data.length > 0)",
+                    timeout=90_000,
+                    polling=250,
+                )
+                before = page.evaluate(SITE_CURVE)
+                slider = page.locator(".widget-slider", has_text="A-CRIME rate x")
+                slider.locator(".widget-readout").click()
+                page.keyboard.press("Control+A")
+                page.keyboard.type("2")
+                page.keyboard.press("Enter")
+                page.wait_for_function(f"{SITE_CURVE} !== {before!r}", timeout=60_000, polling=200)
+                page.wait_for_timeout(500)
+            finally:
+                with contextlib.suppress(Exception):  # for a look after a failure too
+                    page.screenshot(path=str(tmp_path / "jupyterlab.png"))
+                browser.close()
+    assert errors == []
+    assert outside == []
