@@ -8,6 +8,7 @@ except where a closed-form factor is checked on common random numbers (relative 
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
 import pandas as pd
@@ -205,3 +206,46 @@ def _walk(w):
     yield w
     for child in getattr(w, "children", ()):
         yield from _walk(child)
+
+
+# --------------------------------------------------------------------------------------------
+# riskkit explore: what it runs (the server itself is tested in test_explore_browser.py)
+# --------------------------------------------------------------------------------------------
+
+
+def test_explore_refuses_a_broken_site_before_starting_anything(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("site: {name: x}\nzones: []\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["explore", str(bad), "--no-browser"])
+    assert result.exit_code == 1
+    assert "a site needs at least one zone" in result.output
+
+
+def test_the_page_notebook_holds_the_path_as_a_string_literal(tmp_path):
+    import ast
+    import json
+
+    from riskkit.app import explorer_notebook
+
+    odd = tmp_path / 'it"s\n__import__("os").system("x")'
+    nb = explorer_notebook(odd, trials=1234)
+    json.dumps(nb)  # plain JSON
+    (cell,) = nb["cells"]
+    tree = ast.parse(cell["source"])
+    call = tree.body[1].value
+    assert isinstance(call, ast.Call) and call.func.id == "Explorer"
+    assert ast.literal_eval(call.args[0]) == str(odd.resolve())
+    assert ast.literal_eval(call.keywords[0].value) == 1234
+
+
+def test_voila_listens_on_localhost_only_and_shows_no_code(tmp_path):
+    from riskkit.app import TEMPLATES, voila_command, voila_env
+
+    cmd = voila_command(tmp_path / "x.ipynb", 8123)
+    assert "--Voila.ip=127.0.0.1" in cmd and "--port=8123" in cmd
+    assert "--strip_sources=True" in cmd and "--no-browser" in cmd
+    assert "--Voila.port_retries=0" in cmd  # the printed URL is the real one
+    assert "--template=riskkit" in cmd
+    assert (TEMPLATES / "voila" / "templates" / "riskkit" / "index.html.j2").exists()
+    env = voila_env({"JUPYTER_PATH": "/elsewhere"})
+    assert env["JUPYTER_PATH"].split(os.pathsep) == [str(TEMPLATES), "/elsewhere"]
