@@ -452,7 +452,7 @@ class Explorer:
         for fig in (site_fig, zone_fig):
             fig.data[1].line.color = _WHAT_IF_COLOR
             fig.data[1].line.dash = "dot"  # the current curve shows through where they agree
-            fig.update_layout(height=380, width=560, margin=dict(l=60, r=20, t=50, b=40))
+            fig.update_layout(height=380, width=530, margin=dict(l=60, r=20, t=50, b=40))
         radar = go.Figure()
         radar.update_layout(title="SL-T, SL-A and SL-C (computing)", height=380, width=460)
         front = go.Figure()
@@ -494,11 +494,10 @@ class Explorer:
             layout=W.Layout(width="360px", flex="0 0 360px"),
         )
         f = {k: p.widget for k, p in self._plots.items()}
-        wrap = W.Layout(flex_flow="row wrap")  # narrow pages put the figures below each other
         right = W.VBox(
             [
-                W.HBox([f["site_curves"], f["zone_curves"]], layout=wrap),
-                W.HBox([self._table, f["radar"]], layout=wrap),
+                W.HBox([f["site_curves"], f["zone_curves"]]),
+                W.HBox([self._table, f["radar"]]),
                 f["frontier"],
             ],
             layout=W.Layout(flex="1 1 auto"),
