@@ -13,6 +13,7 @@ Skipped where chromium, Playwright or Voila is absent.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -167,6 +168,31 @@ def test_explore_serves_the_explorer_and_redraws_after_a_control_moves(tmp_path)
     assert shot.stat().st_size > 10_000
 
 
+def _run_first_code_cell(page, tries: int = 3) -> None:
+    """Run the notebook's code cell; answer JupyterLab's "Select Kernel" dialog if it asks
+    (it may while the session's kernel is still being chosen)."""
+    dialog = page.locator(".jp-Dialog")
+    for _ in range(tries):
+        if dialog.count():
+            dialog.get_by_role("button", name="Select").click()
+            dialog.wait_for(state="detached", timeout=30_000)
+        page.locator(".jp-CodeCell .jp-InputArea-editor").first.click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            page.wait_for_function(
+                "document.querySelector('.jp-Dialog') ||"
+                " document.querySelector('.jp-CodeCell .jp-InputPrompt')"
+                ".textContent.trim() !== '[ ]:'",
+                timeout=30_000,
+                polling=250,
+            )
+        except playwright_sync.TimeoutError:
+            continue
+        if not dialog.count():
+            return
+    pytest.fail("JupyterLab did not run the explorer's cell")
+
+
 def test_the_notebook_opens_as_a_notebook_in_jupyterlab_and_runs_the_explorer(tmp_path):
     env = _jupyter_env(tmp_path / "jupyter")
     # the one command the README gives: .py notebooks open as notebooks on double-click
@@ -176,6 +202,14 @@ def test_the_notebook_opens_as_a_notebook_in_jupyterlab_and_runs_the_explorer(tm
         check=True,
         capture_output=True,
     )
+    # and the notebook starts its kernel without asking (a "Select Kernel" dialog can
+    # otherwise take the keystrokes below)
+    overrides = Path(env["JUPYTER_CONFIG_DIR"]) / "labconfig" / "default_setting_overrides.json"
+    settings = json.loads(overrides.read_text(encoding="utf-8"))
+    docmanager = settings["@jupyterlab/docmanager-extension:plugin"]
+    assert docmanager["defaultViewers"] == {"python": "Jupytext Notebook"}
+    docmanager["autoStartDefaultKernel"] = True
+    overrides.write_text(json.dumps(settings), encoding="utf-8")
     root = tmp_path / "lab"
     root.mkdir()
     text = (REPO / "notebooks" / "explore.py").read_text(encoding="utf-8")
@@ -203,8 +237,7 @@ def test_the_notebook_opens_as_a_notebook_in_jupyterlab_and_runs_the_explorer(tm
                 page.wait_for_selector(
                     ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
                 )
-                page.locator(".jp-CodeCell .jp-InputArea-editor").first.click()
-                page.keyboard.press("Shift+Enter")  # run the explorer's cell
+                _run_first_code_cell(page)
                 page.wait_for_function(
                     f"{PLOTS}.length >= 4 && {PLOTS}.every(g => g.data && g.data.length > 0)",
                     timeout=90_000,
