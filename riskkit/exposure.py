@@ -60,7 +60,6 @@ __all__ = [
     "annualised_cost",
 ]
 
-
 def expected_scenario(
     site: Site, scenario: Scenario, state: State, levels: tuple[dict, dict] | None = None
 ) -> dict:
