@@ -38,6 +38,7 @@ _LAZY = {
     "k_best": "riskkit.portfolio",
     "assess": "riskkit.pipeline",
     "export_xlsx": "riskkit.io",
+    "what_if": "riskkit.whatif",
 }
 
 __all__ = ["__version__", "load_site", "Site", "SiteError", "Problem", *_LAZY]

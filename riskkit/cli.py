@@ -923,6 +923,52 @@ def batch(paths, out, workers, scheduler, trials, seed, fast, timeout, force):
         sys.exit(1)
 
 
+@cli.command()
+@click.argument("site_path", type=click.Path(exists=True))
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port on 127.0.0.1 (default: a free one).",
+)
+@click.option("--no-browser", is_flag=True, help="Do not open the page in a browser.")
+@click.option(
+    "--trials",
+    type=click.IntRange(min=100),
+    default=20_000,
+    show_default=True,
+    help="Simulated years per update.",
+)
+def explore(site_path, port, no_browser, trials):
+    """Serve the what-if explorer of SITE_PATH as a web page (Voila) on 127.0.0.1.
+
+    The page shows the controls and figures, no code; its URL is printed. Needs the widgets
+    extra (pip install 'riskkit[widgets]'). Ctrl-C stops the server.
+    """
+    _load(site_path)  # a broken site fails here, with its problems, not in the page
+    try:
+        import ipywidgets  # noqa: F401
+        import voila  # noqa: F401
+    except ImportError as e:
+        click.echo(
+            f"error: riskkit explore needs the widgets extra ({e.name} is missing):"
+            " pip install 'riskkit[widgets]'",
+            err=True,
+        )
+        sys.exit(1)
+    from .app import serve
+
+    sys.exit(
+        serve(
+            site_path,
+            port=port,
+            open_browser=not no_browser,
+            trials=trials,
+            echo=lambda m: click.echo(m),
+        )
+    )
+
+
 def main() -> None:
     """Console-script entry point.
 
