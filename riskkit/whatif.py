@@ -122,6 +122,12 @@ def _factor(arg: str, key: str, value: Any, problems: list, file: str, positive=
     return x
 
 
+def _unknown(file: str, arg: str, kind: str, rid, known) -> Problem:
+    """The problem of an id that the site does not have, with the ids it does have."""
+    hint = "known: " + (", ".join(known) or "none")
+    return Problem(file, str(rid), arg, f"unknown {kind} {rid!r}", hint=hint)
+
+
 def _factors(
     arg: str, value: Mapping | None, known: dict[str, int], kind: str, problems, file
 ) -> dict[str, float]:
@@ -136,15 +142,7 @@ def _factors(
     out = {}
     for rid, f in value.items():
         if rid not in known:
-            problems.append(
-                Problem(
-                    file,
-                    str(rid),
-                    arg,
-                    f"unknown {kind} {rid!r}",
-                    hint="known: " + (", ".join(known) or "none"),
-                )
-            )
+            problems.append(_unknown(file, arg, kind, rid, known))
             continue
         x = _factor(arg, str(rid), f, problems, file)
         if x is not None:
@@ -158,15 +156,7 @@ def _ids(arg: str, value: Iterable[str], known: dict[str, int], problems, file) 
     out = []
     for rid in value or ():
         if rid not in known:
-            problems.append(
-                Problem(
-                    file,
-                    str(rid),
-                    arg,
-                    f"unknown countermeasure {rid!r}",
-                    hint="known: " + (", ".join(known) or "none"),
-                )
-            )
+            problems.append(_unknown(file, arg, "countermeasure", rid, known))
         elif rid not in out:
             out.append(rid)
     return out
