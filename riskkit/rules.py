@@ -66,6 +66,8 @@ __all__ = [
     "achieved_levels",
     "protection_level",
     "protection_levels",
+    "fr_protection",
+    "weakest",
     "sl_factor",
     "stage_factor",
     "effect_product",
@@ -228,8 +230,37 @@ def fr_positions(frs: Iterable[str]) -> list[int]:
     return [FR_INDEX[f] for f in frs]
 
 
+def fr_protection(zone: np.ndarray, entry: np.ndarray | None, frs: Iterable[str]) -> np.ndarray:
+    """Per-FR protection of a scenario: max(SL-A of zone, SL-A of entry) in each of its FRs.
+
+    Parameters
+    ----------
+    zone : array_like of int, shape (..., 7)
+        SL-A vector(s) of the scenario's zone.
+    entry : array_like of int, shape (..., 7), optional
+        SL-A vector(s) of the entry conduit; None where the scenario names no entry.
+    frs : iterable of str
+        The scenario's foundational requirements.
+
+    Returns
+    -------
+    ndarray of int, shape (..., len(frs))
+        The stronger of zone and entry conduit in each of the scenario's FRs.
+    """
+    idx = fr_positions(frs)
+    z = np.asarray(zone)[..., idx]
+    return z if entry is None else np.maximum(z, np.asarray(entry)[..., idx])
+
+
+def weakest(fr_levels):
+    """Protection L from per-FR protection: the weakest FR (min over the last axis)."""
+    return np.asarray(fr_levels).min(axis=-1)
+
+
 def protection_levels(zone: np.ndarray, entry: np.ndarray | None, frs: Iterable[str]):
     """Protection L from SL vectors: min over ``frs`` of max(zone, entry), vectorised.
+
+    :func:`weakest` of :func:`fr_protection`.
 
     Parameters
     ----------
@@ -246,10 +277,7 @@ def protection_levels(zone: np.ndarray, entry: np.ndarray | None, frs: Iterable[
     int or ndarray of int
         L, with the leading shape of ``zone`` / ``entry``.
     """
-    idx = fr_positions(frs)
-    z = np.asarray(zone)[..., idx]
-    best = z if entry is None else np.maximum(z, np.asarray(entry)[..., idx])
-    return best.min(axis=-1)
+    return weakest(fr_protection(zone, entry, frs))
 
 
 def protection_level(

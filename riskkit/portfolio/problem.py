@@ -15,14 +15,15 @@ from scipy import sparse
 
 from ..exposure import expected_losses, expected_scenario
 from ..rules import (
-    FR_INDEX,
     State,
     achieved_levels,
     annualised_cost,
+    fr_protection,
     resolve_state,
     scenario_effects,
     sl_factor,
     touching,
+    weakest,
 )
 from ..site import HARM_CATEGORIES, Site
 
@@ -82,7 +83,7 @@ class _Block:
 
     @property
     def base_level(self) -> int:
-        return int(self.fr_base.min())
+        return int(weakest(self.fr_base))
 
     def terms(self, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rate [events/yr], loss per money category [currency/yr] and harm rates per subset.
@@ -91,8 +92,9 @@ class _Block:
         """
         p = bits.shape[0]
         if self.m:
+            # SL-A of the chosen candidates (element-wise max), then the weakest FR
             lev = np.where(bits[:, :, None], self.fr_lev[None], 0).max(axis=1)
-            level = np.maximum(lev, self.fr_base[None]).min(axis=1)
+            level = weakest(np.maximum(lev, self.fr_base[None]))
             ff = np.where(bits, self.f[None], 1.0).prod(axis=1)
             gg = np.where(bits[:, :, None], self.g[None], 1.0).prod(axis=1)
             hh = np.where(bits[:, :, None], self.gh[None], 1.0).prod(axis=1)
@@ -210,16 +212,13 @@ class Problem:
         cur = expected_scenario(site, s, self.state, (zones, conduits))
         tids = [c for c in touching(site, s) if c in self.pos]
         idx = np.array([self.pos[c] for c in tids], dtype=int)
-        fr = [FR_INDEX[f] for f in s.frs]
 
         def per_fr(z, e):
-            ze = z[s.zone]
-            ee = e[s.entry] if s.entry else np.zeros(7, dtype=int)
-            return np.maximum(ze, ee)[fr]
+            return fr_protection(z[s.zone], e[s.entry] if s.entry else None, s.frs)
 
         fr_base = per_fr(zones, conduits)
         fr_lev = np.array([per_fr(*cand_levels[c]) for c in tids], dtype=int).reshape(
-            len(tids), len(fr)
+            len(tids), len(s.frs)
         )
         cats = list(s.consequences.money())
         money = np.array([cur[f"money_{k}"] for k in cats], dtype=float)
