@@ -131,13 +131,24 @@ def cli():
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--checks", is_flag=True, help="Also run the zone-model checks (lint).")
-def validate(paths, checks):
+@click.option(
+    "--checks",
+    is_flag=True,
+    help="Also run the zone-model checks (lint): an error finding fails the file (exit 1);"
+    " warnings are shown and pass.",
+)
+@click.option(
+    "--strict", is_flag=True, help="With --checks: warnings fail the file as well (exit 1)."
+)
+def validate(paths, checks, strict):
     """Check site files and print an inventory, or every problem found.
 
     PATHS are site.yaml files, site folders or .xlsx workbooks. Exit 0 when all are valid,
-    1 otherwise.
+    1 otherwise. With --checks a file is valid only when the zone-model checks find no
+    error (and, with --strict, no warning either); info findings never fail.
     """
+    if strict and not checks:
+        raise click.UsageError("--strict applies to the zone-model checks; add --checks")
     failed = False
     for path in paths:
         try:
@@ -152,18 +163,30 @@ def validate(paths, checks):
             failed = True
             click.echo(f"{path}: {e}")
             continue
-        inv = site.inventory()
-        n_cand = len(site.candidates)
-        click.echo(
-            f"{path}: OK  {site.name} ({site.currency}); "
-            f"{inv['zones']} zones, {inv['conduits']} conduits, {inv['threat_actors']} actors, "
-            f"{inv['scenarios']} scenarios, {inv['countermeasures']} countermeasures "
-            f"({len(site.implemented)} implemented, {n_cand} candidates)"
-        )
+        findings = None
+        status = "OK"
         if checks:
             from .levels import model_checks
 
             findings = model_checks(site)
+            count = findings["severity"].value_counts()
+            n_err, n_warn = int(count.get("error", 0)), int(count.get("warning", 0))
+            failing = n_err + (n_warn if strict else 0)
+            if failing:
+                failed = True
+                parts = [f"{n_err} error(s)"] + ([f"{n_warn} warning(s)"] if strict else [])
+                status = "FAILED CHECKS, " + ", ".join(parts) + (" (--strict)" if strict else "")
+            elif n_warn:
+                status = f"OK, {n_warn} warning(s)"
+        inv = site.inventory()
+        n_cand = len(site.candidates)
+        click.echo(
+            f"{path}: {status}  {site.name} ({site.currency}); "
+            f"{inv['zones']} zones, {inv['conduits']} conduits, {inv['threat_actors']} actors, "
+            f"{inv['scenarios']} scenarios, {inv['countermeasures']} countermeasures "
+            f"({len(site.implemented)} implemented, {n_cand} candidates)"
+        )
+        if findings is not None:
             if findings.empty:
                 click.echo("  checks: no findings")
             for _, f in findings.iterrows():
@@ -244,30 +267,58 @@ def _levels_json(site, t, g) -> dict:
     }
 
 
+_DRIVER_LEGEND = (
+    "rrf: risk reduction factor the tolerance requires; dimension: the tolerance that sets it;"
+    " required: level it needs; capability: the actor's; capped: SL-T limited to it"
+)
+
+
+def _legend(text: str) -> None:
+    """A legend line under a table, wrapped to 100 characters."""
+    import textwrap
+
+    click.echo(textwrap.fill(text, 100, subsequent_indent="  "))
+
+
+def _rows(df, index: str | None = None) -> list[dict]:
+    """A table's rows as mappings for :func:`riskkit.format.text_table` (index first)."""
+    rows = df.to_dict("records")
+    if index is None:
+        return rows
+    return [{index: i, **r} for i, r in zip(df.index, rows)]
+
+
 def _print_levels(site, t, g) -> None:
     """The ``levels`` text: SL-T summary, drivers, review findings and the gap table."""
-    import pandas as pd
+    from .format import text_table
 
-    with pd.option_context("display.width", 200, "display.max_rows", 500):
-        click.echo(f"{site.name}: SL-T by method {t.method!r}, statistic {t.statistic!r}\n")
-        click.echo(t.summary.drop(columns=["scenarios"]).to_string(index=False, na_rep="-"))
-        d = t.drivers[(t.drivers["kind"] == "zone") & (t.drivers["basis"] == "scenario")]
-        cols = ["id", "fr", "sl_t", "scenario", "actor", "rrf", "dimension", "required"]
-        cols += ["capability", "capped"]
-        click.echo("\nDrivers (zones; a conduit takes the larger of its two zones):")
-        if len(d):
-            click.echo(d[cols].to_string(index=False, float_format=_finite(".3g")))
-        else:
-            click.echo("  (no scenario drives an SL-T: every zone is at the floor of 1)")
-        if len(t.flags):
-            click.echo("\nSecurity PHA Review findings (an SL alone cannot reach tolerance):")
-            for m in t.flags["message"]:
-                click.echo(f"  - {m}")
-        _print_gaps(g)
+    click.echo(f"{site.name}: SL-T by method {t.method!r}, statistic {t.statistic!r}\n")
+    summ = t.summary.drop(columns=["scenarios"])
+    click.echo(text_table(_rows(summ), list(summ.columns)))
+    _legend(
+        "flagged: Security PHA Review findings; top_driver: the scenario behind the highest"
+        " SL-T, - where no scenario drives one"
+    )
+    d = t.drivers[(t.drivers["kind"] == "zone") & (t.drivers["basis"] == "scenario")]
+    cols = ["id", "fr", "sl_t", "scenario", "actor", "rrf", "dimension", "required"]
+    cols += ["capability", "capped"]
+    click.echo("\nDrivers (zones; a conduit takes the larger of its two zones):")
+    if len(d):
+        click.echo(text_table(_rows(d[cols]), cols))
+        _legend(_DRIVER_LEGEND)
+    else:
+        click.echo("  (no scenario drives an SL-T: every zone is at the floor of 1)")
+    if len(t.flags):
+        click.echo("\nSecurity PHA Review findings (an SL alone cannot reach tolerance):")
+        for m in t.flags["message"]:
+            click.echo(f"  - {m}")
+    _print_gaps(g)
 
 
 def _print_gaps(g) -> None:
     """The gap table: SL-T/SL-A per zone or conduit and FR, ``*`` where SL-T > SL-C."""
+    from .format import text_table
+
     cells = g.table.assign(
         cell=g.table["sl_t"].astype(str)
         + "/"
@@ -278,9 +329,12 @@ def _print_gaps(g) -> None:
     wide = wide.reindex(list(dict.fromkeys(g.table["id"])))
     wide["meets"] = g.zones_meeting
     state = g.state + (f" {list(g.plan)}" if g.plan else "")
-    click.echo(f"\nGaps, SL-T/SL-A ({state}; * = SL-T above SL-C):")
+    click.echo(
+        f"\nGaps, SL-T/SL-A ({state}; * = SL-T above SL-C; meets: ✓ every FR at SL-T, ✗ not):"
+    )
     if len(wide):
-        click.echo(wide.to_string())
+        rows = _rows(wide, "id")
+        click.echo(text_table(rows, ["id", *wide.columns]))
     else:
         click.echo("  (the site has no zones or conduits)")
 
@@ -312,7 +366,19 @@ def _print_gaps(g) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
-    """Monte Carlo annual losses: ALE, VaR, expected shortfall and harm frequencies."""
+    """Monte Carlo annual losses: ALE, VaR, expected shortfall and harm frequencies.
+
+    \b
+    Columns (money in the site's currency):
+      ALE        expected annual loss, simulated [/yr]
+      +-SE       its Monte Carlo standard error [/yr]
+      exact ALE  expected annual loss in closed form, without sampling error [/yr]
+      VaR95      loss exceeded one year in 20
+      VaR99      loss exceeded one year in 100
+      ES99       mean loss of the worst 1 % of years
+      P(0)       share of simulated years without any loss
+      safety_geK / environment_geK  events per year of harm severity class K or above
+    """  # noqa: D301  (\b is click's "do not rewrap" marker)
     import pandas as pd
 
     from .engine import simulate as run
@@ -413,8 +479,8 @@ def _simulate_notes(site, ids, sim) -> None:
 
 
 def _print_simulation(site, sim, table) -> None:
-    """The ``simulate`` text: money measures per row, then harm frequencies where any."""
-    import pandas as pd
+    """The ``simulate`` text: money measures per row, a legend, then harm frequencies."""
+    from .format import money_text, number, text_table
 
     plan_txt = f" {list(sim.state.plan)}" if sim.state.plan else ""
     click.echo(
@@ -424,22 +490,30 @@ def _print_simulation(site, sim, table) -> None:
     money = {
         "ale": "ALE",
         "ale_se": "+-SE",
-        "expected_ale": "closed form",
+        "expected_ale": "exact ALE",
         "var95": "VaR95",
         "var99": "VaR99",
         "es99": "ES99",
     }
-    t = table[list(money)].rename(columns=money)
-    t["P(0)"] = table["p_zero"]
-    fmt = {c: "{:,.0f}".format for c in money.values()}
-    fmt["P(0)"] = "{:.3f}".format
-    with pd.option_context("display.width", 200, "display.max_rows", 500):
-        click.echo(t.to_string(formatters=fmt))
-        harm = table.filter(regex="^(safety|environment)_ge")
-        harm = harm.loc[:, (harm != 0).any()]
-        if harm.shape[1]:
-            click.echo("\nHarm: events per year of severity class >= k")
-            click.echo(harm.to_string(float_format=lambda v: f"{v:.3g}"))
+    key = table.index.name or "id"
+    rows = [{key: i, **r} for i, r in zip(table.index, table.to_dict("records"))]
+    heads = {key: "", **money, "p_zero": "P(0)"}
+    fmt = {c: money_text for c in money}
+    fmt["p_zero"] = "{:.3f}".format
+    click.echo(text_table(rows, [key, *money, "p_zero"], heads, fmt))
+    _legend(
+        "ALE: simulated, +-SE its Monte Carlo error; exact ALE: closed form, no sampling"
+        " error; VaR95/VaR99: loss exceeded 1 year in 20/100; ES99: mean of the worst 1 %"
+        " of years; P(0): share of years without loss"
+    )
+    harm = table.filter(regex="^(safety|environment)_ge")
+    harm = harm.loc[:, (harm != 0).any()]
+    if harm.shape[1]:
+        click.echo("\nHarm: events per year of severity class >= k")
+        hrows = [{key: i, **r} for i, r in zip(harm.index, harm.to_dict("records"))]
+        click.echo(
+            text_table(hrows, [key, *harm.columns], {key: ""}, dict.fromkeys(harm.columns, number))
+        )
 
 
 class _AssessProgress:
@@ -774,7 +848,7 @@ def _finite(fmt: str):
 
 def _print_ranking(site, ranking, top: int) -> None:
     """The candidates by risk reduction per cost, or a sentence where there are none."""
-    import pandas as pd
+    from .format import money_text, number, text_table
 
     cur = site.currency
     r = ranking.summary
@@ -785,36 +859,45 @@ def _print_ranking(site, ranking, top: int) -> None:
         "delta_ale": f"dALE {cur}/yr",
         "reduction_per_cost": "dALE/cost",
         "rosi": "ROSI",
-        "delta_var99": "dVaR99",
+        "delta_var99": f"dVaR99 {cur}",
         "sl_gaps_closed": "gaps",
     }
-    show = r[[c for c in cols if c in r.columns]].head(top).rename(columns=cols)
     click.echo(
         f"{site.name}: candidates by risk reduction per cost (each on its own, added to today)"
     )
     if not len(r):
         click.echo("  (the site has no candidate countermeasures to rank)")
         return
-    with pd.option_context("display.width", 200):
-        click.echo(show.to_string(index=False, float_format=_finite(",.3g"), na_rep="-"))
+    shown = [c for c in cols if c in r.columns]
+    fmt = {c: money_text for c in ("annualised_cost", "delta_ale", "delta_var99")}
+    fmt.update(reduction_per_cost=number, rosi="{:.2f}".format)
+    click.echo(text_table(_rows(r[shown].head(top)), shown, cols, fmt))
+    more = f"; {len(r) - top} more not shown (--top)" if len(r) > top else ""
+    _legend(
+        "dALE: reduction of expected annual loss; ROSI: (dALE - cost) / cost; dVaR99:"
+        f" reduction of the 1-in-100-year loss; gaps: SL gaps it closes{more}"
+    )
 
 
 def _print_plan(site, best, quick, budget_kind: str) -> None:
     """The recommended plan, its cost and losses, and what greedy would choose."""
+    from .format import money_text, text_table
+
     cur = site.currency
     unit = f"{cur}/yr" if budget_kind == "annualised" else cur
     b = "no budget" if best.budget is None else f"budget {best.budget:,.0f} {unit}"
     click.echo(f"\nRecommended plan ({b}, {budget_kind}): {best.status}, {best.method}")
     if best.members:
-        m = best.summary[["name", "annualised_cost", "capex", "shapley"]].rename(
-            columns={
-                "annualised_cost": f"cost {cur}/yr",
-                "capex": f"capex {cur}",
-                "shapley": f"share of dALE {cur}/yr",
-            }
-        )
-        m["name"] = m["name"].str.slice(0, 48)
-        click.echo(m.to_string(float_format=_finite(",.0f"), na_rep="-"))
+        m = best.summary
+        heads = {
+            "countermeasure": "id",
+            "name": "name",
+            "annualised_cost": f"cost {cur}/yr",
+            "capex": f"capex {cur}",
+            "shapley": f"share of dALE {cur}/yr",
+        }
+        fmt = dict.fromkeys(("annualised_cost", "capex", "shapley"), money_text)
+        click.echo(text_table(_rows(m, "countermeasure"), list(heads), heads, fmt, {"name": 44}))
     else:
         click.echo("  (no candidate: nothing fits or nothing helps)")
     rosi = f"ROSI {best.rosi:.2f}" if best.rosi is not None else best.rosi_note
@@ -843,6 +926,66 @@ def _print_plan(site, best, quick, budget_kind: str) -> None:
         f"greedy by reduction per cost would choose {', '.join(quick.members) or 'nothing'}:"
         f" expected loss {quick.expected_ale:,.0f} {cur}/yr ({excess:+.1%})"
     )
+    why = negative_return_warning(site, best)
+    if why:
+        click.echo(why, err=True)
+
+
+def negative_return_warning(site, best) -> str | None:
+    """Why a plan removes less expected loss than it costs, or None where it does not.
+
+    Names the plan's mandatory members with their annualised cost and their Shapley share of
+    the reduction [currency/yr]; without one, the members whose share is below their cost.
+
+    Parameters
+    ----------
+    site : Site
+    best : riskkit.portfolio.Plan
+
+    Returns
+    -------
+    str or None
+        A ``warning:`` line (wrapped), or None where the plan's return is not negative.
+    """
+    import textwrap
+
+    if not best.members:
+        return None
+    cur = site.currency
+    reduction = best.baseline_ale - best.expected_ale
+    net = reduction - best.annualised_cost
+    if not (net < 0):
+        return None
+    m = best.summary
+    text = (
+        f"warning: the plan's return is negative: it costs {best.annualised_cost:,.0f} {cur}/yr"
+        f" and removes {reduction:,.0f} {cur}/yr of expected loss, a net cost of"
+        f" {-net:,.0f} {cur}/yr."
+    )
+
+    def part(cid) -> str:
+        return (
+            f"{cid} ({site.countermeasure(cid).name}; cost {m.loc[cid, 'annualised_cost']:,.0f}"
+            f" {cur}/yr, removes {m.loc[cid, 'shapley']:,.0f})"
+        )
+
+    mandatory = [cid for cid in best.members if site.countermeasure(cid).mandatory]
+    losing = [cid for cid in best.members if m.loc[cid, "shapley"] < m.loc[cid, "annualised_cost"]]
+    if mandatory:
+        text += (
+            " Cause: the mandatory measure"
+            + ("s " if len(mandatory) > 1 else " ")
+            + "; ".join(part(c) for c in mandatory)
+            + ", which every plan must hold whatever its return (the site file marks it"
+            " mandatory)."
+        )
+        others = [c for c in losing if c not in mandatory]
+    else:
+        text += " No member is mandatory; the budget buys reduction beyond where it pays."
+        others = losing
+    if others:
+        text += " Members removing less than they cost: " + "; ".join(map(part, others)) + "."
+    return textwrap.fill(text, 100, subsequent_indent="  ")
 
 
 @cli.command()

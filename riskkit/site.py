@@ -48,6 +48,7 @@ __all__ = [
     "SECTIONS",
     "Problem",
     "SiteError",
+    "ReadOnlySiteError",
     "Site",
     "SiteInfo",
     "Zone",
@@ -238,8 +239,49 @@ def _sl_vector(v: Any) -> Any:
     return v
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+class ReadOnlySiteError(AttributeError):
+    """Raised when code assigns to a field of a loaded site or one of its records.
+
+    Sites are read-only once validated: an assignment would bypass the checks that loading
+    makes (``attempt_rate = 10.0`` is not a distribution, and the engine would fail later).
+    The supported ways to change a site are :func:`riskkit.what_if` (a validated, changed
+    copy) or editing the site file and loading it again.
+    """
+
+
+def _refuse_assignment(record: BaseModel, name: str) -> None:
+    """Raise :class:`ReadOnlySiteError` naming the record, its id and the field."""
+    rid = getattr(record, "id", None)
+    what = type(record).__name__ + (f" {rid!r}" if isinstance(rid, str) else "")
+    raise ReadOnlySiteError(
+        f"site records are read-only: cannot set {name!r} of {what}. Use"
+        " riskkit.what_if(site, ...) for a validated, changed copy, or change the site file"
+        " and load it again (riskkit.load_site)."
+    )
+
+
+class _ReadOnly(BaseModel):
+    """A validated model whose fields cannot be assigned or deleted after it is built."""
+
+    model_config = ConfigDict(frozen=True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):  # pydantic's private attributes (e.g. the id index)
+            super().__setattr__(name, value)
+            return
+        _refuse_assignment(self, name)
+
+    def __delattr__(self, name: str) -> None:
+        if name.startswith("_"):
+            super().__delattr__(name)
+            return
+        _refuse_assignment(self, name)
+
+
+class _Record(_ReadOnly):
+    model_config = ConfigDict(
+        extra="forbid", validate_default=True, allow_inf_nan=False, frozen=True
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -551,14 +593,14 @@ class ModelSettings(_Record):
 # --------------------------------------------------------------------------------------------
 
 
-class Site(BaseModel):
+class Site(_ReadOnly):
     """A validated site: records and quick lookups by id.
 
     Build one with :func:`riskkit.load_site`; ``source`` names the input and ``source_hash`` is
     the SHA-256 of its bytes (the provenance every report states).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     site: SiteInfo
     zones: list[Zone] = Field(min_length=1)

@@ -5,8 +5,10 @@ Fixtures
 repo_root
     The repository root (a :class:`pathlib.Path`), for paths to ``data/`` and ``tests/data/``.
 tiny_site, water_site, refinery_site
-    The example sites, loaded once per test session. Treat them as read-only: they are shared
-    by every test (use ``site.model_copy(deep=True)`` before changing one).
+    The example sites, loaded once per test session. Site records are read-only (assigning
+    a field raises :class:`riskkit.site.ReadOnlySiteError`); for a changed site use
+    :func:`riskkit.what_if`, or ``riskkit.io.site_to_dict(site)``, change the dict and pass it
+    to ``make_site``. Never mutate a shared site's lists in place.
 base_site_dict
     A fresh copy of :data:`BASE_SITE`, a minimal valid site as plain data (two zones, one
     conduit, one actor, two scenarios, two countermeasures). Copy it, break one field and

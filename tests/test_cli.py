@@ -6,6 +6,7 @@ the console script and ``python -m riskkit``.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -94,7 +95,7 @@ def test_validate_checks_option():
     assert clean.exit_code == 0, clean.output
     assert "  checks: no findings" in clean.output and "[error]" not in clean.output
     found = run("validate", "--checks", WATER)
-    assert found.exit_code == 0, found.output  # findings are a review's input, not a failure
+    assert found.exit_code == 1, found.output  # an error finding fails, like a linter
     assert (
         "  [error] enterprise-reaches-control: Z-IT->Z-SCADA: enterprise-level zone Z-IT"
         " (Purdue 4) reaches Z-SCADA (Purdue 2) without a DMZ: Z-IT --C-IT-SCADA--> Z-SCADA"
@@ -277,3 +278,89 @@ def test_simulate_plan_of_an_implemented_countermeasure_says_so(repo_root):
     )
     assert res.exit_code == 0
     assert f"{done} already implemented" in res.output
+
+
+# -- validate --checks: exit codes like a linter (issue 11) -----------------------------------
+
+
+def _warning_only_site(tmp_path):
+    """The tiny site plus an actor no scenario uses: one warning finding, no error."""
+    import yaml
+
+    d = yaml.safe_load(TINY.read_text())
+    d["threat_actors"].append({"id": "A-IDLE", "capability": 1, "attempt_rate": 1})
+    path = tmp_path / "warn.yaml"
+    path.write_text(yaml.safe_dump(d))
+    return path
+
+
+def test_validate_checks_with_an_error_finding_says_no_ok_and_exits_1():
+    result = run("validate", "--checks", WATER)
+    assert result.exit_code == 1, result.output
+    head = result.output.splitlines()[0]
+    assert "OK" not in head and "FAILED CHECKS, 1 error(s)" in head
+    assert "[error] enterprise-reaches-control" in result.output
+    # without --checks the same file is valid
+    plain = run("validate", WATER)
+    assert plain.exit_code == 0 and ": OK  Example water utility" in plain.output
+
+
+def test_validate_checks_warnings_pass_unless_strict(tmp_path):
+    path = _warning_only_site(tmp_path)
+    result = run("validate", "--checks", path)
+    assert result.exit_code == 0, result.output
+    assert ": OK, 1 warning(s)  Tiny test site" in result.output
+    assert "[warning] actor-unused: A-IDLE" in result.output
+    strict = run("validate", "--checks", "--strict", path)
+    assert strict.exit_code == 1, strict.output
+    assert "FAILED CHECKS, 0 error(s), 1 warning(s) (--strict)" in strict.output
+    assert "OK" not in strict.output.splitlines()[0]
+    clean = run("validate", "--checks", "--strict", TINY)
+    assert clean.exit_code == 0 and ": OK  Tiny test site" in clean.output
+    usage = run("validate", "--strict", TINY)
+    assert usage.exit_code == 2 and "add --checks" in usage.output
+
+
+# -- terminal output through the formatting layer (issue 11) -----------------------------------
+
+
+def test_plan_prints_money_with_separators_and_wraps_names_whole():
+    result = run("plan", REFINERY, "--budget", "150000", "--trials", "300", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert not re.search(r"\d[eE][+-]\d", out), out  # never scientific notation
+    assert re.search(r"CM-22 +49,806 ", out)  # cost of CM-22 with a thousands separator
+    site = load_site(REFINERY)
+    tokens = out.split()
+    for cid in ("CM-14", "CM-22", "CM-26"):  # every word of each member's name, whole
+        assert all(w in tokens for w in site.countermeasure(cid).name.split()), cid
+    assert "more not shown (--top)" in out
+
+
+def test_plan_warns_on_a_negative_return_naming_the_mandatory_measure():
+    result = run("plan", WATER, "--budget", "60000", "--trials", "300", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    err = " ".join(result.stderr.split())
+    assert err.startswith("warning: the plan's return is negative")
+    assert "net cost of" in err and "the mandatory measure WM-08" in err
+    assert "cost 27,514 EUR/yr" in err
+    assert "warning" not in result.stdout
+    ok = run("plan", REFINERY, "--budget", "150000", "--trials", "300", "--seed", "3")
+    assert "warning" not in ok.stderr
+
+
+def test_simulate_explains_its_columns_and_uses_one_number_style():
+    result = run("simulate", REFINERY, "--trials", "2000", "--seed", "7")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "exact ALE" in out and "closed form" in out and "closed form," in out
+    assert not re.search(r"\d[eE][+-]?\d", out), out
+    assert "0.0005" in out  # a small frequency in plain notation
+    assert "exact ALE" in run("simulate", "--help").output
+
+
+def test_levels_shows_a_dash_where_nothing_drives_and_no_nan():
+    result = run("levels", WATER)
+    assert result.exit_code == 0, result.output
+    assert not re.search(r"\b(NaN|nan|None)\b", result.output), result.output
+    assert re.search(r"zone +Z-DMZ( +1){8} +0 +-$", result.output, re.M), result.output

@@ -213,7 +213,7 @@ def test_rate_share_above_one_is_an_error_finding(tmp_path):
     d = tiny()
     d["scenarios"][1]["rate_share"] = 0.9  # S-1 0.6 + S-2 0.9 = 1.5
     result = run("validate", "--checks", write(tmp_path, d))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # an error finding fails the file
     assert (
         "[error] rate-share-above-one: A-CRIME: the rate_share of this actor's scenarios sums"
         " to 1.5 > 1 (S-1 0.6 + S-2 0.9)"

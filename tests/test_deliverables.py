@@ -386,3 +386,21 @@ def test_constrained_assessment_closes_the_closable_gaps(water_site):
     assert (rest["gap"] == 0).all()
     assert "constraints" in A.fingerprint()
     assert isinstance(figures.compliance_heatmap(after), go.Figure)
+
+
+def test_index_page_of_a_quick_look_carries_the_banner():
+    from pathlib import Path
+
+    from riskkit.report import run as report_run
+
+    summary = {
+        "currency": "EUR",
+        "provenance": {"site": "Plant", "trials": 2000, "seed": 7, "fast": True},
+        "site": {"ale": {"current": 1000.0}, "ale_se": {"current": 50.0}},
+        "plan": {"members": []},
+    }
+    page = report_run._index_html(summary, [Path("05_summary.py")])
+    assert "Quick look: 2,000 simulated years; figures may move by ±10 %" in page
+    assert page.index("rk-quick-look") < page.index("<h1>")
+    summary["provenance"]["fast"] = False
+    assert "Quick look" not in report_run._index_html(summary, [Path("05_summary.py")])

@@ -1040,3 +1040,42 @@ def test_sl_and_fr_rules_match_their_definition(fr, levels):
     result = _outcome(d)
     valid = all(f in FRS for f in fr) and all(0 <= x <= 4 for x in levels)
     assert isinstance(result, Site) == valid
+
+
+# ---------------------------------------------------------------------------------------------
+# read-only records (issue 11): an assignment is refused with the supported way to change a site
+# ---------------------------------------------------------------------------------------------
+
+
+def test_assigning_a_field_of_a_loaded_site_is_refused_with_the_supported_way(make_site):
+    from riskkit.engine import simulate
+    from riskkit.site import ReadOnlySiteError
+
+    site = make_site(copy.deepcopy(BASE_SITE))
+    before = site.threat_actors[0].attempt_rate
+    with pytest.raises(ReadOnlySiteError) as err:
+        site.threat_actors[0].attempt_rate = 10.0
+    msg = str(err.value)
+    assert "read-only" in msg and "attempt_rate" in msg and "A-CRIME" in msg
+    assert "riskkit.what_if" in msg and "site file" in msg
+    assert isinstance(err.value, AttributeError)
+    assert site.threat_actors[0].attempt_rate == before
+    for record, name in [(site, "model"), (site.zones[0], "sl_a"), (site.model, "trials")]:
+        with pytest.raises(ReadOnlySiteError, match="riskkit.what_if"):
+            setattr(record, name, None)
+    with pytest.raises(ReadOnlySiteError):
+        del site.countermeasures[0].cost
+    # the site is unchanged and still simulates; the lookups still work
+    assert simulate(site, trials=100, seed=1).summary("site")["ale"].iloc[0] >= 0
+    assert site.actor("A-CRIME") is site.threat_actors[0]
+
+
+def test_what_if_is_the_supported_way_to_change_an_actor_rate(make_site):
+    import riskkit
+
+    site = make_site(copy.deepcopy(BASE_SITE))
+    changed = riskkit.what_if(site, actor_rate={"A-CRIME": 2.0})
+    assert changed is not site
+    assert changed.threat_actors[0].attempt_rate.mean() == pytest.approx(
+        2.0 * site.threat_actors[0].attempt_rate.mean()
+    )

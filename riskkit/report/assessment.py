@@ -80,7 +80,9 @@ class Assessment:
         (:func:`recommended_budget`).
     budget_kind : {'annualised', 'capex'}
     fast : bool
-        A quick look: fewer trials (unless given) and a coarser frontier.
+        A quick look: fewer trials (unless given), a coarser frontier (10 budgets, no nested
+        roadmap) and coarser exceedance curves (60 points). ``summary()`` holds the same
+        entries as a full run.
     cache : path, optional
         Folder where results are kept between the notebooks of one run; a cache written for
         other inputs (hash, trials, seed, budget) is ignored.
@@ -99,7 +101,8 @@ class Assessment:
     - ``targets``: ``target_levels(site, sim=simulation('unmitigated'))``;
     - ``gaps(state)``: ``gaps(site, targets, state=..., plan=...)``;
     - ``ranking``: ``prioritize(site, trials=T, seed=s, budget_kind=...)``;
-    - ``frontier``: ``frontier(site, n=20 (10 if fast), budget_kind=..., trials=T, seed=s)``;
+    - ``frontier``: ``frontier(site, n=20 (10 if fast), budget_kind=..., nested=not fast,
+      trials=T, seed=s)``: a quick look skips the nested roadmap;
     - ``plan``: ``optimize(site, budget, budget_kind=..., trials=T, seed=s)``.
     """
 
@@ -285,6 +288,7 @@ class Assessment:
                 self.site,
                 n=self.frontier_points,
                 budget_kind=self.budget_kind,
+                nested=not self.fast,  # a quick look skips the nested roadmap
                 trials=self.trials,
                 seed=self.seed,
             ),
@@ -389,9 +393,19 @@ class Assessment:
         states = list(states or self.states())
         return pd.DataFrame({st: self.simulation(st).summary(level)[column] for st in states})
 
-    def exceedance(self, states: Iterable[str] | None = None, points: int = 200) -> pd.DataFrame:
-        """Site loss exceedance curves of states on one grid (:func:`.summary.exceedance`)."""
-        return _s.exceedance(self, states, points)
+    def exceedance(
+        self, states: Iterable[str] | None = None, points: int | None = None
+    ) -> pd.DataFrame:
+        """Site loss exceedance curves of states on one grid (:func:`.summary.exceedance`).
+
+        ``points`` defaults to :attr:`exceedance_points` (200, or 60 for a ``fast`` run).
+        """
+        return _s.exceedance(self, states, self.exceedance_points if points is None else points)
+
+    @property
+    def exceedance_points(self) -> int:
+        """Loss amounts on an exceedance curve: 200, or 60 for a ``fast`` run."""
+        return 60 if self.fast else 200
 
     def severity(self, states: Iterable[str] | None = None) -> pd.DataFrame:
         """Site frequencies of harm of class >= k per state (:func:`.summary.severity`)."""

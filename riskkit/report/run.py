@@ -824,6 +824,14 @@ def _index_html(summary: dict, nb_paths: list[Path]) -> str:
     ale = site.get("ale", {})
     members = ", ".join(str(x["id"]) for x in plan.get("members", [])) or "none"
     trials = prov.get("trials", 0)
+    banner = ""
+    if prov.get("fast") and isinstance(trials, int):  # the same banner as every report
+        from .printing import quick_look_error, quick_look_html
+
+        se = site.get("ale_se", {}).get("current")
+        now = ale.get("current")
+        err = float("nan") if now is None or se is None else quick_look_error(now, se)
+        banner = quick_look_html(trials, err)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 {_csp_meta(CSP_INDEX)}
@@ -831,7 +839,7 @@ def _index_html(summary: dict, nb_paths: list[Path]) -> str:
 <style>body{{font-family:sans-serif;max-width:50em;margin:2em auto;line-height:1.5}}
 td,th{{padding:0.2em 1em;text-align:right}} th{{text-align:left}}</style>
 {_print_style()}</head><body>
-<h1>Security risk assessment: {h(prov.get("site", ""))}</h1>
+{banner}<h1>Security risk assessment: {h(prov.get("site", ""))}</h1>
 <p>IEC 62443-3-2 assessment by riskkit {h(summary.get("riskkit", {}).get("version"))};
 input SHA-256 <code>{h(str(prov.get("input_hash", ""))[:12])}</code>,
 {h(f"{trials:,}" if isinstance(trials, int) else trials)} simulated years,
