@@ -40,9 +40,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .site import (
+from .site import (  # MIN_TRIALS is a schema bound of model.trials, kept with the schema
     FRS,
     HARM_CATEGORIES,
+    MIN_TRIALS,
     MONEY_CATEGORIES,
     ConsequenceEffect,
     FrequencyEffect,
@@ -99,8 +100,6 @@ HARM_LABELS: dict[str, str] = {"safety": "Safety", "environment": "Environment"}
 STATES: tuple[str, ...] = ("unmitigated", "current", "plan")
 """The states a site is assessed in (see :class:`State`)."""
 
-MIN_TRIALS = 100
-"""The fewest Monte Carlo trials accepted: fewer years cannot estimate VaR99 / ES99."""
 
 KIND_PURDUE: dict[str, float] = {
     "enterprise": 4.0,

@@ -199,6 +199,8 @@ MAX_SL_REDUCTION = 1e6
 """Largest frequency reduction factor per security level above the threat's."""
 MAX_TRIALS = 100_000_000
 """Most Monte Carlo trials per run."""
+MIN_TRIALS = 100
+"""The fewest Monte Carlo trials accepted: fewer years cannot estimate VaR99 / ES99."""
 
 
 def _at_most(limit: float, unit: str):
@@ -576,7 +578,7 @@ class ModelSettings(_Record):
     sl_reduction_per_level: float = Field(10.0, gt=1, le=MAX_SL_REDUCTION)
     decision_statistic: str = Field("mean", pattern=r"^(mean|p\d{1,2}(\.\d+)?)$")
     discount_rate: float = Field(0.08, ge=0, le=1)
-    trials: int = Field(20000, ge=100, le=MAX_TRIALS)
+    trials: int = Field(20000, ge=MIN_TRIALS, le=MAX_TRIALS)
 
     @field_validator("decision_statistic")
     @classmethod

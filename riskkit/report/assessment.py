@@ -13,7 +13,7 @@ import pandas as pd
 
 from .. import __version__
 from ..io import load_site
-from ..rules import STATES
+from ..rules import STATES, check_trials
 from ..site import Site
 from . import summary as _s
 from .common import _CACHE, FAST_TRIALS
@@ -121,10 +121,10 @@ class Assessment:
         self.constraints = _constraint_names(constraints)
         m = self.site.model
         self.fast = bool(fast)
-        self.trials = int(trials) if trials is not None else (FAST_TRIALS if fast else m.trials)
+        self.trials = check_trials(
+            trials if trials is not None else (FAST_TRIALS if fast else m.trials)
+        )
         self.seed = int(seed) if seed is not None else int(m.seed)
-        if self.trials < 100:  # the site file's minimum
-            raise ValueError(f"trials must be >= 100, {self.trials} was given")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, {self.seed} was given")
         if budget is not None and not (float(budget) >= 0):
