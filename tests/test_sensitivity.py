@@ -205,3 +205,46 @@ def test_draws_are_reproducible_and_seeded(refinery_site):
     b = evpi(refinery_site, draws=500, seed=4, evppi=False)
     assert a.evpi == b.evpi
     assert a.evpi >= 0
+
+
+def test_cli_sensitivity_json(tmp_path):
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+
+    from riskkit.cli import cli
+
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(ONE))
+    res = CliRunner().invoke(cli, ["sensitivity", str(path), "--json", "--draws", "500"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["tornado"][0]["family"] == "rate:S-1"
+    want = evpi(build(ONE), draws=500)  # the frontier's plans, the site's seed
+    assert out["value_of_information"]["evpi"] == pytest.approx(want.evpi, rel=1e-12)
+    assert out["value_of_information"]["best_plan"] == list(want.best)
+    text = CliRunner().invoke(cli, ["sensitivity", str(path), "--draws", "500"])
+    assert text.exit_code == 0 and f"EVPI: {want.evpi:,.0f} EUR/yr" in text.output
+
+
+def test_cli_simulate_precision_picks_the_trials(tmp_path):
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+
+    from riskkit.cli import cli
+
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(ONE))
+    args = ["simulate", str(path), "--precision", "5%", "--trials", "2000", "--json"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    row = out["summary"]["site"]
+    assert out["trials"] >= 2000
+    # the achieved 95 % half-width is close to the precision asked for (within sampling)
+    assert 1.96 * row["ale_se"] / row["ale"] < 0.05 * 1.15
+    bad = CliRunner().invoke(cli, ["simulate", str(path), "--precision", "150%"])
+    assert bad.exit_code != 0 and "150%" in bad.output
