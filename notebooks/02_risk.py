@@ -134,7 +134,7 @@ _sens = _summary.sensitivity_results(A)
 figures.tornado_chart(_sens["tornado"], S.currency).show()
 
 # %%
-display(_views.tornado_view(A))
+display(report.styled(_views.tornado_view(A), currency=S.currency))
 
 # %% [markdown]
 # ## How precise the simulation is

@@ -59,7 +59,7 @@ display(report.styled(T.summary, hide_index=True, currency=S.currency))
 from riskkit.report import views as _views
 
 display(Markdown(_views.fragile_markdown(A)))
-display(_views.fragile_view(A))
+display(report.styled(_views.fragile_view(A), hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## Where today's levels fall short

@@ -248,3 +248,20 @@ def test_cli_simulate_precision_picks_the_trials(tmp_path):
     assert 1.96 * row["ale_se"] / row["ale"] < 0.05 * 1.15
     bad = CliRunner().invoke(cli, ["simulate", str(path), "--precision", "150%"])
     assert bad.exit_code != 0 and "150%" in bad.output
+
+
+def test_report_block_and_sentence_use_the_library_numbers(tiny_site):
+    from riskkit.report import Assessment, schema
+    from riskkit.report.summary import SENSITIVITY_DRAWS, sensitivity_block
+    from riskkit.report.views import fragile_markdown, sensitivity_markdown
+
+    A = Assessment(tiny_site, trials=500, seed=3)
+    block = sensitivity_block(A)
+    assert schema.check(block, schema.SUMMARY_SCHEMA["sensitivity"]) == []
+    want = evpi(tiny_site, plans=A.frontier.plans, draws=SENSITIVITY_DRAWS, seed=3)
+    assert block["evpi"] == pytest.approx(want.evpi, rel=1e-12)
+    assert block["best_plan"] == list(want.best)
+    assert block["base_ale"] == pytest.approx(expected_losses(tiny_site)["ale"].sum())
+    text = sensitivity_markdown(A)
+    assert "EVPI" in text and ("robust to" in text or "sensitive to" in text)
+    assert "SL-T" in fragile_markdown(A)

@@ -736,8 +736,11 @@ def _sensitivity(A: Assessment) -> dict:
     return sensitivity_results(A)
 
 
-def tornado_view(A: Assessment, top: int = 10):
-    """The ``top`` inputs by swing of site ALE, P10 -> P90, styled (text escaped)."""
+def tornado_view(A: Assessment, top: int = 10) -> pd.DataFrame:
+    """The ``top`` inputs by swing of site ALE, P10 -> P90, with headers for people.
+
+    Display it through :func:`riskkit.report.styled` (which escapes the text).
+    """
     t = _sensitivity(A)["tornado"].head(top)
     df = t[["kind", "record", "p10", "p90", "low", "high", "swing", "nb_swing"]].copy()
     df.index.name = "input"
@@ -749,13 +752,13 @@ def tornado_view(A: Assessment, top: int = 10):
         "swing": f"swing of ALE [{A.site.currency}/yr]",
         "nb_swing": f"swing of the plan's net benefit [{A.site.currency}/yr]",
     }
-    return styled(df, currency=A.site.currency, labels=labels)
+    return df.rename(columns=labels)
 
 
-def fragile_view(A: Assessment):
+def fragile_view(A: Assessment) -> pd.DataFrame:
     """SL-T entries one level off with probability >= 20 %, with the input that moves them.
 
-    Styled (text escaped); the columns ``p_lower`` and ``p_higher`` are probabilities.
+    Display it through :func:`riskkit.report.styled` (which escapes the text).
     """
     from ..sensitivity import FRAGILE
 
@@ -767,7 +770,7 @@ def fragile_view(A: Assessment):
         "p_higher": "P(one level higher)",
         "driver": "input that moves it most",
     }
-    return styled(df, hide_index=True, labels=labels)
+    return df.rename(columns=labels)
 
 
 def fragile_markdown(A: Assessment) -> str:
