@@ -614,7 +614,10 @@ def evpi(
 
 
 def _levels(rrf: np.ndarray, r: float) -> np.ndarray:
-    """Vectorised :func:`riskkit.levels.methods.required_level`: clamp(ceil(log_r RRF), 0, 4)."""
+    """:func:`riskkit.levels.methods.required_level` vectorised: clamp(ceil(log_r RRF), 0, 4).
+
+    The same rule on arrays (a test checks that both agree value by value); 0 where RRF <= 1.
+    """
     rrf = np.asarray(rrf, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         lv = np.ceil(np.log(np.maximum(rrf, 1e-300)) / math.log(r) - 1e-9)

@@ -265,3 +265,13 @@ def test_report_block_and_sentence_use_the_library_numbers(tiny_site):
     text = sensitivity_markdown(A)
     assert "EVPI" in text and ("robust to" in text or "sensitive to" in text)
     assert "SL-T" in fragile_markdown(A)
+
+
+def test_vectorised_levels_agree_with_required_level():
+    from riskkit.levels.methods import required_level
+    from riskkit.sensitivity import _levels
+
+    rng = np.random.default_rng(0)
+    for r in (10.0, 3.0, 2.5):
+        x = np.concatenate([10 ** rng.uniform(-2, 6, 2000), r ** np.arange(0, 6.0), [0.0, 1.0]])
+        assert list(_levels(x, r)) == [required_level(float(v), r) for v in x]
