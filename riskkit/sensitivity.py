@@ -664,32 +664,44 @@ def sl_robustness(
         entry's level; empty where the entry never changes) and ``driver_rho``.
     """
     from .levels import target_levels
-    from .site import FRS
 
     tl = targets if targets is not None else target_levels(site)
     draws = int(draws)
     sd = _seed(site, seed)
-    r = float(site.model.sl_reduction_per_level)
-    inputs = _all_inputs(site)
-    fams = families(site)
-    theta = _draws(fams, draws, sd)
-    mean = {k: f.mean for k, f in inputs.items()}
+    theta = _draws(families(site), draws, sd)
+    level = _scenario_levels(site, tl.rrfs, theta, draws, cap)
+    ranks = {k: _rank(v) for k, v in theta.items()}
+    rows = []
+    for kind, ident, fr, lv in _entry_levels(site, level, draws):
+        table = tl.zones if kind == "zone" else tl.conduits
+        rep = int(table.loc[ident, fr])
+        lo, hi = float(np.mean(lv < rep)), float(np.mean(lv > rep))
+        drv, rho = _driver(lv, ranks) if lo + hi > 0 else ("", 0.0)
+        rows.append((kind, ident, fr, rep, lo, hi, lo + hi, lo + hi >= FRAGILE, drv, rho))
+    cols = ["kind", "id", "fr", "sl_t", "p_lower", "p_higher", "p_change", "fragile"]
+    df = pd.DataFrame(rows, columns=[*cols, "driver", "driver_rho"])
+    df.attrs.update(draws=draws, seed=sd)
+    return df
 
-    def val(k):
-        return theta[k] if k in theta else mean[k]
+
+def _scenario_levels(site: Site, rrfs: pd.DataFrame, theta: dict, draws: int, cap: bool):
+    """Each scenario's SL-T level per draw θ (the rrf method on the RRF given θ)."""
+    r = float(site.model.sl_reduction_per_level)
+    mean = {k: f.mean for k, f in _all_inputs(site).items()}
+
+    def ratio(k):
+        return theta[k] / mean[k] if (k in theta and mean[k]) else 1.0
 
     lam_mult, money_mult = {}, {}
     for s in site.scenarios:
         rk = f"rate:{s.id}" if s.rate is not None else f"actor:{s.actor}"
-        vk = f"vulnerability:{s.id}"
-        lam_mult[s.id] = (val(rk) / mean[rk] if mean[rk] else 1.0) * (
-            val(vk) / mean[vk] if mean[vk] else 1.0
-        )
+        lam_mult[s.id] = ratio(rk) * ratio(f"vulnerability:{s.id}")
         keys = [f"money:{s.id}:{c}" for c in money_terms(s)]
         tot = sum(mean[k] for k in keys)
-        money_mult[s.id] = (sum(val(k) for k in keys) / tot) if tot else 1.0
+        drawn = sum(theta.get(k, mean[k]) for k in keys)
+        money_mult[s.id] = drawn / tot if tot else 1.0
     rrf = {s.id: np.zeros(draws) for s in site.scenarios}
-    for rec in tl.rrfs.itertuples(index=False):
+    for rec in rrfs.itertuples(index=False):
         m = np.broadcast_to(lam_mult[rec.scenario], (draws,))
         if rec.category == "ale":
             m = m * money_mult[rec.scenario]
@@ -697,9 +709,18 @@ def sl_robustness(
     level = {}
     for s in site.scenarios:
         lv = _levels(rrf[s.id], r)
-        if cap:
-            lv = np.minimum(lv, site.actor(s.actor).capability)
-        level[s.id] = lv
+        level[s.id] = np.minimum(lv, site.actor(s.actor).capability) if cap else lv
+    return level
+
+
+def _entry_levels(site: Site, level: dict, draws: int) -> list[tuple]:
+    """(kind, id, FR, levels per draw) of every zone and conduit entry.
+
+    A zone's entry is the max over its scenarios tagged with the FR, at least 1; a conduit's
+    the max of its two zones' (as :mod:`riskkit.levels.drivers` aggregates).
+    """
+    from .site import FRS
+
     zone_lv = {}
     for z in site.zones:
         mine = [s for s in site.scenarios if s.zone == z.id]
@@ -707,29 +728,25 @@ def sl_robustness(
             tagged = [level[s.id] for s in mine if fr in s.frs]
             best = np.max(tagged, axis=0) if tagged else np.zeros(draws, dtype=int)
             zone_lv[(z.id, fr)] = np.maximum(best, 1)
-    entries = [("zone", z.id, fr, zone_lv[(z.id, fr)]) for z in site.zones for fr in FRS]
+    out = [("zone", z.id, fr, zone_lv[(z.id, fr)]) for z in site.zones for fr in FRS]
     for c in site.conduits:
         a, b = c.zones
         for fr in FRS:
-            entries.append(("conduit", c.id, fr, np.maximum(zone_lv[(a, fr)], zone_lv[(b, fr)])))
-    ranks = {k: _rank(v) for k, v in theta.items()}
-    rows = []
-    for kind, ident, fr, lv in entries:
-        table = tl.zones if kind == "zone" else tl.conduits
-        rep = int(table.loc[ident, fr])
-        lo, hi = float(np.mean(lv < rep)), float(np.mean(lv > rep))
-        drv, rho = "", 0.0
-        if lo + hi > 0 and np.ptp(lv) > 0:
-            rl = _rank(lv.astype(float))
-            for k, rk in ranks.items():
-                c = abs(_pearson(rk, rl))
-                if c > abs(rho):
-                    drv, rho = k, c
-        rows.append((kind, ident, fr, rep, lo, hi, lo + hi, lo + hi >= FRAGILE, drv, rho))
-    cols = ["kind", "id", "fr", "sl_t", "p_lower", "p_higher", "p_change", "fragile"]
-    df = pd.DataFrame(rows, columns=[*cols, "driver", "driver_rho"])
-    df.attrs.update(draws=draws, seed=sd)
-    return df
+            out.append(("conduit", c.id, fr, np.maximum(zone_lv[(a, fr)], zone_lv[(b, fr)])))
+    return out
+
+
+def _driver(lv: np.ndarray, ranks: dict) -> tuple[str, float]:
+    """The family whose draw has the largest |rank correlation| with the levels ``lv``."""
+    if np.ptp(lv) == 0:
+        return "", 0.0
+    rl = _rank(lv.astype(float))
+    drv, rho = "", 0.0
+    for k, rk in ranks.items():
+        c = abs(_pearson(rk, rl))
+        if c > rho:
+            drv, rho = k, c
+    return drv, rho
 
 
 def _rank(x: np.ndarray) -> np.ndarray:
