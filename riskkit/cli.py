@@ -315,7 +315,8 @@ def _print_gaps(g) -> None:
     "--precision",
     callback=lambda ctx, param, value: _precision_value(value),
     default=None,
-    help="Pick the trials for this 95 % relative precision of ALE, e.g. 1% (instead of --trials).",
+    help="Pick the trials for this 95 % relative precision of ALE, e.g. 1%; a pilot of"
+    " --trials years estimates how many.",
 )
 def simulate(site_path, trials, seed, state, plan, level, workers, as_json, precision):
     """Monte Carlo annual losses: ALE, VaR, expected shortfall and harm frequencies."""
