@@ -1295,6 +1295,7 @@ def tornado_chart(table: pd.DataFrame, currency: str = "", top: int = 12, title:
         title=_e(title or "Which estimates move the site's expected annual loss"),
         barmode="overlay",
         xaxis=dict(title=f"site ALE [{cur}/yr]", exponentformat="SI"),
+        yaxis=dict(title="uncertain input", automargin=True),
         legend=dict(orientation="h", y=-0.15),
         height=max(320, 40 * len(t) + 160),
     )
@@ -1353,7 +1354,8 @@ def convergence_chart(table: pd.DataFrame, currency: str = "", title: str | None
             col=i,
         )
         fig.update_xaxes(type="log", title="trials", row=1, col=i)
-        fig.update_yaxes(exponentformat="SI", row=1, col=i)
+        unit = f"{cur}/yr" if col == "ale" else cur
+        fig.update_yaxes(exponentformat="SI", title=f"[{unit}]", row=1, col=i)
     fig.update_layout(
         **_LAYOUT,
         title=_e(title or f"Convergence of the Monte Carlo estimates [{cur}]"),
