@@ -117,3 +117,32 @@ display(report.styled(tol[~tol["within"]], hide_index=True, currency=S.currency)
 
 # %%
 display(report.register_view(A.register(states), currency=S.currency))
+
+# %% [markdown]
+# ## Which estimates matter
+#
+# Every input is an estimate. The tornado swings each uncertain input from its P10 to its
+# P90, every other input at its distribution, and shows the site's expected annual loss
+# (exact, closed form) at both ends; the largest bars are the estimates that move the risk
+# most. The table adds the swing of the recommended plan's net benefit.
+
+# %%
+from riskkit.report import summary as _summary
+from riskkit.report import views as _views
+
+_sens = _summary.sensitivity_results(A)
+figures.tornado_chart(_sens["tornado"], S.currency).show()
+
+# %%
+display(report.styled(_views.tornado_view(A), currency=S.currency))
+
+# %% [markdown]
+# ## How precise the simulation is
+#
+# The Monte Carlo estimates over the first n simulated years, with their 95 % intervals: the
+# expected annual loss (± 1.96 standard errors), VaR 99 % (order-statistic interval) and ES
+# 99 % (bootstrap).
+
+# %%
+figures.convergence_chart(_sens["convergence"], S.currency).show()
+display(Markdown(_views.convergence_markdown(A)))

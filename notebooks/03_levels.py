@@ -49,6 +49,19 @@ display(Markdown(report.levels_markdown(A)))
 display(report.styled(T.summary, hide_index=True, currency=S.currency))
 
 # %% [markdown]
+# ## Fragile entries
+#
+# Each SL-T entry rests on uncertain estimates. Over draws of the uncertain inputs (the RRF
+# recomputed in closed form for each draw), these entries would be one level lower or
+# higher with probability 20 % or more: better estimates pay here before money is spent.
+
+# %%
+from riskkit.report import views as _views
+
+display(Markdown(_views.fragile_markdown(A)))
+display(report.styled(_views.fragile_view(A), hide_index=True, currency=S.currency))
+
+# %% [markdown]
 # ## Where today's levels fall short
 #
 # Zones that meet their SL-T in every FR are green; conduits short of their SL-T are dashed

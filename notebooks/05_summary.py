@@ -73,6 +73,14 @@ figures.plan_value(P.baseline_ale, P.expected_ale, P.annualised_cost, S.currency
 display(report.styled(report.plan_view(A), hide_index=True, currency=S.currency))
 
 # %% [markdown]
+# ## How sure we are
+
+# %%
+from riskkit.report import views as _views
+
+display(Markdown(_views.sensitivity_markdown(A)))
+
+# %% [markdown]
 # ## The largest risks today
 
 # %%

@@ -39,6 +39,11 @@ _LAZY = {
     "assess": "riskkit.pipeline",
     "export_xlsx": "riskkit.io",
     "what_if": "riskkit.whatif",
+    "tornado": "riskkit.sensitivity",
+    "evpi": "riskkit.sensitivity",
+    "sl_robustness": "riskkit.sensitivity",
+    "global_sensitivity": "riskkit.sensitivity",
+    "convergence": "riskkit.sensitivity",
 }
 
 __all__ = ["__version__", "load_site", "Site", "SiteError", "Problem", *_LAZY]

@@ -365,7 +365,14 @@ def _print_gaps(g) -> None:
     help="Threads simulating blocks of trials at once (0: one per CPU); same numbers.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
+@click.option(
+    "--precision",
+    callback=lambda ctx, param, value: _precision_value(value),
+    default=None,
+    help="Pick the trials for this 95 % relative precision of ALE, e.g. 1%; a pilot of"
+    " --trials years estimates how many.",
+)
+def simulate(site_path, trials, seed, state, plan, level, workers, as_json, precision):
     """Monte Carlo annual losses: ALE, VaR, expected shortfall and harm frequencies.
 
     \b
@@ -387,6 +394,8 @@ def simulate(site_path, trials, seed, state, plan, level, workers, as_json):
     ids = [p.strip() for item in plan for p in item.split(",") if p.strip()]
     try:
         with _quiet_numerics():
+            if precision is not None:  # issue 14: a pilot run picks the trials
+                trials = _precision_trials(site, precision, trials, seed, state, ids, workers)
             sim = run(
                 site,
                 trials=trials,
@@ -1110,6 +1119,126 @@ def explore(site_path, port, no_browser, trials):
             echo=lambda m: click.echo(m),
         )
     )
+
+
+# --- issue 14: sensitivity, robustness and value of information --------------------------
+
+
+def _precision_value(value):
+    """``--precision`` as a fraction: ``1%`` or ``0.01`` -> 0.01; None when not given."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        p = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"give a percentage such as 1% or 0.01, {value!r} was given"
+        ) from None
+    if not 0 < p < 1:
+        raise click.BadParameter(f"must be between 0 and 100 %, {value!r} was given")
+    return p
+
+
+def _precision_trials(site, precision, trials, seed, state, ids, workers) -> int:
+    """Trials for a 95 % half-width of ALE of ``precision`` x ALE, from a pilot simulation.
+
+    The pilot has ``trials`` years (default the site's); the note goes to stderr.
+    """
+    from .engine import simulate as run
+    from .sensitivity import trials_for_precision
+
+    pilot = run(site, trials=trials, seed=seed, state=state, plan=ids or None, workers=1)
+    x = pilot.losses("site")["site"].to_numpy()
+    n = max(trials_for_precision(x, precision), pilot.trials)
+    click.echo(
+        f"note: precision {precision:.2%} of ALE (95 %) needs {n:,} trials"
+        f" (estimated from a pilot of {pilot.trials:,})",
+        err=True,
+    )
+    return n
+
+
+@cli.command()
+@click.argument("site_path", type=click.Path(exists=True))
+@click.option(
+    "--draws",
+    type=click.IntRange(min=100),
+    default=4000,
+    show_default=True,
+    help="Parameter draws θ for EVPI, robustness and global indices.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Seed of the parameter draws [default: the site's].",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Rows of the tornado and EVPPI tables.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def sensitivity(site_path, draws, seed, top, as_json):
+    """Which estimates matter: tornado, EVPI / EVPPI and fragile SL-T entries of SITE_PATH."""
+    from .sensitivity import evpi, recommended_plan, sl_robustness, tornado
+
+    site = _load(site_path)
+    try:
+        with _quiet_numerics():
+            plan = recommended_plan(site)
+            tor = tornado(site, plan=plan, seed=seed)
+            voi = evpi(site, draws=draws, seed=seed)
+            rob = sl_robustness(site, draws=draws, seed=seed)
+    except SiteError as e:
+        _fail_site(e, site_path)
+    except ValueError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    fragile = rob[rob["fragile"]]
+    if as_json:
+        out = {
+            "site": site.name,
+            "currency": site.site.currency,
+            "plan": list(plan),
+            "base_ale": tor.attrs["base_ale"],
+            "tornado": _records(tor.head(top).reset_index()),
+            "value_of_information": voi.to_dict(),
+            "fragile_sl_t": _records(fragile),
+        }
+        click.echo(_json_text(out))
+        return
+    cur = site.site.currency
+    click.echo(f"Sensitivity of {site.name}: site ALE {tor.attrs['base_ale']:,.0f} {cur}/yr")
+    click.echo(f"Recommended plan: {', '.join(plan) or 'none'}")
+    click.echo("")
+    click.echo(f"Tornado (P10 -> P90 of each input, {cur}/yr):")
+    for key, r in tor.head(top).iterrows():
+        click.echo(
+            f"  {key:<32} ALE {r['low']:>14,.0f} .. {r['high']:>14,.0f}  swing {r['swing']:>13,.0f}"
+            f"  plan NB swing {r['nb_swing']:>13,.0f}"
+        )
+    click.echo("")
+    click.echo(
+        f"EVPI: {voi.evpi:,.0f} {cur}/yr (se {voi.se:,.0f}, {voi.draws:,} draws,"
+        f" {len(voi.plans)} plans incl. doing nothing)"
+    )
+    for key, r in voi.evppi.head(top).iterrows():
+        if r["evppi"] > 0:
+            click.echo(f"  EVPPI {key:<32} {r['evppi']:>12,.0f} (se {r['se']:,.0f})")
+    click.echo("")
+    if len(fragile):
+        click.echo("Fragile SL-T entries (P(one level off) >= 20 %):")
+        for r in fragile.itertuples():
+            click.echo(
+                f"  {r.kind:<7} {r.id:<18} {r.fr} SL-T {r.sl_t}: lower {r.p_lower:.0%},"
+                f" higher {r.p_higher:.0%} (driver {r.driver or '-'})"
+            )
+    else:
+        click.echo("No fragile SL-T entries.")
 
 
 def main() -> None:

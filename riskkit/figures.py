@@ -43,6 +43,8 @@ __all__ = [
     "ranking_bars",
     "plan_value",
     "change_bars",
+    "tornado_chart",
+    "convergence_chart",
 ]
 
 STATE_COLORS = {
@@ -1244,5 +1246,120 @@ def change_bars(
         yaxis=dict(title=f"[{currency}/yr]", exponentformat="SI"),
         height=400,
         legend=dict(orientation="h", y=-0.15),
+    )
+    return fig
+
+
+def tornado_chart(table: pd.DataFrame, currency: str = "", top: int = 12, title: str | None = None):
+    """Tornado diagram: site ALE with each input at its P10 and its P90.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`riskkit.sensitivity.tornado`: index the input family, columns ``low``,
+        ``high``, ``swing`` [currency/yr]; ``attrs['base_ale']`` is drawn as the centre line.
+    currency : str
+    top : int
+        Rows shown (largest swing at the top).
+    title : str, optional
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    cur = _e(currency)
+    t = table.head(top).iloc[::-1]
+    base = float(table.attrs.get("base_ale", 0.0))
+    names = [_e(k) for k in t.index]
+    fig = go.Figure()
+    for col, label, color in (
+        ("low", "input at P10", "#4a7ab5"),
+        ("high", "input at P90", "#c9302c"),
+    ):
+        fig.add_trace(
+            go.Bar(
+                y=names,
+                x=t[col].to_numpy(dtype=float) - base,
+                base=base,
+                orientation="h",
+                name=label,
+                marker_color=color,
+                customdata=t[col].to_numpy(dtype=float),
+                hovertemplate=f"%{{y}}<br>{label}: ALE %{{customdata:,.4s}} {cur}/yr"
+                "<extra></extra>",
+            )
+        )
+    fig.add_vline(x=base, line=dict(color="#333", dash="dot"))
+    fig.update_layout(
+        **_LAYOUT,
+        title=_e(title or "Which estimates move the site's expected annual loss"),
+        barmode="overlay",
+        xaxis=dict(title=f"site ALE [{cur}/yr]", exponentformat="SI"),
+        yaxis=dict(title="uncertain input", automargin=True),
+        legend=dict(orientation="h", y=-0.15),
+        height=max(320, 40 * len(t) + 160),
+    )
+    return fig
+
+
+def convergence_chart(table: pd.DataFrame, currency: str = "", title: str | None = None):
+    """ALE, VaR99 and ES99 against the number of trials, with their 95 % intervals.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`riskkit.sensitivity.convergence`: index ``trials``; ``ale``, ``ale_se``,
+        ``var``, ``var_lo``, ``var_hi``, ``es``, ``es_se`` [currency/yr].
+    currency : str
+    title : str, optional
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    cur = _e(currency)
+    n = table.index.to_numpy(dtype=float)
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("ALE", "VaR 99 %", "ES 99 %"))
+    series = (
+        ("ale", table["ale"] - 1.96 * table["ale_se"], table["ale"] + 1.96 * table["ale_se"]),
+        ("var", table["var_lo"], table["var_hi"]),
+        ("es", table["es"] - 1.96 * table["es_se"], table["es"] + 1.96 * table["es_se"]),
+    )
+    for i, (col, lo, hi) in enumerate(series, start=1):
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([n, n[::-1]]),
+                y=np.concatenate([hi.to_numpy(dtype=float), lo.to_numpy(dtype=float)[::-1]]),
+                fill="toself",
+                fillcolor="rgba(74,122,181,0.2)",
+                line=dict(width=0),
+                hoverinfo="skip",
+                showlegend=i == 1,
+                name="95 % interval",
+            ),
+            row=1,
+            col=i,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=n,
+                y=table[col].to_numpy(dtype=float),
+                mode="lines+markers",
+                line=dict(color="#4a7ab5"),
+                name="estimate",
+                showlegend=i == 1,
+                hovertemplate=f"%{{x:,}} trials: %{{y:,.4s}} {cur}<extra></extra>",
+            ),
+            row=1,
+            col=i,
+        )
+        fig.update_xaxes(type="log", title="trials", row=1, col=i)
+        unit = f"{cur}/yr" if col == "ale" else cur
+        fig.update_yaxes(exponentformat="SI", title=f"[{unit}]", row=1, col=i)
+    fig.update_layout(
+        **_LAYOUT,
+        title=_e(title or f"Convergence of the Monte Carlo estimates [{cur}]"),
+        legend=dict(orientation="h", y=-0.2),
+        height=400,
     )
     return fig

@@ -88,6 +88,42 @@ SUMMARY_SCHEMA: dict = {
     ),
     "flags": ("list", {"scenario": "str", "zone": "str", "reason": "str", "message": "str"}),
     "checks": ("map", "int"),
+    "sensitivity": {
+        "method": "str",
+        "draws": "int",
+        "seed": "int",
+        "base_ale": "number?",
+        "tornado": (
+            "list",
+            {
+                "input": "str",
+                "kind": "str",
+                "record": "str",
+                "low": "number?",
+                "high": "number?",
+                "swing": "number?",
+                "nb_swing": "number?",
+            },
+        ),
+        "evpi": "number?",
+        "evpi_se": "number?",
+        "best_plan": ("list", "str"),
+        "p_best": "number?",
+        "evppi": ("list", {"input": "str", "evppi": "number?", "se": "number?"}),
+        "fragile": (
+            "list",
+            {
+                "kind": "str",
+                "id": "str",
+                "fr": "str",
+                "sl_t": "int",
+                "p_lower": "number",
+                "p_higher": "number",
+                "driver": "str",
+            },
+        ),
+        "convergence": {"trials": "int", "ale_rel": "number?", "trials_for_1pct": "int"},
+    },
 }
 """What :meth:`riskkit.report.Assessment.summary` returns (the in-process summary)."""
 

@@ -311,6 +311,99 @@ def frontier_block(A) -> list[dict]:
     ]
 
 
+SENSITIVITY_DRAWS = 2000
+"""Parameter draws θ behind the report's EVPI, EVPPI and SL-T robustness."""
+
+
+def sensitivity_results(A) -> dict:
+    """Tornado, value of information, SL-T robustness and convergence of one assessment.
+
+    Computed once per run (cached with the run's other results) by :mod:`riskkit.sensitivity`
+    for the recommended plan, over the frontier's plans, with the run's seed and
+    :data:`SENSITIVITY_DRAWS` parameter draws; convergence uses the current simulation.
+
+    Returns
+    -------
+    dict
+        ``tornado`` (DataFrame), ``voi`` (:class:`~riskkit.sensitivity.ValueOfInformation`),
+        ``robustness`` (DataFrame), ``convergence`` (DataFrame).
+    """
+    from .. import sensitivity as sens
+
+    def compute():
+        plans = [P for P in A.frontier.plans]
+        return {
+            "tornado": sens.tornado(A.site, plan=A.plan_members, seed=A.seed),
+            "voi": sens.evpi(A.site, plans=plans, draws=SENSITIVITY_DRAWS, seed=A.seed),
+            "robustness": sens.sl_robustness(
+                A.site, draws=SENSITIVITY_DRAWS, seed=A.seed, targets=A.targets
+            ),
+            "convergence": sens.convergence(A.simulation("current"), boot=100),
+        }
+
+    return A._get("sensitivity", compute)
+
+
+def sensitivity_block(A, top: int = 10) -> dict:
+    """The ``sensitivity`` entry of ``summary.json``.
+
+    Keys: ``method``, ``draws``, ``seed``, ``base_ale`` [currency/yr]; ``tornado`` (the
+    ``top`` families by swing: ``input``, ``kind``, ``record``, ``low``, ``high``, ``swing``,
+    ``nb_swing`` [currency/yr]); ``evpi``, ``evpi_se`` [currency/yr], ``best_plan``,
+    ``p_best`` (share of draws in which the best plan on average is the best); ``evppi``
+    (top five: ``input``, ``evppi``, ``se``); ``fragile`` (SL-T entries one level off with
+    probability >= 20 %: ``kind``, ``id``, ``fr``, ``sl_t``, ``p_lower``, ``p_higher``,
+    ``driver``); ``convergence`` (``trials``, ``ale_rel`` (95 % half-width / ALE),
+    ``trials_for_1pct``).
+    """
+    R = sensitivity_results(A)
+    tor, voi, rob, conv = R["tornado"], R["voi"], R["robustness"], R["convergence"]
+    vd = voi.to_dict()
+    fragile = rob[rob["fragile"]]
+    last = conv.iloc[-1]
+    return {
+        "method": "closed-form conditional expectation given parameter draws θ; see"
+        " docs/model.md, section Sensitivity, robustness and EVPI",
+        "draws": int(voi.draws),
+        "seed": int(voi.seed),
+        "base_ale": float(tor.attrs["base_ale"]),
+        "tornado": [
+            {
+                "input": str(k),
+                "kind": str(r["kind"]),
+                "record": str(r["record"]),
+                "low": float(r["low"]),
+                "high": float(r["high"]),
+                "swing": float(r["swing"]),
+                "nb_swing": float(r["nb_swing"]),
+            }
+            for k, r in tor.head(top).iterrows()
+        ],
+        "evpi": vd["evpi"],
+        "evpi_se": vd["evpi_se"],
+        "best_plan": vd["best_plan"],
+        "p_best": vd["p_best"],
+        "evppi": vd["evppi"],
+        "fragile": [
+            {
+                "kind": str(r.kind),
+                "id": str(r.id),
+                "fr": str(r.fr),
+                "sl_t": int(r.sl_t),
+                "p_lower": float(r.p_lower),
+                "p_higher": float(r.p_higher),
+                "driver": str(r.driver),
+            }
+            for r in fragile.itertuples()
+        ],
+        "convergence": {
+            "trials": int(conv.index[-1]),
+            "ale_rel": float(last["ale_rel"]),
+            "trials_for_1pct": int(conv.attrs["trials_for_1pct"]),
+        },
+    }
+
+
 def provenance(A) -> dict:
     """Site, input hash, seed, trials, budget and target method of the assessment."""
     site = A.site
@@ -349,7 +442,8 @@ def summary(A, previous: str | os.PathLike | None = None) -> dict:
 
     Keys: ``riskkit`` (versions), ``provenance``, ``site`` (site-level risk per state),
     ``zones``, ``conduits``, ``plan``, ``frontier``, ``top_risks``, ``flags``,
-    ``checks``, ``changes`` (when ``previous`` is given). Money in ``currency``; ALE
+    ``checks``, ``sensitivity`` (:func:`sensitivity_block`), ``changes`` (when ``previous`` is
+    given). Money in ``currency``; ALE
     [currency/yr], VaR / ES [currency]. The result conforms to
     :data:`riskkit.report.schema.SUMMARY_SCHEMA` (checked).
     """
@@ -380,6 +474,7 @@ def summary(A, previous: str | os.PathLike | None = None) -> dict:
         "checks": {k: int(v) for k, v in checks["severity"].value_counts().items()}
         if len(checks)
         else {},
+        "sensitivity": sensitivity_block(A),
     }
     if previous is not None:
         out["changes"] = changes_block(A, read_summary(previous), block["ale"]["current"])

@@ -725,3 +725,109 @@ def changes_markdown(A: Assessment, previous) -> str:
 # --------------------------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------------------------
+
+
+# --- sensitivity, robustness and value of information (issue 14) ---------------------------
+
+
+def _sensitivity(A: Assessment) -> dict:
+    from .summary import sensitivity_results
+
+    return sensitivity_results(A)
+
+
+def tornado_view(A: Assessment, top: int = 10) -> pd.DataFrame:
+    """The ``top`` inputs by swing of site ALE, P10 -> P90, with headers for people.
+
+    Display it through :func:`riskkit.report.styled` (which escapes the text).
+    """
+    t = _sensitivity(A)["tornado"].head(top)
+    df = t[["kind", "record", "p10", "p90", "low", "high", "swing", "nb_swing"]].copy()
+    df.index.name = "input"
+    labels = {
+        "p10": "input at P10",
+        "p90": "input at P90",
+        "low": f"ALE at P10 [{A.site.currency}/yr]",
+        "high": f"ALE at P90 [{A.site.currency}/yr]",
+        "swing": f"swing of ALE [{A.site.currency}/yr]",
+        "nb_swing": f"swing of the plan's net benefit [{A.site.currency}/yr]",
+    }
+    return df.rename(columns=labels)
+
+
+def fragile_view(A: Assessment) -> pd.DataFrame:
+    """SL-T entries one level off with probability >= 20 %, with the input that moves them.
+
+    Display it through :func:`riskkit.report.styled` (which escapes the text).
+    """
+    from ..sensitivity import FRAGILE
+
+    rob = _sensitivity(A)["robustness"]
+    cols = ["kind", "id", "fr", "sl_t", "p_lower", "p_higher", "driver"]
+    df = rob[rob["p_change"] >= FRAGILE][cols].reset_index(drop=True)
+    labels = {
+        "p_lower": "P(one level lower)",
+        "p_higher": "P(one level higher)",
+        "driver": "input that moves it most",
+    }
+    return df.rename(columns=labels)
+
+
+def fragile_markdown(A: Assessment) -> str:
+    """One sentence on how many SL-T entries are fragile, naming the most fragile."""
+    from ..sensitivity import FRAGILE
+
+    rob = _sensitivity(A)["robustness"]
+    frag = rob[rob["p_change"] >= FRAGILE].sort_values("p_change", ascending=False)
+    n = int(rob.attrs.get("draws", 0))
+    if not len(frag):
+        return (
+            f"No SL-T entry would move by a level with probability {FRAGILE:.0%} or more over"
+            f" the uncertainty of the inputs ({n:,} parameter draws)."
+        )
+    r = frag.iloc[0]
+    return (
+        f"{len(frag)} of {len(rob)} SL-T entries are fragile: over the uncertainty of the"
+        f" inputs ({n:,} parameter draws) they would be one level lower or higher with"
+        f" probability {FRAGILE:.0%} or more. The most fragile is {escape.markdown(r['kind'])}"
+        f" {escape.markdown(r['id'])} {escape.markdown(r['fr'])} (SL-T {int(r['sl_t'])}:"
+        f" {r['p_lower']:.0%} lower, {r['p_higher']:.0%} higher), moved mostly by"
+        f" {escape.markdown(r['driver'] or '-')}."
+    )
+
+
+def convergence_markdown(A: Assessment) -> str:
+    """The Monte Carlo precision of ALE and the trials a 1 % precision needs."""
+    conv = _sensitivity(A)["convergence"]
+    last = conv.iloc[-1]
+    return (
+        f"With {int(conv.index[-1]):,} simulated years the expected annual loss is known to"
+        f" ±{last['ale_rel']:.1%} (95 %); ±1 % would need about"
+        f" {int(conv.attrs['trials_for_1pct']):,} years (`riskkit simulate --precision 1%`)."
+    )
+
+
+def sensitivity_markdown(A: Assessment) -> str:
+    """One sentence for management: how robust the plan is and which estimate to refine.
+
+    Robust when perfect information (EVPI) is worth less than a tenth of the recommended
+    plan's expected net benefit, else sensitive to the estimates.
+    """
+    voi = _sensitivity(A)["voi"]
+    cur = escape.markdown(A.site.currency)
+    nb = float(_sensitivity(A)["tornado"].attrs.get("base_nb", 0.0))
+    share = voi.evpi / nb if nb > 0 else float("inf")
+    word = "robust to" if share < 0.1 else "sensitive to"
+    rel = f", {share:.0%} of its expected net benefit of {_m(nb, cur)}/yr" if nb > 0 else ""
+    text = (
+        f"The recommended plan is {word} the uncertainty of the estimates: knowing every"
+        f" uncertain input exactly would be worth at most {_m(voi.evpi, cur)}/yr (EVPI over"
+        f" {len(voi.plans)} candidate plans{rel})"
+    )
+    ev = voi.evppi[voi.evppi["evppi"] > 0]
+    if len(ev):
+        k, v = ev.index[0], float(ev["evppi"].iloc[0])
+        return text + (
+            f"; the estimate most worth refining is {escape.markdown(k)} (EVPPI {_m(v, cur)}/yr)."
+        )
+    return text + "; no single estimate is worth refining for this decision."
