@@ -367,8 +367,9 @@ def tornado(
     Parameters
     ----------
     site : Site
-    state : {'current', 'unmitigated'}
-        The state whose site ALE is swung (``unmitigated`` ignores countermeasures).
+    state : {'current', 'unmitigated', 'plan'}
+        The state whose site ALE is swung (``unmitigated`` ignores countermeasures; ``plan``
+        is the current state with ``plan``'s candidates added).
     plan : Plan or iterable of str, optional
         The plan whose net benefit is swung; default :func:`recommended_plan`.
     inputs : iterable of str, optional
@@ -399,9 +400,11 @@ def tornado(
                 + (", ".join(f.key for f in fams) or "none")
             )
         fams = [f for f in fams if f.key in keep]
-    if state not in ("current", "unmitigated"):
-        raise ValueError(f"state must be 'current' or 'unmitigated', {state!r} was given")
-    which = None if state == "current" else "unmitigated"
+    if state not in ("current", "unmitigated", "plan"):
+        raise ValueError(
+            f"state must be 'current', 'unmitigated' or 'plan', {state!r} was given"
+        )
+    which = {"current": None, "unmitigated": "unmitigated", "plan": tuple(members)}[state]
 
     def ale(theta):
         return model.ale(theta, which)

@@ -122,6 +122,17 @@ def test_independent_inputs_have_rank_correlation_near_zero():
     assert g.index[0] == "rate:S-1"
 
 
+def test_tornado_in_the_plan_state_swings_the_plan_ale():
+    """With CM-A (frequency reduction 0.9 on S-1) the swing of S-1's rate is a tenth."""
+    site = _site()
+    cur = tornado(site, plan=["CM-A"])
+    pl = tornado(site, state="plan", plan=["CM-A"])
+    assert pl.loc["rate:S-1", "swing"] == pytest.approx(0.1 * cur.loc["rate:S-1", "swing"])
+    assert pl.attrs["base_ale"] == pytest.approx(
+        float(expected_losses(site, plan=["CM-A"])["ale"].sum())
+    )
+
+
 def test_total_indices_of_a_product_match_the_closed_form():
     """ALE of S-1 = rate x (1 - e) x 1e5 with rate and e independent: a pure product, so
     S_rate = Var(R) E[F]^2 / Var(Y), S_T,rate = 1 - Var(F) E[R]^2 / Var(Y) (and likewise
