@@ -373,11 +373,13 @@ def export_html(
     tag = _plotly_bundle_tag()
     if plotly_js is None:
         body = body.replace(_BUNDLE_STUB, tag)  # a stripped notebook gets its copy back
+        lib = tag if "Plotly.newPlot" in body and tag not in body else ""
     else:
         body = body.replace(tag, "").replace(_BUNDLE_STUB, "")
-        src = f'<script src="{escape.html(plotly_js)}" charset="utf-8"></script>'
+        lib = f'<script src="{escape.html(plotly_js)}" charset="utf-8"></script>'
+    if lib:
         end = re.search(r"</head\s*>", body, re.IGNORECASE)
-        body = src + body if end is None else body[: end.start()] + src + body[end.start() :]
+        body = lib + body if end is None else body[: end.start()] + lib + body[end.start() :]
     body = _with_csp(_with_print_css(body), local_scripts=plotly_js is not None)
     Path(html).write_text(body, encoding="utf-8")
     return Path(html)
