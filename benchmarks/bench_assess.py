@@ -1,14 +1,15 @@
-"""Time the whole ``riskkit assess`` of the example refinery at the site's default trials.
+"""Time ``riskkit assess`` of the example refinery against one trivial notebook, and its size.
 
-Prints the time of every step and the total, and ratios against two baselines measured in
-the same process: one trivial notebook run through the same papermill path (the fixed cost of
-a kernel start and ``import riskkit``) and the library computation alone (every number of the
-assessment, computed through :class:`riskkit.pipeline.Assessment` without notebooks). The goal
-is a total under 90 s on a 2-core machine.
+Measured in one process, alternately: one trivial notebook through papermill in a fresh kernel
+(the fixed cost of a kernel start and ``import riskkit``, and its HTML export) and the whole
+assessment through :func:`riskkit.report.assess` (``--fast`` by default, ``--full`` for the
+site's trials). Prints the time of every step, the ratio assess / trivial notebook (goal for
+``--fast``: at most 3) and the size of the run folder (goal: at most 10 MB), with the median
+of ``--repeat`` pairs.
 
 Usage::
 
-    python benchmarks/bench_assess.py [SITE] [--repeat N] [--write benchmarks/RESULTS-assess.md]
+    python benchmarks/bench_assess.py [SITE] [--full] [--repeat N] [--write FILE.md]
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from riskkit import __version__, load_site, pipeline
+from riskkit import __version__, load_site
+from riskkit.report import run as report_run
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SITE = HERE.parent / "data" / "sites" / "example-refinery"
@@ -32,81 +34,84 @@ site = None
 
 # %%
 import riskkit
-from riskkit import pipeline
+from riskkit import report
 
-pipeline.setup_notebook()
+report.setup_notebook()
 """
-GOAL = 90.0
+GOAL_RATIO = 3.0
+GOAL_MB = 10.0
 
 
-def kernel_baseline(tmp: Path) -> float:
-    """Seconds for one trivial notebook through papermill (kernel start, import, export)."""
+def trivial_notebook(tmp: Path, k: int) -> float:
+    """Seconds for one trivial notebook through papermill in a new kernel, and its export."""
     import papermill as pm
 
     nb_path = tmp / "trivial.py"
     nb_path.write_text(TRIVIAL)
     t0 = time.perf_counter()
-    nb = pipeline._load_notebook(nb_path)
+    nb = report_run._load_notebook(nb_path)
     pm.execute_notebook(
         nb,
-        str(tmp / "trivial.ipynb"),
+        str(tmp / f"trivial-{k}.ipynb"),
         parameters={"site": None},
         kernel_name="python3",
         language="python",
         progress_bar=False,
-        kernel_manager_class=pipeline._kernel_manager_class(),
+        kernel_manager_class=report_run._kernel_manager_class(tmp),
     )
-    pipeline.export_html(tmp / "trivial.ipynb", tmp / "trivial.html")
+    report_run.export_html(tmp / f"trivial-{k}.ipynb", tmp / f"trivial-{k}.html")
     return time.perf_counter() - t0
 
 
-def library_baseline(site_path: Path) -> float:
-    """Seconds to compute every table and summary.json in-process (no notebooks)."""
-    t0 = time.perf_counter()
-    A = pipeline.Assessment(site_path)
-    A.tables()
-    A.summary()
-    return time.perf_counter() - t0
+def folder_mb(folder: Path) -> float:
+    """Size of the files under ``folder`` [MB, 10^6 bytes]."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("site", nargs="?", default=str(DEFAULT_SITE))
-    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--full", action="store_true", help="the site's trials, not --fast")
+    ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--write", default=None, help="append the results to this Markdown file")
     args = ap.parse_args()
     site_path = Path(args.site)
     site = load_site(site_path)
+    fast = not args.full
     tmp = Path(tempfile.mkdtemp(prefix="bench-assess-"))
     try:
-        base_kernel = kernel_baseline(tmp)
-        base_lib = library_baseline(site_path)
-        totals, steps = [], None
+        trivial, totals, sizes, steps = [], [], [], {}
         for k in range(args.repeat):
+            trivial.append(trivial_notebook(tmp, k))
             t0 = time.perf_counter()
-            res = pipeline.assess(site_path, tmp / f"run-{k}")
+            res = report_run.assess(site_path, tmp / f"run-{k}", fast=fast)
             totals.append(time.perf_counter() - t0)
+            sizes.append(folder_mb(res.out))
             steps = res.timings
+            plotly_mb = (res.out / "html" / report_run.PLOTLY_JS).stat().st_size / 1e6
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    total = statistics.median(totals)
+    base, total = statistics.median(trivial), statistics.median(totals)
+    ratios = [t / b for t, b in zip(totals, trivial)]
+    ratio, size = total / base, max(sizes)
+    mode = "--fast" if fast else "full"
     lines = [
-        f"## {dt.date.today().isoformat()}: {site.name}, {site.model.trials:,} trials",
+        f"## {dt.date.today().isoformat()}: {site.name}, assess {mode}",
         "",
         f"riskkit {__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs,"
-        f" {platform.machine()}; median of {args.repeat} run(s).",
+        f" {platform.machine()}; median of {args.repeat} pair(s).",
         "",
         "| step | seconds |",
         "|---|---:|",
         *[f"| {name} | {sec:.1f} |" for name, sec in steps.items()],
-        f"| **total (assess, wall clock)** | **{total:.1f}** |",
+        f"| **total (assess {mode}, wall clock)** | **{total:.1f}** |",
         "",
-        f"- baseline 1, one trivial notebook through papermill + HTML export: {base_kernel:.1f} s;"
-        f" total / baseline = {total / base_kernel:.1f}",
-        f"- baseline 2, every number in-process without notebooks: {base_lib:.1f} s;"
-        f" total / baseline = {total / base_lib:.1f}",
-        f"- goal: under {GOAL:.0f} s: {'met' if total < GOAL else 'NOT met'}"
-        f" ({total / GOAL:.0%} of it)",
+        f"- trivial notebook (kernel start, `import riskkit`, HTML export): {base:.1f} s",
+        f"- assess {mode} / trivial notebook: {ratio:.1f}"
+        f" (pairs: {', '.join(f'{r:.1f}' for r in ratios)});"
+        f" goal at most {GOAL_RATIO:.0f}: {'met' if ratio <= GOAL_RATIO else 'NOT met'}",
+        f"- run folder: {size:.1f} MB (of which html/plotly.min.js {plotly_mb:.1f} MB);"
+        f" goal at most {GOAL_MB:.0f} MB: {'met' if size <= GOAL_MB else 'NOT met'}",
         "",
     ]
     text = "\n".join(lines)

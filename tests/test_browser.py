@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 import subprocess
 
 import nbformat
@@ -130,6 +131,9 @@ def _checked(page, tmp_path):
     """The checks of :data:`CHECK_SCRIPT` on ``page`` (CSP removed so the checker can run)."""
     text = _CSP.sub("", page.read_text(encoding="utf-8"))
     probe = tmp_path / f"probe-{page.name}"
+    lib = page.parent / "plotly.min.js"  # the run's one plotly.js, beside the pages
+    if lib.is_file() and not (tmp_path / lib.name).is_file():
+        shutil.copyfile(lib, tmp_path / lib.name)
     probe.write_text(text.replace("</body>", CHECK_SCRIPT + "</body>"), encoding="utf-8")
     out = subprocess.run(
         [
@@ -194,3 +198,55 @@ def test_summary_pdf_holds_the_headline_figures(example_run):
     assert money(plan["expected_ale"], summary["currency"]) in text
     for m in plan["members"]:
         assert m["id"] in text
+
+
+# --- a light run folder: one plotly.js for all pages, still offline when moved (issue 13) ----
+
+MAX_RUN_MB = 10.0
+"""Largest run folder of an example site [MB, 10^6 bytes] (about 50 MB before issue 13)."""
+
+
+def _mb(folder):
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+
+
+def test_run_folder_is_light_with_one_plotly_js(example_run):
+    assert _mb(example_run) <= MAX_RUN_MB, f"{_mb(example_run):.1f} MB"
+    copies = sorted(p.relative_to(example_run) for p in example_run.rglob("plotly*.js"))
+    assert [str(p) for p in copies] == ["html/plotly.min.js"]
+    bundle = (example_run / "html" / "plotly.min.js").read_text(encoding="utf-8")
+    marker = bundle[:2000][-200:]  # a piece of plotly.js itself, not of its licence header
+    for f in [*example_run.glob("html/*.html"), *example_run.glob("notebooks/*.ipynb")]:
+        text = f.read_text(encoding="utf-8")
+        assert marker not in text, f"{f.name} inlines plotly.js"
+    for page in example_run.glob("html/*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert '<script src="plotly.min.js" charset="utf-8"></script>' in text, page.name
+        policy = html.unescape(_CSP.search(text).group(0))
+        scripts = re.search(r"script-src ([^;]*)", policy).group(1)
+        assert "'self'" in scripts.split() and "unsafe" not in scripts, scripts
+
+
+HANDLER = """<img src="no-such-image.png" onerror="document.body.setAttribute('data-rk',
+'HAND' + 'LER RAN')"><script>document.body.setAttribute('data-rk2', 'INLINE' + ' RAN')
+</script>"""
+
+
+def test_moved_run_folder_draws_every_figure_under_its_csp(example_run, tmp_path):
+    """A copy of the run folder elsewhere: every page's CSP lets the local plotly.min.js run
+    (file:// pages, so this is what Chromium does with 'self'), every figure is drawn, and an
+    inline event handler or an unlisted inline script put into a page is still blocked."""
+    moved = tmp_path / "elsewhere" / "copy of the run"
+    shutil.copytree(example_run, moved)
+    pages = sorted((moved / "html").glob("*.html"))
+    drawn_total = 0
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        figures = text.count('class="plotly-graph-div"')
+        page.write_text(text.replace("</body>", HANDLER + "</body>"), encoding="utf-8")
+        dom = _dom(page, tmp_path)
+        assert dom.count('class="main-svg"') >= figures, page.name  # each figure drew
+        assert dom.count("js-plotly-plot") >= figures, page.name
+        assert "HANDLER RAN" not in dom and "INLINE RAN" not in dom, page.name
+        drawn_total += figures
+    assert drawn_total >= 10  # the reports do hold figures

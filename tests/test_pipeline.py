@@ -252,7 +252,9 @@ def test_assess_writes_the_complete_folder(first_run):
     assert out.parent.name == "tiny" and re.fullmatch(r"\d{4}-\d\d-\d\d-[0-9a-f]{7}", out.name)
     stems = [s for s, _ in pipeline.NOTEBOOKS]
     assert sorted(p.name for p in (out / "notebooks").iterdir()) == [f"{s}.ipynb" for s in stems]
-    assert sorted(p.name for p in (out / "html").iterdir()) == [f"{s}.html" for s in stems]
+    assert sorted(p.name for p in (out / "html").iterdir()) == sorted(
+        [f"{s}.html" for s in stems] + ["plotly.min.js"]  # one plotly.js for every page
+    )
     for f in ("summary.json", "index.html", "tables.xlsx", "input/site.yaml"):
         assert (out / f).is_file(), f
     assert not (out / ".cache").exists()
@@ -273,9 +275,12 @@ def test_html_reports_have_live_plots_and_no_code(first_run):
     for page in (out / "html").glob("*.html"):
         html = page.read_text()
         assert "plotly-graph-div" in html and "Plotly.newPlot" in html, page.name
-        assert "window.Plotly" in html  # plotly.js is inlined: works offline
+        # plotly.js comes from the run folder's one copy beside the page: works offline
+        assert '<script src="plotly.min.js" charset="utf-8"></script>' in html, page.name
+        assert "window.Plotly" not in html, page.name  # not inlined again
         assert not re.search(r"<script[^>]*src=[\"']https?://", html), page.name
         assert "setup_notebook" not in html and "from_parameters" not in html  # no code cells
+    assert "window.Plotly" in (out / "html" / "plotly.min.js").read_text(encoding="utf-8")
     executed = nbformat.read(out / "notebooks" / "02_risk.ipynb", as_version=4)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert f"trials = {TRIALS}" in injected[0].source and f"seed = {SEED}" in injected[0].source

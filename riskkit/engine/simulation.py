@@ -237,9 +237,17 @@ class _Chunk:
     """
 
     def __init__(
-        self, site: Site, seed: int, plans: list[_ScenarioRun], events: bool, a: int, b: int
+        self,
+        site: Site,
+        seed: int,
+        plans: list[_ScenarioRun],
+        events: bool,
+        a: int,
+        b: int,
+        origin: int = 0,
     ):
         self.site = site
+        self.origin = origin  # the outputs' row 0 is trial ``origin``
         self.seed = seed
         self.plans = plans
         self.events = events
@@ -327,7 +335,7 @@ class _Chunk:
             if outs[idx[0]].rates is not None:
                 lam = np.broadcast_to(lam0 * _factor(v, red), (n,))
                 for i in idx:
-                    outs[i].rates[a:b, plan.col] = lam
+                    outs[i].rates[a - self.origin : b - self.origin, plan.col] = lam
         if not self.events or not plan.has_events:
             return
 
@@ -351,7 +359,7 @@ class _Chunk:
         sid = plan.id
         m = hi - lo
         total = int(counts.sum())
-        sub = slice(self.a + lo, self.a + hi)
+        sub = slice(self.a - self.origin + lo, self.a - self.origin + hi)
         if total == 0:  # outputs start at zero
             return
         starts = np.zeros(m, dtype=np.int64)
@@ -452,13 +460,38 @@ def _run(
     workers: int | None,
     events: bool = True,
     rates: bool = False,
+    client: Any = None,
 ) -> list[_Out]:
-    workers = _resolve_workers(workers)
+    if client is not None:
+        workers = max(1, sum(client.nthreads().values()))
+    else:
+        workers = _resolve_workers(workers)
     chunk = _chunk_trials(chunk_size, trials, workers)
     _check_rates(site)
     plans = _scenario_runs(site, states)
+    outs = _outputs(plans, len(states), trials, events, rates)
+    starts = range(0, trials, chunk)
+    if client is not None:
+        _run_on_cluster(client, site, seed, plans, events, rates, outs, starts, chunk, trials)
+        return outs
+
+    def one(a: int) -> None:
+        _Chunk(site, seed, plans, events, a, min(a + chunk, trials)).run(outs)
+
+    if workers == 1 or len(starts) == 1:
+        for a in starts:
+            one(a)
+    else:
+        with ThreadPoolExecutor(max_workers=min(workers, len(starts))) as ex:
+            for fut in [ex.submit(one, a) for a in starts]:
+                fut.result()
+    return outs
+
+
+def _outputs(plans: list[_ScenarioRun], states: int, trials: int, events: bool, rates: bool):
+    """Zeroed outputs of ``states`` states for ``trials`` trials."""
     outs = []
-    for _ in states:
+    for _ in range(states):
         harm_cols = {cat: [p.col for p in plans if cat in p.harms] for cat in HARM_CATEGORIES}
         outs.append(
             _Out(
@@ -473,24 +506,52 @@ def _run(
                 rates=np.zeros((trials, len(plans)), order="F") if rates else None,
             )
         )
-
-    def one(a: int) -> None:
-        _Chunk(site, seed, plans, events, a, min(a + chunk, trials)).run(outs)
-
-    starts = range(0, trials, chunk)
-    if workers == 1 or len(starts) == 1:
-        for a in starts:
-            one(a)
-    else:
-        with ThreadPoolExecutor(max_workers=min(workers, len(starts))) as ex:
-            for fut in [ex.submit(one, a) for a in starts]:
-                fut.result()
     return outs
 
 
-# --------------------------------------------------------------------------------------------
-# Public API
-# --------------------------------------------------------------------------------------------
+def _remote_chunk(site, seed, plans, events, rates, states, a, b) -> list[_Out]:
+    """The outputs of trials ``[a, b)`` alone (row 0 is trial ``a``): a task on a cluster."""
+    outs = _outputs(plans, states, b - a, events, rates)
+    _Chunk(site, seed, plans, events, a, b, origin=a).run(outs)
+    return outs
+
+
+def _run_on_cluster(client, site, seed, plans, events, rates, outs, starts, chunk, trials):
+    """Simulate the chunks as tasks of a Dask cluster and copy their rows into ``outs``.
+
+    Each task draws exactly what the local chunk would (the streams are keyed by block), so
+    the numbers are bit-identical to a local run.
+    """
+    from dask.distributed import as_completed
+
+    site_f, plans_f = client.scatter([site, plans], broadcast=True, hash=False)
+    futures = {
+        client.submit(
+            _remote_chunk,
+            site_f,
+            seed,
+            plans_f,
+            events,
+            rates,
+            len(outs),
+            a,
+            min(a + chunk, trials),
+            pure=False,
+        ): a
+        for a in starts
+    }
+    for fut in as_completed(list(futures)):
+        a = futures[fut]
+        part = fut.result()
+        rows = slice(a, a + (part[0].loss if events else part[0].rates).shape[0])
+        for o, p in zip(outs, part):
+            if events:
+                o.loss[rows] = p.loss
+                for cat, h in p.harm.items():
+                    o.harm[cat][rows] = h
+            if rates:
+                o.rates[rows] = p.rates
+        fut.release()
 
 
 def _resolve_run(site: Site, trials, seed, states: int = 1) -> tuple[int, int]:
@@ -511,6 +572,7 @@ def simulate(
     *,
     chunk_size: int | None = None,
     workers: int | None = 1,
+    client: Any = None,
 ) -> Simulation:
     """Simulate annual losses of every scenario of ``site`` in one state.
 
@@ -536,6 +598,11 @@ def simulate(
         Threads simulating chunks of trials at the same time; ``None`` means one per CPU
         available to the process. Never changes the numbers. Each running chunk holds its own
         per-event arrays, so memory beyond the results grows with ``workers``.
+    client : dask.distributed.Client, optional
+        Simulate the chunks as tasks on this Dask cluster (``workers`` is then ignored, and
+        chunks are sized for the cluster's threads); the results come back to this process.
+        Bit-identical to a local run with the same seed: every block of trials draws from
+        its own streams wherever it runs. Needs riskkit installed on the workers.
 
     Returns
     -------
@@ -559,7 +626,7 @@ def simulate(
     st = resolve_state(site, state, plan)
     trials, seed = _resolve_run(site, trials, seed)
     workers = _resolve_workers(workers)
-    (out,) = _run(site, [st], trials, seed, chunk_size, workers)
+    (out,) = _run(site, [st], trials, seed, chunk_size, workers, client=client)
     return Simulation(site, trials, seed, st, out, chunk_size, workers)
 
 
@@ -571,6 +638,7 @@ def simulate_many(
     *,
     chunk_size: int | None = None,
     workers: int | None = 1,
+    client: Any = None,
 ) -> dict[str, Simulation]:
     """Simulate several states or plans in one pass, sharing every random draw.
 
@@ -584,7 +652,7 @@ def simulate_many(
         Name -> a list of candidate ids (a plan), a state name (``'unmitigated'``,
         ``'current'``) or a :class:`~riskkit.exposure.State`. An iterable of state names
         maps each name to itself.
-    trials, seed, chunk_size, workers
+    trials, seed, chunk_size, workers, client
         As for :func:`simulate`.
 
     Returns
@@ -613,7 +681,7 @@ def simulate_many(
     workers = _resolve_workers(workers)
     if not states:
         return {}
-    outs = _run(site, states, trials, seed, chunk_size, workers)
+    outs = _run(site, states, trials, seed, chunk_size, workers, client=client)
     return {
         n: Simulation(site, trials, seed, st, o, chunk_size, workers)
         for n, st, o in zip(names, states, outs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import dataclasses
@@ -10,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -141,13 +143,16 @@ def _load_notebook(path: Path):
     return nb
 
 
-def _kernel_manager_class():
+def _kernel_manager_class(socket_dir: str | os.PathLike | None = None):
     """A kernel manager that talks to the kernel over IPC sockets instead of TCP ports.
 
     Several runs on one machine (tests, people, processes) cannot collide on ports, and the
-    kernel does not warn about unencrypted TCP. The kernel's own stdout and stderr go nowhere:
-    cell output and errors reach the notebook through messages, and a kernel interrupted or
-    shut down by a signal would otherwise print its internal tracebacks into the terminal.
+    kernel does not warn about unencrypted TCP. The sockets are named by an absolute path:
+    ``<socket_dir>/k-<n>`` (default: a fresh private temporary folder per kernel manager), so
+    they depend neither on the working directory nor on other runs of the same process. The
+    kernel's own stdout and stderr go nowhere: cell output and errors reach the notebook
+    through messages, and a kernel interrupted or shut down by a signal would otherwise print
+    its internal tracebacks into the terminal.
     """
     import subprocess
 
@@ -155,9 +160,34 @@ def _kernel_manager_class():
     from traitlets import default
 
     class IPCKernelManager(AsyncKernelManager):
+        _rk_base: str | None = None
+
+        def _socket_base(self) -> str | None:
+            if self._rk_base is None and os.name == "posix":
+                self._rk_base = _ipc_base(socket_dir) or ""
+            return self._rk_base or None
+
         @default("transport")
         def _default_transport(self):
-            return "ipc" if os.name == "posix" else "tcp"
+            return "ipc" if self._socket_base() else "tcp"
+
+        @default("ip")
+        def _default_ip(self):
+            if self.transport != "ipc":
+                return super()._ip_default()
+            return self._socket_base()
+
+        def client(self, **kw):
+            """A kernel client, remembered so :meth:`close_clients` can close its sockets."""
+            kc = super().client(**kw)
+            self.__dict__.setdefault("_rk_clients", []).append(kc)
+            return kc
+
+        def close_clients(self) -> None:
+            """Close every client made so far (papermill leaves them open with our kernel)."""
+            for kc in self.__dict__.pop("_rk_clients", []):
+                with contextlib.suppress(Exception):
+                    kc.stop_channels()
 
         async def start_kernel(self, **kw):
             kw.setdefault("stdout", subprocess.DEVNULL)
@@ -165,6 +195,23 @@ def _kernel_manager_class():
             return await super()._async_start_kernel(**kw)
 
     return IPCKernelManager
+
+
+_SOCKET_PATH_MAX = 100
+"""Longest IPC socket path used [characters] (Unix allows about 107 bytes)."""
+
+
+def _ipc_base(socket_dir) -> str | None:
+    """Absolute base path of a kernel's IPC sockets, or None where it would be too long.
+
+    ``socket_dir`` names a folder to create the sockets in; by default a fresh private
+    temporary folder (removed when the interpreter exits, if still there).
+    """
+    if socket_dir is None:
+        socket_dir = tempfile.mkdtemp(prefix="rk-ipc-")
+        atexit.register(shutil.rmtree, socket_dir, ignore_errors=True)
+    base = str(Path(socket_dir).absolute() / "k")
+    return base if len(base) + 4 <= _SOCKET_PATH_MAX else None
 
 
 _EXTERNAL_SCRIPT = re.compile(
@@ -194,8 +241,14 @@ def _csp_meta(policy: str) -> str:
     return f'<meta http-equiv="Content-Security-Policy" content="{escape.html(policy)}">'
 
 
-def _with_csp(body: str) -> str:
-    """``body`` with a CSP ``<meta>`` first in its ``<head>``, allowing its inline scripts."""
+def _with_csp(body: str, local_scripts: bool = False) -> str:
+    """``body`` with a CSP ``<meta>`` first in its ``<head>``, allowing its inline scripts.
+
+    ``local_scripts`` also allows scripts loaded from the page's own location (``'self'``):
+    the run folder's ``html/plotly.min.js``. Chromium matches ``'self'`` of a ``file://`` page
+    against ``file://`` scripts, so the page works from any folder it is copied to; inline
+    event handlers and remote scripts stay blocked.
+    """
     hashes = sorted(
         {
             "'sha256-"
@@ -205,7 +258,8 @@ def _with_csp(body: str) -> str:
             if not re.search(r"\bsrc\s*=", m.group(1), re.IGNORECASE)
         }
     )
-    meta = _csp_meta(CSP_REPORT.format(scripts=" ".join(hashes) or "'none'"))
+    sources = (["'self'"] if local_scripts else []) + hashes
+    meta = _csp_meta(CSP_REPORT.format(scripts=" ".join(sources) or "'none'"))
     head = re.search(r"<head[^>]*>", body, re.IGNORECASE)
     if head is None:
         return meta + body
@@ -226,13 +280,78 @@ def _with_print_css(body: str) -> str:
     return body[: end.start()] + PRINT_STYLE + "\n" + body[end.start() :]
 
 
-def export_html(ipynb: str | os.PathLike, html: str | os.PathLike, title: str | None = None):
+PLOTLY_JS = "plotly.min.js"
+"""File name of the run's one copy of plotly.js, in ``html/`` beside the reports."""
+
+_BUNDLE_STUB = "<!-- riskkit: plotly.js removed here; the HTML reports load html/plotly.min.js -->"
+"""What replaces plotly.js inlined in a saved notebook's output."""
+
+
+def _plotly_bundle_tag() -> str:
+    """plotly.js inlined as plotly's ``notebook`` renderer writes it into an output."""
+    from plotly.offline import get_plotlyjs
+
+    return f"<script>{get_plotlyjs()}</script>"
+
+
+def _strip_plotly_bundle(ipynb: str | os.PathLike) -> bool:
+    """Remove plotly.js inlined in the outputs of a saved notebook (about 4.7 MB each).
+
+    The figures keep their plotly mimetype output (drawn by JupyterLab) and their HTML; the
+    HTML reports load the run's ``html/plotly.min.js`` instead (:func:`export_html`).
+
+    Returns
+    -------
+    bool
+        Whether anything was removed (the notebook is rewritten only then).
+    """
+    import nbformat
+
+    nb = nbformat.read(ipynb, as_version=4)
+    tag, changed = _plotly_bundle_tag(), False
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            html = o.get("data", {}).get("text/html")
+            if isinstance(html, str) and len(html) >= len(tag) and tag in html:
+                o["data"]["text/html"] = html.replace(tag, _BUNDLE_STUB)
+                changed = True
+    if changed:
+        nbformat.write(nb, ipynb)
+    return changed
+
+
+def write_plotly_js(folder: str | os.PathLike) -> Path:
+    """Copy the installed plotly.js into ``folder`` as :data:`PLOTLY_JS`; its path."""
+    from plotly.offline import get_plotlyjs
+
+    path = Path(folder) / PLOTLY_JS
+    path.write_text(get_plotlyjs(), encoding="utf-8")
+    return path
+
+
+def export_html(
+    ipynb: str | os.PathLike,
+    html: str | os.PathLike,
+    title: str | None = None,
+    plotly_js: str | None = None,
+):
     """Export an executed notebook as a self-contained HTML report without code cells.
 
-    Outputs are kept (plotly figures with plotly.js inlined), inputs and prompts dropped, and
-    scripts that would be fetched from the internet (require.js, MathJax) removed, so the page
-    works offline. A Content-Security-Policy ``<meta>`` (:data:`CSP_REPORT`) lets only the
-    page's own inline scripts run.
+    Outputs are kept, inputs and prompts dropped, and scripts that would be fetched from the
+    internet (require.js, MathJax) removed, so the page works offline. A
+    Content-Security-Policy ``<meta>`` (:data:`CSP_REPORT`) lets only the page's own inline
+    scripts run, and with ``plotly_js`` the local plotly.js file.
+
+    Parameters
+    ----------
+    ipynb, html : path
+        The executed notebook and the page to write.
+    title : str, optional
+        The page's title (default: the notebook's stem).
+    plotly_js : str, optional
+        Relative URL of a plotly.js file beside the page (``"plotly.min.js"`` in a run's
+        ``html/``, see :func:`write_plotly_js`): the page loads it with ``<script src>`` and
+        inlines no copy. Default: plotly.js is inlined (the page stands alone).
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -250,7 +369,18 @@ def export_html(ipynb: str | os.PathLike, html: str | os.PathLike, title: str | 
     )
     resources = {"metadata": {"name": title or Path(ipynb).stem}}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    body = _with_csp(_with_print_css(_EXTERNAL_SCRIPT.sub("", body)))
+    body = _EXTERNAL_SCRIPT.sub("", body)
+    tag = _plotly_bundle_tag()
+    if plotly_js is None:
+        body = body.replace(_BUNDLE_STUB, tag)  # a stripped notebook gets its copy back
+        lib = tag if "Plotly.newPlot" in body and tag not in body else ""
+    else:
+        body = body.replace(tag, "").replace(_BUNDLE_STUB, "")
+        lib = f'<script src="{escape.html(plotly_js)}" charset="utf-8"></script>'
+    if lib:
+        end = re.search(r"</head\s*>", body, re.IGNORECASE)
+        body = lib + body if end is None else body[: end.start()] + lib + body[end.start() :]
+    body = _with_csp(_with_print_css(body), local_scripts=plotly_js is not None)
     Path(html).write_text(body, encoding="utf-8")
     return Path(html)
 
@@ -267,7 +397,7 @@ def _emit(progress, event: str, **info) -> None:
 MIN_FREE_MB = 100.0
 """Free space [MB] the output folder's file system must offer before a run starts (the
 ``min_free_mb`` argument of :func:`assess` changes it; a run of the example refinery writes
-about 30 MB)."""
+about 9 MB, 5 MB of it plotly.js)."""
 
 _OUTPUT_FAULTS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM}
 """errno values of a write that failed because of the output side (space, permission)."""
@@ -545,8 +675,113 @@ def _snapshot(sources: list[tuple[Path, str]], site_path: Path, dest: Path) -> P
     return dest if site_path.is_dir() else dest / site_path.name
 
 
-def _run_notebook(src: Path, executed: Path, params: dict, cwd: Path, progress, index, count):
-    """Execute one notebook with papermill; the seconds it took."""
+_RESET = """\
+get_ipython().run_line_magic("reset", "-f")
+get_ipython().execution_count = 1
+import plotly.io
+plotly.io.renderers["notebook"].global_init = False
+del plotly
+"""
+"""Run in the kernel before each notebook: forget every name an earlier one defined (the
+modules it imported stay loaded, which is the saving), number cells from 1 again, and keep
+plotly's ``notebook`` renderer from inlining plotly.js (4.7 MB) into the saved notebook: the
+HTML reports load the run's one ``html/plotly.min.js`` (:func:`export_html`), and JupyterLab
+draws the figures from their plotly mimetype output."""
+
+
+_WARM_UP = "import riskkit.report, plotly.io"
+"""Sent to a new kernel at once: the imports every notebook needs, done while the run computes
+its tables."""
+
+
+class _Kernel:
+    """One kernel for all the notebooks of a run, started in ``cwd``.
+
+    Started on entering, it imports riskkit at once (:data:`_WARM_UP`), while the caller goes
+    on with other work; :meth:`reset` prepares it for each notebook. Its IPC sockets live in a
+    private temporary folder, named by absolute paths, so runs in threads of one process (or
+    in other processes) never share a socket. The kernel is shut down on leaving.
+    """
+
+    def __init__(self, cwd: Path):
+        self.cwd = cwd
+        self.km = None
+        self.kc = None
+
+    def __enter__(self):
+        from jupyter_core.utils import run_sync
+
+        self._sockets = tempfile.TemporaryDirectory(prefix="rk-ipc-")
+        try:
+            self.km = _kernel_manager_class(self._sockets.name)(kernel_name="python3")
+            run_sync(self.km.start_kernel)(cwd=str(self.cwd))
+            self.kc = self.km.client()
+            self.kc.start_channels()
+            self.kc.execute(_WARM_UP, silent=True, store_history=False)  # no wait for it
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def reset(self, timeout: float = 120) -> None:
+        """Prepare the kernel for the next notebook (see :data:`_RESET`).
+
+        A new client each time (the one that sent the warm-up the first time): a client kept
+        across papermill's runs stops hearing from the kernel. Only the shell reply is awaited
+        (no ``wait_for_ready`` round trips), checking every second that the kernel lives.
+
+        Raises
+        ------
+        RuntimeError
+            The kernel died, did not answer within ``timeout`` [s], or the reset failed.
+        """
+        from jupyter_core.utils import run_sync
+
+        kc, self.kc = self.kc, None
+        if kc is None:
+            kc = self.km.client()
+            kc.start_channels()
+        try:
+            msg_id = kc.execute(_RESET, store_history=False)
+            reply, t0 = None, time.monotonic()
+            while reply is None:
+                if time.monotonic() - t0 > timeout:
+                    raise RuntimeError(f"the kernel did not answer within {timeout:g} s")
+                if not run_sync(self.km.is_alive)():
+                    raise RuntimeError("the kernel died before the notebook started")
+                with contextlib.suppress(queue.Empty):
+                    msg = run_sync(kc.get_shell_msg)(timeout=1)
+                    if msg["parent_header"].get("msg_id") == msg_id:
+                        reply = msg
+        finally:
+            kc.stop_channels()
+        if reply["content"]["status"] != "ok":
+            c = reply["content"]
+            raise RuntimeError(
+                f"the kernel could not be prepared: {c.get('ename')}: {c.get('evalue')}"
+            )
+
+    def __exit__(self, *exc):
+        from jupyter_core.utils import run_sync
+
+        try:
+            if self.km is not None:
+                self.km.close_clients()
+            if self.km is not None and self.km.has_kernel:
+                run_sync(self.km.shutdown_kernel)(now=True)
+        except Exception:
+            pass
+        finally:
+            self._sockets.cleanup()
+        return False
+
+
+def _run_notebook(src: Path, executed: Path, params: dict, kernel: _Kernel, progress, index, count):
+    """Execute one notebook with papermill in the run's kernel; the seconds it took.
+
+    Papermill injects the parameters (its ``injected-parameters`` cell) and saves the executed
+    notebook; the kernel is the run's, reset first so no name of an earlier notebook is seen.
+    """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -562,6 +797,7 @@ def _run_notebook(src: Path, executed: Path, params: dict, cwd: Path, progress, 
             counter["n"] += 1
             _emit(progress, "cell", name=name, cell=counter["n"], cells=n_cells)
 
+    kernel.reset()
     try:
         pm.execute_notebook(
             nb,
@@ -569,15 +805,21 @@ def _run_notebook(src: Path, executed: Path, params: dict, cwd: Path, progress, 
             parameters=params,
             kernel_name="python3",
             language="python",
-            cwd=str(cwd),
             progress_bar=False,
-            kernel_manager_class=_kernel_manager_class(),
+            km=kernel.km,
+            # saved once at the end (or at the failing cell), not twice a cell: those saves
+            # took as long as the cells
+            request_save_on_cell_execute=False,
             on_cell_complete=on_cell,
         )
     except PapermillExecutionError as e:
         if e.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel too
             raise KeyboardInterrupt() from None
         raise AssessError(name, e.cell_index, e.exec_count, e.source, e.ename, e.evalue) from None
+    finally:
+        kernel.km.close_clients()
+        if executed.is_file():
+            _strip_plotly_bundle(executed)
     seconds = time.perf_counter() - t0
     _emit(progress, "notebook_done", name=name, seconds=seconds)
     return seconds
@@ -585,11 +827,13 @@ def _run_notebook(src: Path, executed: Path, params: dict, cwd: Path, progress, 
 
 def _export_all(nb_paths: list[Path], work: Path) -> None:
     titles = dict(NOTEBOOKS)
+    write_plotly_js(work / "html")
     for src in nb_paths:
         export_html(
             work / "notebooks" / f"{src.stem}.ipynb",
             work / "html" / f"{src.stem}.html",
             title=titles.get(src.stem, src.stem),
+            plotly_js=PLOTLY_JS,
         )
 
 
@@ -761,12 +1005,28 @@ def assess(
         )
         (work / "notebooks").mkdir()
         (work / "html").mkdir()
-        for i, src in enumerate(nb_paths):
-            run.step = src.stem
-            executed = work / "notebooks" / f"{src.stem}.ipynb"
-            timings[src.stem] = _run_notebook(
-                src, executed, params, work, progress, i, len(nb_paths)
-            )
+        with _Kernel(work) as kernel:  # it starts and imports riskkit meanwhile
+            # every number first, into the cache the notebooks then read
+            run.step = "tables"
+            with _timed(progress, timings, "tables", "tables and summary.json"):
+                A = Assessment(
+                    load_site(snap),  # the snapshot the notebooks read
+                    trials=probe.trials,
+                    seed=probe.seed,
+                    budget=probe.budget_given,
+                    budget_kind=budget_kind,
+                    fast=fast,
+                    cache=work / _CACHE,
+                    constraints=probe.constraints,
+                )
+                names = write_tables(A.tables(previous), work)
+                summary = A.summary(previous=previous)
+            for i, src in enumerate(nb_paths):
+                run.step = src.stem
+                executed = work / "notebooks" / f"{src.stem}.ipynb"
+                timings[src.stem] = _run_notebook(
+                    src, executed, params, kernel, progress, i, len(nb_paths)
+                )
         run.step = "export"
         with _timed(progress, timings, "export", "HTML reports"):
             _export_all(nb_paths, work)
@@ -775,20 +1035,6 @@ def assess(
             run.step = "pdf"
             with _timed(progress, timings, "pdf", "summary.pdf"):
                 printing.write_pdf(summary_html, work / "summary.pdf")
-        run.step = "tables"
-        with _timed(progress, timings, "tables", "tables and summary.json"):
-            A = Assessment(
-                load_site(snap),  # the snapshot the notebooks read
-                trials=probe.trials,
-                seed=probe.seed,
-                budget=probe.budget_given,
-                budget_kind=budget_kind,
-                fast=fast,
-                cache=work / _CACHE,
-                constraints=probe.constraints,
-            )
-            names = write_tables(A.tables(previous), work)
-            summary = A.summary(previous=previous)
         shutil.rmtree(work / _CACHE, ignore_errors=True)
         summary = _write_summary(summary, names, work, nb_paths, run_info)
     return AssessResult(out=out, summary=summary, timings=timings)
