@@ -957,25 +957,23 @@ def assess(
         ``<out>-FAILED-<time>``.
     """
     site_path = Path(site_path)
-    sources = snapshot_sources(site_path)  # before the loader reads a file out of the folder
-    site = load_site(site_path)  # a broken site fails here, before any folder exists
-    # validate the parameters (and resolve their defaults) before any folder exists
-    probe = Assessment(
-        site,
-        trials=trials,
-        seed=seed,
-        budget=budget,
-        budget_kind=budget_kind,
-        fast=fast,
-        constraints=constraints,
+    sources, probe, previous, nb_paths, out = _preflight(
+        site_path,
+        out,
+        root=root,
+        previous=previous,
+        notebooks=notebooks,
+        pdf=pdf,
+        min_free_mb=min_free_mb,
+        assessment=dict(
+            trials=trials,
+            seed=seed,
+            budget=budget,
+            budget_kind=budget_kind,
+            fast=fast,
+            constraints=constraints,
+        ),
     )
-    if previous is not None:
-        previous, _ = read_previous(previous)
-    nb_paths = _notebook_paths(notebooks)
-    if pdf:
-        printing.chromium()  # a missing Chromium fails here, before any folder exists
-    out = Path(out) if out is not None else default_out(site, root)
-    check_output(out, min_free_mb)
     run_info = {"provenance": {"input": str(site_path), "started": _now()}, "timings": {}}
     run_info["provenance"]["previous"] = str(previous) if previous is not None else None
     timings = run_info["timings"]
@@ -983,18 +981,7 @@ def assess(
         work = run.work
         run.step = "input"
         snap = _snapshot(sources, site_path, work / "input")
-        params = {
-            "site": str(snap.resolve()),
-            "trials": probe.trials,
-            "seed": probe.seed,
-            "budget": probe.budget_given,
-            "budget_kind": budget_kind,
-            "out": str(work.resolve()),
-            "previous": str(previous) if previous is not None else None,
-            "fast": bool(fast),
-        }
-        if probe.constraints:  # only then, so notebooks without the parameter still run
-            params["constraints"] = list(probe.constraints)
+        params = _notebook_params(snap, probe, work, previous)
         _emit(
             progress,
             "start",
@@ -1009,18 +996,7 @@ def assess(
             # every number first, into the cache the notebooks then read
             run.step = "tables"
             with _timed(progress, timings, "tables", "tables and summary.json"):
-                A = Assessment(
-                    load_site(snap),  # the snapshot the notebooks read
-                    trials=probe.trials,
-                    seed=probe.seed,
-                    budget=probe.budget_given,
-                    budget_kind=budget_kind,
-                    fast=fast,
-                    cache=work / _CACHE,
-                    constraints=probe.constraints,
-                )
-                names = write_tables(A.tables(previous), work)
-                summary = A.summary(previous=previous)
+                names, summary = _compute(snap, probe, work, previous)
             for i, src in enumerate(nb_paths):
                 run.step = src.stem
                 executed = work / "notebooks" / f"{src.stem}.ipynb"
@@ -1038,6 +1014,58 @@ def assess(
         shutil.rmtree(work / _CACHE, ignore_errors=True)
         summary = _write_summary(summary, names, work, nb_paths, run_info)
     return AssessResult(out=out, summary=summary, timings=timings)
+
+
+def _preflight(site_path: Path, out, *, root, previous, notebooks, pdf, min_free_mb, assessment):
+    """Everything checked before a folder exists: snapshot sources, site, parameters, output.
+
+    Returns the files to snapshot, an :class:`Assessment` holding the resolved parameters
+    (``probe``), the checked ``previous`` folder, the notebook paths and the output folder.
+    """
+    sources = snapshot_sources(site_path)  # before the loader reads a file out of the folder
+    site = load_site(site_path)  # a broken site fails here, before any folder exists
+    probe = Assessment(site, **assessment)  # parameters validated, defaults resolved
+    if previous is not None:
+        previous, _ = read_previous(previous)
+    nb_paths = _notebook_paths(notebooks)
+    if pdf:
+        printing.chromium()  # a missing Chromium fails here, before any folder exists
+    out = Path(out) if out is not None else default_out(site, root)
+    check_output(out, min_free_mb)
+    return sources, probe, previous, nb_paths, out
+
+
+def _notebook_params(snap: Path, probe: Assessment, work: Path, previous) -> dict:
+    """The parameters injected into every notebook: the snapshot, not the original site."""
+    params = {
+        "site": str(snap.resolve()),
+        "trials": probe.trials,
+        "seed": probe.seed,
+        "budget": probe.budget_given,
+        "budget_kind": probe.budget_kind,
+        "out": str(work.resolve()),
+        "previous": str(previous) if previous is not None else None,
+        "fast": bool(probe.fast),
+    }
+    if probe.constraints:  # only then, so notebooks without the parameter still run
+        params["constraints"] = list(probe.constraints)
+    return params
+
+
+def _compute(snap: Path, probe: Assessment, work: Path, previous) -> tuple[list, dict]:
+    """Every table and ``summary.json`` from the snapshot, into the notebooks' shared cache."""
+    A = Assessment(
+        load_site(snap),  # the snapshot the notebooks read
+        trials=probe.trials,
+        seed=probe.seed,
+        budget=probe.budget_given,
+        budget_kind=probe.budget_kind,
+        fast=probe.fast,
+        cache=work / _CACHE,
+        constraints=probe.constraints,
+    )
+    names = write_tables(A.tables(previous), work)
+    return names, A.summary(previous=previous)
 
 
 def _print_style() -> str:
