@@ -556,3 +556,58 @@ def money_terms(scenario: Scenario) -> dict[str, tuple]:
         cat: (spec.hours, spec.cost_per_hour) if cat == "production" else (spec,)
         for cat, spec in scenario.consequences.money().items()
     }
+
+
+def required_levels(rrf, r: float):
+    """Required SL for a risk reduction factor: clamp(ceil(log_r RRF), 0, 4), vectorised.
+
+    Parameters
+    ----------
+    rrf : float or array_like of float
+        Required risk reduction factor [-] (unmitigated / tolerable risk).
+    r : float
+        Reduction per achieved level (``model.sl_reduction_per_level``), > 1.
+
+    Returns
+    -------
+    int or ndarray of int
+        0 where RRF <= 1 or is NaN (already tolerable, or nothing to reduce); 4 at most
+        (also for an infinite RRF). A tolerance of 1e-9 on log_r RRF makes RRF = r^k ask
+        for k, not k + 1, despite rounding.
+
+    References
+    ----------
+    .. [1] IEC 62443-3-2:2020, clause 4.6.4 (ZCR 5.4: determine SL-T from the risk).
+    """
+    if not r > 1:
+        raise ValueError(f"r (sl_reduction_per_level) must be > 1, {r!r} was given")
+    x = np.asarray(rrf, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lv = np.ceil(np.log(np.maximum(x, 1.0)) / math.log(r) - 1e-9)
+    lv = np.where((x > 1) & ~np.isnan(x), np.clip(lv, 0, 4), 0).astype(int)
+    return int(lv) if lv.ndim == 0 else lv
+
+
+def zone_target(levels, floor: int = 1):
+    """SL-T of a zone in one FR: the largest level of its scenarios tagged with it, at least 1.
+
+    Parameters
+    ----------
+    levels : sequence of int or of arrays
+        SL-T of each scenario of the zone tagged with the FR (arrays: one level per draw).
+    floor : int
+        The least SL-T of a zone (1).
+
+    Returns
+    -------
+    int or ndarray of int
+    """
+    if len(levels) == 0:
+        return floor
+    return np.maximum(np.max(np.asarray(levels), axis=0), floor)
+
+
+def conduit_target(zone_a, zone_b):
+    """SL-T of a conduit in one FR under ``conduit_rule: zones_max``: the larger of its zones."""
+    return np.maximum(zone_a, zone_b)
+

@@ -58,9 +58,12 @@ from .rules import (
     achieved_levels,
     acts_on,
     annualised_cost,
+    conduit_target,
     money_terms,
     protection_level,
+    required_levels,
     resolve_state,
+    zone_target,
 )
 from .site import HARM_CATEGORIES, ConsequenceEffect, FrequencyEffect, Site
 
@@ -617,15 +620,8 @@ def evpi(
 
 
 def _levels(rrf: np.ndarray, r: float) -> np.ndarray:
-    """:func:`riskkit.levels.methods.required_level` vectorised: clamp(ceil(log_r RRF), 0, 4).
-
-    The same rule on arrays (a test checks that both agree value by value); 0 where RRF <= 1.
-    """
-    rrf = np.asarray(rrf, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lv = np.ceil(np.log(np.maximum(rrf, 1e-300)) / math.log(r) - 1e-9)
-    lv = np.where(rrf <= 1, 0, lv)
-    return np.clip(lv, 0, 4).astype(int)
+    """:func:`riskkit.rules.required_levels` on an array of RRFs (one per draw)."""
+    return np.asarray(required_levels(rrf, r))
 
 
 def sl_robustness(
@@ -729,13 +725,13 @@ def _entry_levels(site: Site, level: dict, draws: int) -> list[tuple]:
         mine = [s for s in site.scenarios if s.zone == z.id]
         for fr in FRS:
             tagged = [level[s.id] for s in mine if fr in s.frs]
-            best = np.max(tagged, axis=0) if tagged else np.zeros(draws, dtype=int)
-            zone_lv[(z.id, fr)] = np.maximum(best, 1)
+            lv = zone_target(tagged)
+            zone_lv[(z.id, fr)] = np.broadcast_to(lv, (draws,)).astype(int)
     out = [("zone", z.id, fr, zone_lv[(z.id, fr)]) for z in site.zones for fr in FRS]
     for c in site.conduits:
         a, b = c.zones
         for fr in FRS:
-            out.append(("conduit", c.id, fr, np.maximum(zone_lv[(a, fr)], zone_lv[(b, fr)])))
+            out.append(("conduit", c.id, fr, conduit_target(zone_lv[(a, fr)], zone_lv[(b, fr)])))
     return out
 
 

@@ -299,3 +299,26 @@ def test_acts_on(site):
     cm_f = site.countermeasure("CM-F").effects[0]
     assert rules.acts_on(cm_f, site.scenario("S-1"))  # by scenario id
     assert not rules.acts_on(cm_f, site.scenario("S-2"))
+
+
+def test_required_levels_by_hand():
+    # log10 of 1000 is 3 (exactly a level: 3, not 4); 1000.1 needs a fourth order
+    assert rules.required_levels(1000.0, 10.0) == 3
+    assert rules.required_levels(1000.1, 10.0) == 4
+    assert rules.required_levels(0.5, 10.0) == 0 and rules.required_levels(1.0, 10.0) == 0
+    assert rules.required_levels(float("inf"), 10.0) == 4
+    assert rules.required_levels(float("nan"), 10.0) == 0
+    # r = 3: RRF 10 needs ceil(log3 10) = ceil(2.096) = 3; 1e9 is capped at 4
+    arr = rules.required_levels(np.array([10.0, 9.0, 1e9, 2.0]), 3.0)
+    assert arr.tolist() == [3, 2, 4, 1]
+    with pytest.raises(ValueError, match="must be > 1, 1.0 was given"):
+        rules.required_levels(5.0, 1.0)
+
+
+def test_zone_and_conduit_targets_by_hand():
+    assert rules.zone_target([]) == 1  # no scenario tagged: the floor
+    assert rules.zone_target([0, 0]) == 1
+    assert rules.zone_target([2, 3, 1]) == 3
+    per_draw = rules.zone_target([np.array([0, 2, 1]), np.array([1, 1, 3])])
+    assert per_draw.tolist() == [1, 2, 3]
+    assert rules.conduit_target(np.array([1, 3]), np.array([2, 2])).tolist() == [2, 3]

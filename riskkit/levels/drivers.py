@@ -9,9 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..rules import (
-    sl_factor,
-)
+from ..rules import conduit_target, sl_factor, zone_target
 from ..site import FRS, Site
 
 
@@ -31,12 +29,10 @@ def _aggregate(site: Site, scen: pd.DataFrame):
                     key=lambda s: (-tagged.at[s, "sl_t"], -tagged.at[s, "rrf"], order[s]),
                 )
                 best = key[0]
+            val = int(zone_target(list(tagged["sl_t"]) if len(tagged) else []))  # driver below
             if best is not None and tagged.at[best, "sl_t"] >= 1:
-                rec = tagged.loc[best]
-                val = int(rec["sl_t"])
-                drv = _driver_fields(best, rec, "scenario")
+                drv = _driver_fields(best, tagged.loc[best], "scenario")
             else:
-                val = 1
                 drv = _driver_fields(None, None, "floor")
             vec.append(val)
             drivers.append({"kind": "zone", "id": z.id, "fr": fr, "sl_t": val, "via": z.id, **drv})
@@ -50,8 +46,8 @@ def _aggregate(site: Site, scen: pd.DataFrame):
             a, b = (zdrv[(zid, fr)] for zid in c.zones)
             ra = a["rrf"] if a["basis"] == "scenario" else -1.0
             rb = b["rrf"] if b["basis"] == "scenario" else -1.0
-            win = a if (a["sl_t"], ra) >= (b["sl_t"], rb) else b
-            vec.append(win["sl_t"])
+            win = a if (a["sl_t"], ra) >= (b["sl_t"], rb) else b  # the driver of the value
+            vec.append(int(conduit_target(a["sl_t"], b["sl_t"])))
             drivers.append({**win, "kind": "conduit", "id": c.id})
         con_rows[c.id] = vec
     conduits = _vectors(con_rows, "conduit")

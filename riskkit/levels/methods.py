@@ -81,6 +81,7 @@ from ..rules import (
     KIND_PURDUE,
     harm_at_least,
     money_terms,
+    required_levels,
     sl_factor,
 )
 from ..site import FRS, HARM_CATEGORIES, Problem, Site, SiteError
@@ -135,12 +136,7 @@ def required_level(rrf: float, r: float = 10.0) -> int:
     >>> required_level(1000.0), required_level(1000.1), required_level(0.5)
     (3, 4, 0)
     """
-    if not r > 1:
-        raise ValueError(f"r (sl_reduction_per_level) must be > 1, {r!r} was given")
-    if not np.isfinite(rrf) or rrf <= 1:
-        return 4 if rrf == np.inf else 0
-    # a small tolerance so that RRF = r^k exactly (up to rounding) asks for k, not k + 1
-    return int(min(4, max(0, math.ceil(math.log(rrf) / math.log(r) - 1e-9))))
+    return required_levels(rrf, r)
 
 
 def threat_level(
