@@ -16,7 +16,7 @@ import pandas as pd
 
 from .. import __version__
 from ..exposure import annualised_cost
-from ..rules import STATES
+from ..rules import STATES, loss_grid
 from ..site import FRS
 from . import schema
 from .common import _jsonable, _vec_text, read_summary
@@ -499,7 +499,9 @@ def exceedance(A, states: Iterable[str] | None = None, points: int = 200) -> pd.
         pos = x[x > 0]
         if pos.size:
             lo, hi = min(lo, float(pos.min())), max(hi, float(pos.max()))
-    grid = np.geomspace(lo, hi, points) if hi > lo else np.array([max(hi, 1.0)])
+    if hi < lo:  # no simulated year with a loss: one threshold, 1 currency unit
+        lo = hi = 1.0
+    grid = loss_grid(lo, hi, points)
     return pd.DataFrame(
         {st: A.simulation(st).exceedance("site", points=grid)["site"] for st in states}
     )
