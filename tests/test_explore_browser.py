@@ -174,8 +174,14 @@ def _run_first_code_cell(page, tries: int = 3) -> None:
     dialog = page.locator(".jp-Dialog")
     for _ in range(tries):
         if dialog.count():
-            dialog.get_by_role("button", name="Select").click()
-            dialog.wait_for(state="detached", timeout=30_000)
+            # "Select Kernel" (button "Select"), or another dialog JupyterLab raises while
+            # the session settles: take its default (accept) button, else dismiss it
+            accept = dialog.locator("button.jp-mod-accept")
+            if accept.count():
+                accept.first.click()
+            else:
+                page.keyboard.press("Escape")
+            dialog.first.wait_for(state="detached", timeout=30_000)
         page.locator(".jp-CodeCell .jp-InputArea-editor").first.click()
         page.keyboard.press("Shift+Enter")
         try:
