@@ -721,9 +721,15 @@ def assess(
     ale = s["site"]["ale"]
     plan = s["plan"]
     click.echo(f"wrote {result.out}")
+    if plan.get("expected_ale") is not None and plan.get("expected_ale_current") is not None:
+        click.echo(
+            f"  expected annual loss (exact): current {plan['expected_ale_current']:,.0f},"
+            f" with plan {plan['expected_ale']:,.0f} {cur}/yr"
+        )
     click.echo(
-        f"  expected annual loss: unmitigated {ale['unmitigated']:,.0f}, current "
-        f"{ale['current']:,.0f}, with plan {ale['plan']:,.0f} {cur}/yr"
+        f"  simulated annual loss ({s['provenance']['trials']:,} years): unmitigated"
+        f" {ale['unmitigated']:,.0f}, current {ale['current']:,.0f},"
+        f" with plan {ale['plan']:,.0f} {cur}/yr"
     )
     members = ", ".join(m["id"] for m in plan["members"]) or "none"
     click.echo(f"  plan: {members} ({plan['annualised_cost']:,.0f} {cur}/yr)")

@@ -364,3 +364,25 @@ def test_levels_shows_a_dash_where_nothing_drives_and_no_nan():
     assert result.exit_code == 0, result.output
     assert not re.search(r"\b(NaN|nan|None)\b", result.output), result.output
     assert re.search(r"zone +Z-DMZ( +1){8} +0 +-$", result.output, re.M), result.output
+
+
+@pytest.mark.slow
+def test_assess_prints_exact_and_simulated_losses_labelled(tmp_path):
+    """The closing lines of `assess` say which loss is exact and which simulated (issue 11),
+    with the numbers of the run's summary.json."""
+    import json
+
+    tiny = Path(__file__).parent / "data" / "tiny" / "site.yaml"
+    out = tmp_path / "run"
+    r = CliRunner().invoke(cli, ["assess", str(tiny), "--out", str(out), "--trials", "200"])
+    assert r.exit_code == 0, r.output
+    s = json.loads((out / "summary.json").read_text())
+    p, ale = s["plan"], s["site"]["ale"]
+    assert (
+        f"expected annual loss (exact): current {p['expected_ale_current']:,.0f},"
+        f" with plan {p['expected_ale']:,.0f} EUR/yr"
+    ) in r.output
+    assert (
+        f"simulated annual loss (200 years): unmitigated {ale['unmitigated']:,.0f},"
+        f" current {ale['current']:,.0f}, with plan {ale['plan']:,.0f} EUR/yr"
+    ) in r.output
