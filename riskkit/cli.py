@@ -569,15 +569,6 @@ class _AssessProgress:
             self.status = None
 
 
-def _finite_budget(ctx, param, value):
-    """``assess --budget``: a finite number >= 0 (nan and inf are usage errors, exit 2)."""
-    import math
-
-    if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"must be a finite number >= 0, {value} was given")
-    return value
-
-
 @cli.command()
 @click.argument("site_path", type=click.Path(exists=True))
 @click.option(
@@ -586,25 +577,11 @@ def _finite_budget(ctx, param, value):
     default=None,
     help="Output folder; must not exist. Default reports/<site>/<date>-<input hash>/.",
 )
-@click.option(
-    "--trials",
-    type=click.IntRange(min=100),
-    default=None,
-    help="Monte Carlo trials, >= 100 (default: the site's model.trials).",
-)
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Seed (default: the site's model.seed).",
-)
-@click.option(
-    "--budget",
-    type=click.FloatRange(min=0),
-    default=None,
-    callback=_finite_budget,
-    help="Budget of the recommended plan [currency/yr]; default: the plan with the "
-    "least total cost of risk.",
+@trials_option("Monte Carlo trials, >= 100 (default: the site's model.trials).")
+@seed_option("Seed (default: the site's model.seed).")
+@budget_option(
+    "Budget of the recommended plan [currency/yr]; default: the plan with the "
+    "least total cost of risk."
 )
 @click.option(
     "--budget-kind",
@@ -1024,15 +1001,8 @@ def negative_return_warning(site, best) -> str | None:
     metavar="ADDRESS",
     help="Run on this Dask cluster (tcp://host:port) instead of local processes.",
 )
-@click.option(
-    "--trials",
-    type=click.IntRange(min=100),
-    default=None,
-    help="Monte Carlo trials, >= 100 (default: each site's model.trials).",
-)
-@click.option(
-    "--seed", type=click.IntRange(min=0), default=None, help="Seed (default: each site's)."
-)
+@trials_option("Monte Carlo trials, >= 100 (default: each site's model.trials).")
+@seed_option("Seed (default: each site's).")
 @click.option("--fast", is_flag=True, help="As assess --fast.")
 @click.option(
     "--timeout",
