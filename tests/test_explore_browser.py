@@ -151,12 +151,7 @@ def test_explore_serves_the_explorer_and_redraws_after_a_control_moves(tmp_path)
                 html = page.content()
                 assert "Explorer(" not in html and "import riskkit" not in html  # no code
 
-                slider = page.locator(".widget-slider", has_text="consequence x")
-                slider.locator(".widget-readout").click()
-                page.keyboard.press("Control+A")
-                page.keyboard.type("3")
-                page.keyboard.press("Enter")
-                page.wait_for_function(f"{SITE_CURVE} !== {before!r}", timeout=60_000, polling=200)
+                slider = _type_into_slider(page, "consequence x", "3", before)
                 assert slider.locator(".widget-readout").inner_text().strip() == "3.00"
                 page.wait_for_timeout(500)  # let late messages arrive before the console check
                 shot = tmp_path / "explorer.png"
@@ -166,6 +161,18 @@ def test_explore_serves_the_explorer_and_redraws_after_a_control_moves(tmp_path)
     assert errors == []
     assert outside == []
     assert shot.stat().st_size > 10_000
+
+
+def _type_into_slider(page, label: str, value: str, before):
+    """Type ``value`` into the readout of the slider labelled ``label``; wait until the site
+    curve differs from ``before``. Returns the slider."""
+    slider = page.locator(".widget-slider", has_text=label)
+    slider.locator(".widget-readout").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(value)
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"{SITE_CURVE} !== {before!r}", timeout=60_000, polling=200)
+    return slider
 
 
 def _run_first_code_cell(page, tries: int = 3) -> None:
@@ -250,12 +257,7 @@ def test_the_notebook_opens_as_a_notebook_in_jupyterlab_and_runs_the_explorer(tm
                     polling=250,
                 )
                 before = page.evaluate(SITE_CURVE)
-                slider = page.locator(".widget-slider", has_text="A-CRIME rate x")
-                slider.locator(".widget-readout").click()
-                page.keyboard.press("Control+A")
-                page.keyboard.type("2")
-                page.keyboard.press("Enter")
-                page.wait_for_function(f"{SITE_CURVE} !== {before!r}", timeout=60_000, polling=200)
+                _type_into_slider(page, "A-CRIME rate x", "2", before)
                 page.wait_for_timeout(500)
             finally:
                 with contextlib.suppress(Exception):  # for a look after a failure too
