@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from . import escape
-from .rules import HARM_LABELS, SEVERITY_CLASSES, purdue_level
+from .rules import HARM_LABELS, SEVERITY_CLASSES, loss_grid, purdue_level
 from .site import FRS, Site
 
 _e = escape.plot
@@ -879,7 +879,7 @@ def scenario_risk(
     if len(df) and tolerance:
         lo = float(df["loss_per_event"].min()) / 3
         hi = float(df["loss_per_event"].max()) * 3
-        xs = np.geomspace(lo, hi, 20)
+        xs = loss_grid(lo, hi, 20)
         fig.add_trace(
             go.Scatter(
                 x=xs,
