@@ -28,8 +28,8 @@ References
 .. [2] Hubbard, D. W. (2014). *How to Measure Anything*, 3rd ed., Wiley, ch. 6 (90 % credible
    intervals of calibrated estimators, fitted with a lognormal).
 .. [3] Klugman, S. A., Panjer, H. H. & Willmot, G. E. (2012). *Loss Models: From Data to
-   Decisions*, 4th ed., Wiley, sec. 3.1 and 8.2 (limited loss variable X ^ u = min(X, u) and
-   its limited expected values; policy limits).
+   Decisions*, 4th ed., Wiley, ch. 3 (the limited loss variable X ^ u = min(X, u), "right
+   censored at u", and its limited expected values) and ch. 8 (policy limits).
 .. [4] Johnson, N. L., Kotz, S. & Balakrishnan, N. (1994). *Continuous Univariate
    Distributions*, vol. 1, 2nd ed., Wiley, ch. 13-14 (partial moments of the normal and the
    lognormal).
