@@ -41,6 +41,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .graph import simple_paths
 from .site import (  # MIN_TRIALS is a schema bound of model.trials, kept with the schema
     FRS,
     HARM_CATEGORIES,
@@ -87,6 +88,11 @@ __all__ = [
     "scenario_factors",
     "scenario_elements",
     "separable",
+    "lateral",
+    "site_edges",
+    "scenario_paths",
+    "stage_probabilities",
+    "path_reach",
     "effect_product",
     "ScenarioEffects",
     "scenario_effects",
@@ -635,6 +641,8 @@ def scenario_factors(site: Site, scenario: Scenario, zones: dict, conduits: dict
     zone = zones[scenario.zone]
     entry = conduits[scenario.entry] if scenario.entry else None
     rate, resp = target_factors(site, scenario, zone, entry)
+    if lateral(scenario):  # the reach over the attack paths replaces the target's factor
+        rate = path_reach(site, scenario, zones, conduits)
     consequence = {cat: 1.0 for cat in MONEY_CATEGORIES}
     if not (np.ndim(resp) == 0 and resp == 1.0):
         for cat in site.model.response_categories:
@@ -654,6 +662,15 @@ def scenario_elements(site: Site, scenario: Scenario) -> dict[tuple[str, str], l
     out: dict[tuple[str, str], list[str]] = {("zone", scenario.zone): list(scenario.frs)}
     if scenario.entry:
         out[("conduit", scenario.entry)] = list(scenario.frs)
+    for cond, zone in scenario_paths(site, scenario)[1]:
+        if zone == scenario.zone:
+            frs = list(scenario.frs)
+        else:
+            frs = list(site.model.lateral_frs)
+            out.setdefault(("zone", zone), [])
+            out[("zone", zone)] += [f for f in frs if f not in out[("zone", zone)]]
+        out.setdefault(("conduit", cond), [])
+        out[("conduit", cond)] += [f for f in frs if f not in out[("conduit", cond)]]
     return out
 
 
@@ -669,7 +686,7 @@ def separable(site: Site, scenario: Scenario) -> bool:
         m.sl_effect == "orders"
         and m.layering == "max"
         and not fr_split(m, scenario.frs)[1]
-        and not (scenario.origin and scenario.origin != scenario.zone)
+        and not lateral(scenario)
     )
 
 
@@ -723,17 +740,20 @@ def touching(site: Site, scenario: Scenario) -> list[str]:
     """Ids of the candidate countermeasures that can change ``scenario``'s risk.
 
     A candidate touches a scenario through a frequency or consequence effect aimed at it (or
-    its zone), or a security-level effect on its zone or entry conduit in one of its FRs.
+    its zone), or a security-level effect on a zone or conduit of :func:`scenario_elements`
+    (its zone and entry conduit in one of its FRs; with an ``origin``, also the conduits and
+    zones of its attack paths in the lateral FRs).
     """
-    frs = set(scenario.frs)
+    elems = scenario_elements(site, scenario)
     out = []
     for cm in site.candidates:
         for eff in cm.effects:
             if isinstance(eff, SecurityLevelEffect):
-                on_path = scenario.zone in eff.zones or (
-                    scenario.entry and scenario.entry in eff.conduits
+                raised = set(eff.levels)
+                on_path = any(raised & set(elems.get(("zone", z), ())) for z in eff.zones) or any(
+                    raised & set(elems.get(("conduit", c), ())) for c in eff.conduits
                 )
-                if on_path and frs & set(eff.levels):
+                if on_path:
                     out.append(cm.id)
                     break
             elif acts_on(eff, scenario):
@@ -1088,3 +1108,100 @@ def reach_probability_mc(stage_p, paths: Sequence[Sequence[int]], rng, samples: 
         done += k
     q = hits / samples
     return q, np.sqrt(q * (1 - q) / samples)
+
+
+# --------------------------------------------------------------------------------------------
+# Attack paths of a scenario: stages, their probabilities and the reach (MODEL.md section 5)
+# --------------------------------------------------------------------------------------------
+
+
+def site_edges(site: Site) -> tuple[tuple[str, str, str], ...]:
+    """``(conduit id, zone a, zone b)`` of every conduit, in site order."""
+    return tuple((c.id, c.zones[0], c.zones[1]) for c in site.conduits)
+
+
+@lru_cache(maxsize=4096)
+def _paths(edges, origin, target, entry):
+    paths = simple_paths(edges, origin, target)
+    if entry:
+        paths = [p for p in paths if any(cond == entry for cond, _ in p)]
+    stages: list[tuple[str, str]] = []
+    pos: dict[tuple[str, str], int] = {}
+    for p in paths:
+        for st in p:
+            if st not in pos:
+                pos[st] = len(stages)
+                stages.append(st)
+    return tuple(paths), tuple(stages), tuple(tuple(pos[st] for st in p) for p in paths)
+
+
+def lateral(scenario: Scenario) -> bool:
+    """Whether the scenario moves laterally: it names an ``origin`` other than its zone."""
+    return bool(scenario.origin) and scenario.origin != scenario.zone
+
+
+def scenario_paths(site: Site, scenario: Scenario):
+    """The attack paths of a scenario with an ``origin``.
+
+    Every simple path from ``origin`` to the scenario's zone over the conduits
+    (:func:`riskkit.graph.simple_paths`); with an ``entry`` too, only the paths that cross it.
+
+    Returns
+    -------
+    paths : tuple of Path
+        Each a tuple of ``(conduit, zone entered)`` stages ending in the scenario's zone.
+    stages : tuple of (str, str)
+        The distinct stages, in order of first appearance.
+    index : tuple of tuple of int
+        Each path as positions in ``stages`` (what :func:`reach_probability` takes).
+
+    Empty tuples for a scenario without lateral movement.
+    """
+    if not lateral(scenario):
+        return (), (), ()
+    return _paths(site_edges(site), scenario.origin, scenario.zone, scenario.entry)
+
+
+def stage_probabilities(site: Site, scenario: Scenario, zones: dict, conduits: dict, stages):
+    """P(an attempt crosses each stage) [-], shape (..., S), vectorised over leading axes.
+
+    A stage into an intermediate zone is a barrier in the site's ``model.lateral_frs``: the
+    conduit and the zone entered combine as in :func:`barrier_factor` (``max``: level
+    b = min over the lateral FRs of max(conduit, zone), crossed with sl_effect(b, c)). A stage
+    into the target zone is the target itself: the scenario's rate factor with that stage's
+    conduit as the entry (:func:`target_factors`), so an origin adjacent to the target gives
+    exactly the rate without an origin.
+
+    References
+    ----------
+    .. [1] IEC 62443-3-2:2020, clause 4.4 (ZCR 3: zones and conduits as barriers).
+    """
+    model = site.model
+    c = site.actor(scenario.actor).capability
+    cols = []
+    for cond, zone in stages:
+        if zone == scenario.zone:
+            p = target_factors(site, scenario, zones[zone], conduits[cond])[0]
+        else:
+            p = barrier_factor(model, zones[zone], conduits[cond], model.lateral_frs, c)
+        cols.append(np.asarray(p, dtype=float))
+    return np.stack(np.broadcast_arrays(*cols), axis=-1)
+
+
+def _reach_rng(scenario: Scenario) -> np.random.Generator:
+    """The seeded generator of the reach estimator beyond the exact limits (fixed per id)."""
+    seed = int.from_bytes(scenario.id.encode()[:16].ljust(16, b"\0"), "little")
+    return np.random.default_rng([62443, seed])
+
+
+def path_reach(site: Site, scenario: Scenario, zones: dict, conduits: dict):
+    """P(an attempt from the origin reaches and succeeds against the target) [-].
+
+    Two-terminal reliability of the stages (:func:`reach_probability`): the attempt succeeds
+    if any simple path has every stage open, stages open independently. Exact up to the
+    limits of :func:`reach_probability`; beyond them estimated from a generator seeded by the
+    scenario's id (the same value in every run).
+    """
+    _, stages, index = scenario_paths(site, scenario)
+    p = stage_probabilities(site, scenario, zones, conduits, stages)
+    return reach_probability(p, index, rng=_reach_rng(scenario))
