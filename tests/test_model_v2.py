@@ -535,3 +535,23 @@ def test_capability_effect_monte_carlo_and_moments(make_site):
     n = len(x)
     m2, m4 = x.var(), ((x - x.mean()) ** 4).mean()
     assert abs(m2 - mom["var"]) <= 4 * math.sqrt((m4 - m2**2) / n)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [OLD, {"sl_effect": "capability", "fr_roles": "split", "layering": "independent"}],
+)
+def test_sensitivity_closed_form_follows_the_options(water_site, options):
+    """The sensitivity module's ALE at the inputs' means is the closed form, whatever the
+    options (it calls the rule module for scenarios outside today's form)."""
+    from riskkit.io import site_to_dict
+    from riskkit.sensitivity import _Model
+    from riskkit.site import RawSite, build_site
+
+    d = with_model(site_to_dict(water_site), **options)
+    site = build_site(RawSite(data=d, file="<test>"))
+    model = _Model(site)
+    plan = tuple(c.id for c in site.candidates[:2])
+    for members in (None, plan):
+        exact = expected_losses(site, plan=list(members) if members else None)["ale"].sum()
+        assert float(model.ale(None, members)) == pytest.approx(exact, rel=1e-12)
