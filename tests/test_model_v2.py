@@ -555,3 +555,44 @@ def test_sensitivity_closed_form_follows_the_options(water_site, options):
     for members in (None, plan):
         exact = expected_losses(site, plan=list(members) if members else None)["ale"].sum()
         assert float(model.ale(None, members)) == pytest.approx(exact, rel=1e-12)
+
+
+NEW = {"sl_effect": "capability", "fr_roles": "split", "layering": "independent"}
+"""Every new option at once, passed explicitly."""
+
+
+def test_formulations_of_blocks_outside_todays_form_equal_brute_force(water_site):
+    """Under the new options every block is outside today's form: the ``logspace`` and
+    ``product`` formulations then choose among the SL-A states the candidates reach, and
+    agree with exhaustive search, with and without the tolerance constraints."""
+    from riskkit.io import site_to_dict
+    from riskkit.portfolio import InfeasiblePlan, Problem, optimize
+    from riskkit.site import RawSite, build_site
+
+    d = with_model(site_to_dict(water_site), **NEW)
+    site = build_site(RawSite(data=d, file="<test>"))
+    prob = Problem(site)
+    assert not any(b.separable for b in prob.blocks)
+    for budget in (20_000, 60_000, 150_000):
+        for cons in ((), ("meet_tolerance",)):
+            try:
+                brute = optimize(
+                    site, budget, constraints=cons, method="enumerate", simulate=False, problem=prob
+                )
+            except InfeasiblePlan:
+                for method in ("logspace", "product", "subset"):
+                    with pytest.raises(InfeasiblePlan):
+                        optimize(
+                            site,
+                            budget,
+                            constraints=cons,
+                            method=method,
+                            simulate=False,
+                            problem=prob,
+                        )
+                continue
+            for method in ("logspace", "product", "subset"):
+                plan = optimize(
+                    site, budget, constraints=cons, method=method, simulate=False, problem=prob
+                )
+                assert plan.expected_ale == pytest.approx(brute.expected_ale, rel=1e-6), method

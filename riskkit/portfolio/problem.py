@@ -90,6 +90,7 @@ class _Block:
     vec_base: np.ndarray | None = None  # (E, 7) SL-A of each element in the base state
     vec_cand: np.ndarray | None = None  # (m, E, 7) levels each candidate sets (0 where none)
     cats: tuple = ()  # money categories, in the order of ``money``
+    _states: tuple | None = None  # cache of level_states()
 
     @property
     def m(self) -> int:
@@ -148,6 +149,70 @@ class _Block:
         for k, cat in enumerate(self.cats):
             cons[:, k] = fac.consequence[cat]
         return rate, rate[:, None] * gg * cons * self.money[None], rate[:, None] * self.harm_p * hh
+
+    def level_states(self):
+        """The distinct SL-A states the block's candidates can reach, with their factors.
+
+        For the exact formulations of a block outside today's form: its loss is
+        rate0 x F(state) x C_k(state) x money_k x prod over chosen candidates of (f g_k), where
+        the state (the SL-A of the block's zones and conduits) depends only on the candidates
+        with a ``security_level`` effect on them, and F, C_k come from
+        :func:`riskkit.rules.scenario_factors` per state. Both are non-increasing as levels
+        rise, so a state may be chosen wherever the plan supports each of its levels.
+
+        Returns
+        -------
+        states : ndarray of int, (S, E, 7)
+            Row 0 is the base state (no candidate).
+        rate : ndarray, (S,)
+            The rate factor of each state [-].
+        cons : ndarray, (S, K)
+            The consequence factor of each state per money category [-].
+        support : list of (e, k, level, positions)
+            For each element e, FR k and level above the base that some state has: the
+            block positions of the candidates that raise (e, k) to at least that level.
+
+        Raises
+        ------
+        ValueError
+            More than :data:`TABLE_MAX` candidates with a security-level effect on the block.
+        """
+        if self._states is not None:
+            return self._states
+        sl = [j for j in range(self.m) if (self.vec_cand[j] > self.vec_base).any()]
+        if len(sl) > TABLE_MAX:
+            raise ValueError(
+                f"{self.sid} has {len(sl)} candidates raising the SL-A of its zones and"
+                " conduits and its factors are not r^-min(L, c) of its zone and entry (model"
+                f" options or an attack path): the exact formulation handles at most {TABLE_MAX}"
+            )
+        codes = np.arange(2 ** len(sl))
+        bits = np.zeros((len(codes), self.m), dtype=bool)
+        bits[:, sl] = (codes[:, None] >> np.arange(len(sl))) & 1
+        zones, conduits = self.levels(bits)
+        vec = np.stack(
+            [(zones if k == "zone" else conduits)[i] for k, i in self.elems], axis=1
+        ).reshape(len(codes), len(self.elems), 7)
+        _, first = np.unique(vec.reshape(len(codes), -1), axis=0, return_index=True)
+        first = np.sort(first)  # code 0 (the base state) first
+        states = vec[first]
+        z = {i: states[:, e] for e, (k, i) in enumerate(self.elems) if k == "zone"}
+        c = {i: states[:, e] for e, (k, i) in enumerate(self.elems) if k == "conduit"}
+        fac = scenario_factors(self.site, self.scenario, z, c)
+        rate = np.broadcast_to(np.asarray(fac.rate, dtype=float), (len(states),)).copy()
+        cons = np.ones((len(states), len(self.cats)))
+        for k, cat in enumerate(self.cats):
+            cons[:, k] = fac.consequence[cat]
+        support = []
+        for e in range(len(self.elems)):
+            for k in range(7):
+                base = self.vec_base[e, k]
+                for lv in np.unique(states[:, e, k]):
+                    if lv > base:
+                        who = np.flatnonzero(self.vec_cand[:, e, k] >= lv)
+                        support.append((e, k, int(lv), who))
+        self._states = (states, rate, cons, support)
+        return self._states
 
     def evaluate(self, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Expected loss [currency/yr] (P,) and harm rates [events/yr] (P, 2) per subset."""
