@@ -596,3 +596,29 @@ def test_formulations_of_blocks_outside_todays_form_equal_brute_force(water_site
                     site, budget, constraints=cons, method=method, simulate=False, problem=prob
                 )
                 assert plan.expected_ale == pytest.approx(brute.expected_ale, rel=1e-6), method
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "field"),
+    [
+        ("layer", {"name": "valve", "pfd": 0}, "protection_layers[0].pfd"),
+        ("layer", {"name": "valve", "pfd": 1.5}, "protection_layers[0].pfd"),
+        ("layer", {"name": "valve", "pfd": 0.1, "categories": ["money"]}, "protection_layers"),
+        ("model", {"sl_effect": "logistic"}, "sl_effect"),
+        ("model", {"layering": "sum"}, "layering"),
+        ("model", {"fr_roles": "all"}, "fr_roles"),
+        ("model", {"response_reduction_per_level": 1.0}, "response_reduction_per_level"),
+        ("model", {"lateral_frs": ["FR9"]}, "lateral_frs"),
+    ],
+)
+def test_bad_option_or_layer_names_the_field(make_site, where, value, field):
+    from riskkit import SiteError
+
+    d = option_site([1] * 7)
+    if where == "layer":
+        d["scenarios"][0]["protection_layers"] = [value]
+    else:
+        d["model"].update(value)
+    with pytest.raises(SiteError) as err:
+        make_site(d)
+    assert any(p.field and p.field.startswith(field) for p in err.value.problems), err.value
