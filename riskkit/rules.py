@@ -93,6 +93,7 @@ __all__ = [
     "scenario_paths",
     "stage_probabilities",
     "path_reach",
+    "path_probabilities",
     "effect_product",
     "ScenarioEffects",
     "scenario_effects",
@@ -1205,3 +1206,17 @@ def path_reach(site: Site, scenario: Scenario, zones: dict, conduits: dict):
     _, stages, index = scenario_paths(site, scenario)
     p = stage_probabilities(site, scenario, zones, conduits, stages)
     return reach_probability(p, index, rng=_reach_rng(scenario))
+
+
+def path_probabilities(site: Site, scenario: Scenario, zones: dict, conduits: dict):
+    """P(every stage of each attack path is open) [-], shape (..., number of paths).
+
+    The product of the stage probabilities of each path of :func:`scenario_paths`, in that
+    order (a path's own success probability, ignoring the others; their union is
+    :func:`path_reach`). Empty for a scenario without lateral movement.
+    """
+    _, stages, index = scenario_paths(site, scenario)
+    if not index:
+        return np.zeros(np.shape(zones[scenario.zone])[:-1] + (0,))
+    p = stage_probabilities(site, scenario, zones, conduits, stages)
+    return np.stack([np.prod(p[..., list(ix)], axis=-1) for ix in index], axis=-1)

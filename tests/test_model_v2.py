@@ -181,6 +181,14 @@ def test_diamond_with_shared_final_stage(make_site):
     hand = pt * (1 - (1 - pa * pm3) * (1 - pb * pm4))
     assert hand == pytest.approx(0.0233196159122085, rel=1e-12)
     assert rate_factor(site) == pytest.approx(hand, rel=1e-12)
+    # each path's own probability, in the order of scenario_paths
+    s = site.scenarios[0]
+    paths = rules.scenario_paths(site, s)[0]
+    assert [[c for c, _ in p] for p in paths] == [["C-1", "C-3", "C-5"], ["C-2", "C-4", "C-5"]]
+    zones_, conduits_ = achieved_levels(site, resolve_state(site))
+    np.testing.assert_allclose(
+        rules.path_probabilities(site, s, zones_, conduits_), [pa * pm3 * pt, pb * pm4 * pt]
+    )
 
 
 def test_conduit_on_no_path_changes_nothing(make_site):
