@@ -272,6 +272,20 @@ def test_paths_monte_carlo_agrees(make_site, case):
     site = make_site(path_site(zones, conduits))
     exact = _mc_agrees(site, trials=5000)
     assert exact == pytest.approx(100 * 1000 * rate_factor(site), rel=1e-12)
+    # attempts simulated stage by stage: each stage open independently, success if some
+    # path is fully open; the success fraction matches the reach within 4 SE
+    s = site.scenarios[0]
+    _, stages, index = rules.scenario_paths(site, s)
+    zones_, conduits_ = achieved_levels(site, resolve_state(site))
+    p = rules.stage_probabilities(site, s, zones_, conduits_, stages)
+    rng = np.random.default_rng(2026)
+    n = 400_000
+    open_ = rng.random((n, len(stages))) < p
+    ok = np.zeros(n, dtype=bool)
+    for ix in index:
+        ok |= open_[:, list(ix)].all(axis=1)
+    q = rate_factor(site)
+    assert abs(ok.mean() - q) <= 4 * math.sqrt(q * (1 - q) / n)
 
 
 @pytest.mark.parametrize(
