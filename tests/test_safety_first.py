@@ -398,3 +398,110 @@ def test_refinery_buys_the_non_hackable_safeguards_for_s26(refinery):
     assert "S-26" in {b["scenario"] for b in _harm_breaches(problem, mask)}
     assert "CM-30" in over.members and over.safety.met
     assert "S-26" in over.safety.constrained and over.safety.breaches == ()
+
+
+# --------------------------------------------------------------------------------------------
+# Reports and CLI: the first sentence says when the budget cannot meet the harm tolerances
+# --------------------------------------------------------------------------------------------
+
+
+def _assessment(site, budget, safety_first):
+    from riskkit.report import Assessment
+
+    return Assessment(site, trials=500, seed=3, budget=budget, fast=True, safety_first=safety_first)
+
+
+def test_summary_first_sentence_names_the_least_budget(site, brute):
+    from riskkit.figures import money
+    from riskkit.report import views
+    from riskkit.report.summary import plan_summary
+
+    least = brute.least_budget()
+    A = _assessment(site, least / 2, True)
+    first = views.headline_markdown(A).split("\n")[0]
+    assert first.startswith("- **Safety first.** **No plan within the budget of")
+    assert f"**{money(least, 'EUR')}/yr**" in first
+    block = plan_summary(A)["safety"]
+    assert block["least_budget"] == pytest.approx(least, rel=1e-9)
+    assert not block["within_budget"] and not block["met"]
+    assert block["sentence"].startswith("No plan within the budget")
+    over = {b["scenario"] for b in block["breaches"]}
+    row = next(p for p in brute.plans if p["members"] == A.plan.members)
+    assert over == {s for s, ok in row["harm_ok"].items() if not ok}
+    # within the budget: nothing is said first, the harm line says the tolerances are met
+    B = _assessment(site, least, True)
+    lines = views.headline_markdown(B).split("\n")
+    assert not lines[0].startswith("- **Safety first.**")
+    assert any("meets the tolerable frequency of harm of every scenario" in ln for ln in lines)
+    assert plan_summary(B)["safety"]["sentence"] is None
+
+
+def test_summary_is_unchanged_without_safety_first(site, brute):
+    from riskkit.report import views
+    from riskkit.report.summary import plan_summary
+
+    A = _assessment(site, brute.least_budget() / 2, False)
+    assert "safety" not in plan_summary(A)
+    assert "Safety first" not in views.headline_markdown(A)
+    assert "safety_first" not in A.fingerprint()
+
+
+def test_no_budget_keeps_the_least_total_cost_budget_when_it_suffices(site, brute):
+    from riskkit.report.assessment import recommended_budget
+
+    A = _assessment(site, None, True)
+    budget = recommended_budget(A.frontier.points)
+    assert budget >= brute.least_budget()
+    assert A.plan.safety.within_budget and A.plan.safety.met
+    assert A.budget == budget and A.budget_source == "least total cost of risk"
+    assert A.plan.expected_ale == pytest.approx(brute.best_within(budget)["ale"], rel=1e-9)
+
+
+def test_no_budget_raises_the_plan_to_meet_harm():
+    """Nothing pays for itself (least-total-cost budget 0), yet S1's harm needs C1 or C2:
+    the plan becomes the least total cost of risk among the plans meeting the tolerance."""
+    from riskkit.report import views
+    from riskkit.report.assessment import recommended_budget
+
+    site = make_site(
+        [scen("S1", "Z1", ["FR1"], 0.1, 10.0, safety={"severity": 3, "probability": 0.5})],
+        [
+            cm("C1", {"type": "security_level", "zones": ["Z1"], "levels": {"FR1": 2}}, opex=300),
+            cm("C2", {"type": "frequency", "scenarios": ["S1"], "reduction": 0.99}, opex=280),
+            cm("C3", {"type": "frequency", "scenarios": ["S1"], "reduction": 0.5}, opex=50),
+        ],
+    )
+    brute = Brute(site)
+    A = _assessment(site, None, True)
+    assert recommended_budget(A.frontier.points) < brute.least_budget() == 280.0
+    P = A.plan
+    want = brute.least_total_cost(harm=True)
+    assert P.members == want["members"] == ("C2",)
+    assert P.safety.met and not P.safety.within_budget and P.budget is None
+    assert A.budget == pytest.approx(280.0) and "harm" in A.budget_source
+    assert views.headline_markdown(A).startswith("- **Safety first.** **Meeting every harm")
+    off = _assessment(site, None, False)
+    assert off.plan.members == () and off.budget_source == "least total cost of risk"
+
+
+def test_cli_plan_says_so_first(refinery):
+    from click.testing import CliRunner
+
+    from riskkit.cli import cli
+
+    least, members = P.least_sufficient_budget(refinery)
+    args = ["plan", REFINERY, "--budget", "100000", "--trials", "200", "--seed", "1", "--top", "0"]
+    res = CliRunner().invoke(cli, [*args, "--safety-first"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.stdout.split())
+    want = (
+        "no plan within the budget meets every harm tolerance; the least budget that would"
+        f" is {least:,.0f} EUR/yr ({', '.join(members)})"
+    )
+    assert want in text
+    off = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert "safety first" not in off.stdout
+    on = CliRunner().invoke(
+        cli, [*args[:3], str(math.ceil(least)), *args[4:], "--safety-first"], catch_exceptions=False
+    )
+    assert "safety first: the plan meets every harm tolerance" in " ".join(on.stdout.split())

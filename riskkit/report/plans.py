@@ -329,8 +329,8 @@ def safety_sentence(A: Assessment, markdown: bool = True) -> str | None:
                     f"{'/yr' if s.budget_kind == 'annualised' else ''} meets every harm"
                     " tolerance"
                 )
-                + f": the least budget that would is {b(f'{money(least, cur)}')}"
-                + ("/yr" if s.budget_kind == "annualised" else "")
+                + ": the least budget that would is "
+                + b(money(least, cur) + ("/yr" if s.budget_kind == "annualised" else ""))
                 + f" ({e(', '.join(s.least_plan)) or 'no measure'})."
                 + f" The plan shown is the best for expected loss within the budget and leaves"
                 f" {e(_scenario_list(over))} above the tolerable frequency of harm."
