@@ -61,10 +61,13 @@ def cm(cid, *effects, opex=0.0, capex=0.0, **extra):
     }
 
 
-def small_site(extra_scenarios=(), extra_cms=()):
+def small_site(extra_scenarios=(), extra_cms=(), s1_layers=()):
     """S1 (severity 3) needs C1, or C3 (non-hackable safeguard) with C4; S2 needs C5 or C6."""
+    s1 = scen("S1", "Z1", ["FR1"], 0.1, 1000.0, safety={"severity": 3, "probability": 0.5})
+    if s1_layers:
+        s1["protection_layers"] = list(s1_layers)
     scenarios = [
-        scen("S1", "Z1", ["FR1"], 0.1, 1000.0, safety={"severity": 3, "probability": 0.5}),
+        s1,
         scen("S2", "Z2", ["FR2"], 0.2, 5000.0, safety={"severity": 2, "probability": 0.1}),
         scen("S3", "Z1", ["FR1", "FR3"], 0.5, 20000.0),
         *extra_scenarios,
@@ -317,6 +320,25 @@ def test_tolerances_that_exclude_each_other_give_no_least_budget():
     plan = P.optimize(site, 5000.0, safety_first=True, simulate=False)
     assert not plan.safety.within_budget and not plan.safety.met
     assert plan.members == P.optimize(site, 5000.0, simulate=False).members
+
+
+@pytest.mark.parametrize("defeatable", [False, True])
+def test_lopa_credit_counts_in_the_harm_constraint(defeatable):
+    """An IPL (pfd 0.1) on S1 lets C3 alone meet its tolerance; a layer the attack can
+    defeat gives no credit (CCPS LOPA; ISA TR84.00.09)."""
+    base = small_site()
+    layer = {"name": "relief valve", "pfd": 0.1, "cyber_defeatable": defeatable}
+    site = small_site(s1_layers=[layer])
+    brute = Brute(site)
+    least, members = P.least_sufficient_budget(site)
+    assert least == pytest.approx(brute.least_budget(), rel=1e-9)
+    without = P.least_sufficient_budget(base)[0]
+    if defeatable:
+        assert least == pytest.approx(without, rel=1e-12)
+    else:
+        crf = 0.08 * 1.08**10 / (1.08**10 - 1)
+        assert least == pytest.approx(100 + 2000 * crf + 200, rel=1e-12) and least < without
+        assert set(members) >= {"C3", "C5"}
 
 
 @pytest.mark.parametrize("combos", [4096, 0])
