@@ -24,8 +24,13 @@ REFINERY = "data/sites/example-refinery"
 
 SAFETY_TOL = {1: 1e-1, 2: 1e-2, 3: 1e-3, 4: 1e-6}
 
+# model options passed explicitly, so the tests hold whatever the defaults (hand values below
+# are for today's r^-min(L, c) with r = 10)
+TODAY = {"sl_effect": "orders", "fr_roles": "frequency", "layering": "max"}
+V2 = {"sl_effect": "capability", "fr_roles": "split", "layering": "independent"}
 
-def make_site(scenarios, cms, *, tolerance=None):
+
+def make_site(scenarios, cms, *, tolerance=None, options=None):
     data = {
         "site": {"name": "safety test", "currency": "EUR"},
         "zones": [{"id": "Z1"}, {"id": "Z2"}],
@@ -34,7 +39,7 @@ def make_site(scenarios, cms, *, tolerance=None):
         "scenarios": scenarios,
         "countermeasures": cms,
         "tolerance": tolerance or {"safety": SAFETY_TOL},
-        "model": {"discount_rate": 0.08, "trials": 2000},
+        "model": {"discount_rate": 0.08, "trials": 2000, **(options or TODAY)},
     }
     return build_site(RawSite(data=data, file="<test>"))
 
@@ -61,7 +66,7 @@ def cm(cid, *effects, opex=0.0, capex=0.0, **extra):
     }
 
 
-def small_site(extra_scenarios=(), extra_cms=(), s1_layers=()):
+def small_site(extra_scenarios=(), extra_cms=(), s1_layers=(), options=None):
     """S1 (severity 3) needs C1, or C3 (non-hackable safeguard) with C4; S2 needs C5 or C6."""
     s1 = scen("S1", "Z1", ["FR1"], 0.1, 1000.0, safety={"severity": 3, "probability": 0.5})
     if s1_layers:
@@ -108,7 +113,7 @@ def small_site(extra_scenarios=(), extra_cms=(), s1_layers=()):
         cm("C7", {"type": "frequency", "scenarios": ["S3"], "reduction": 0.5}, opex=400),
         *extra_cms,
     ]
-    return make_site(scenarios, cms)
+    return make_site(scenarios, cms, options=options)
 
 
 class Brute:
@@ -199,6 +204,24 @@ def test_least_sufficient_budget_equals_brute_force(site, brute, kind, method):
     assert plan[kind] == pytest.approx(want, rel=1e-9)
     # the plan named is the best for expected loss among those at the least budget
     assert plan["ale"] == pytest.approx(brute.best_within(want, kind)["ale"], rel=1e-9)
+
+
+@pytest.mark.parametrize("method", ["auto", "enumerate"])
+def test_least_budget_and_plan_under_the_v2_model_options(method):
+    """Capability-aware SL effect, FR6/FR7 on consequence, independent layering (core)."""
+    site = small_site(
+        extra_scenarios=[
+            scen("S7", "Z2", ["FR2", "FR6"], 0.3, 800.0, safety={"severity": 2, "probability": 0.2})
+        ],
+        options=V2,
+    )
+    brute = Brute(site)
+    least, _ = P.least_sufficient_budget(site, method=method)
+    assert least == pytest.approx(brute.least_budget(), rel=1e-9)
+    for budget in (least, least * 1.5):
+        plan = P.optimize(site, budget, safety_first=True, method=method, simulate=False)
+        assert plan.safety.met
+        assert plan.expected_ale == pytest.approx(brute.best_within(budget)["ale"], rel=1e-9)
 
 
 def test_hand_value_of_the_small_site(site):
@@ -388,11 +411,30 @@ def test_least_total_cost_equals_brute_force(site, brute, method, safety_first):
 # --------------------------------------------------------------------------------------------
 
 
+def refinery_with(options: dict):
+    """The example refinery with the model options given explicitly (whatever the defaults)."""
+    from riskkit.io import read_raw
+
+    raw = read_raw(REFINERY)
+    raw.data["model"] = {**raw.data.get("model", {}), **options}
+    return build_site(raw)
+
+
 @pytest.fixture(scope="module")
 def refinery():
-    from riskkit.io import load_site
+    return refinery_with(TODAY)
 
-    return load_site(REFINERY)
+
+@pytest.mark.parametrize("options", [TODAY, V2], ids=["today", "v2"])
+def test_refinery_safety_plan_meets_harm_when_the_budget_allows(options):
+    site = refinery_with(options)
+    problem = P.Problem(site)
+    least, members = P.least_sufficient_budget(site, problem=problem)
+    assert np.isfinite(least) and members
+    plan = P.optimize(site, least * 1.25, safety_first=True, simulate=False, problem=problem)
+    assert plan.safety.met and plan.safety.within_budget and plan.safety.breaches == ()
+    money = P.optimize(site, least * 1.25, simulate=False, problem=problem)
+    assert plan.expected_ale >= money.expected_ale - 1e-9 * money.expected_ale
 
 
 def test_refinery_least_budget_is_the_threshold(refinery):
@@ -506,12 +548,14 @@ def test_no_budget_raises_the_plan_to_meet_harm():
     assert off.plan.members == () and off.budget_source == "least total cost of risk"
 
 
-def test_cli_plan_says_so_first(refinery):
+def test_cli_plan_says_so_first():
     from click.testing import CliRunner
 
     from riskkit.cli import cli
+    from riskkit.io import load_site
 
-    least, members = P.least_sufficient_budget(refinery)
+    # the CLI reads the site file with its own model options: so does the reference value
+    least, members = P.least_sufficient_budget(load_site(REFINERY))
     args = ["plan", REFINERY, "--budget", "100000", "--trials", "200", "--seed", "1", "--top", "0"]
     res = CliRunner().invoke(cli, [*args, "--safety-first"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
