@@ -571,3 +571,19 @@ def test_cli_plan_says_so_first():
         cli, [*args[:3], str(math.ceil(least)), *args[4:], "--safety-first"], catch_exceptions=False
     )
     assert "safety first: the plan meets every harm tolerance" in " ".join(on.stdout.split())
+
+
+def test_side_by_side_shows_the_least_budget_plan(site, brute):
+    from riskkit.report.plans import plans_side_by_side
+
+    least = brute.least_budget()
+    A = _assessment(site, least / 2, True)
+    df = plans_side_by_side(A)
+    col = "Meets every harm tolerance (least sufficient budget)"
+    assert col in df.columns
+    assert df.loc["Harm tolerances", col] == "all met"
+    assert df.loc["Harm tolerances", "Best risk reduction within the budget"].startswith(
+        "above tolerance: "
+    )
+    off = plans_side_by_side(_assessment(site, least / 2, False))
+    assert col not in off.columns and "Harm tolerances" not in off.index

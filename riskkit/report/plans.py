@@ -427,6 +427,9 @@ def plans_side_by_side(A: Assessment) -> pd.DataFrame:
     head = "Closes every closable SL gap" + ("" if within else " (above the budget)")
     if closing is not None:
         cols[head] = closing
+    safe = least_budget_plan(A)
+    if safe is not None:
+        cols["Meets every harm tolerance (least sufficient budget)"] = safe
     out = {}
     for name, P in cols.items():
         s = plan_status(A, P)
@@ -441,9 +444,49 @@ def plans_side_by_side(A: Assessment) -> pd.DataFrame:
             "Harm with the plan": s["harm"],
             "Zones meeting SL-T in every FR": f"{s['zones_meeting']} of {s['zones']}",
         }
+        if A.safety_first:
+            over = harm_over(A, P.members)
+            out[name]["Harm tolerances"] = (
+                "all met" if not over else "above tolerance: " + ", ".join(over)
+            )
     df = pd.DataFrame(out)
     df.index.name = "plan"
     return df
+
+
+def harm_over(A: Assessment, members) -> list[str]:
+    """Scenarios whose harm tolerance some plan can meet and the plan ``members`` does not."""
+    from ..portfolio import Problem
+    from ..portfolio.constraints import _harm_breaches
+
+    inst = Problem(A.site)
+    s = A.plan.safety
+    unmeetable = set(s.unmeetable) if s is not None else set()
+    return [
+        r["scenario"]
+        for r in _harm_breaches(inst, inst.mask(members))
+        if r["scenario"] not in unmeetable
+    ]
+
+
+def least_budget_plan(A: Assessment):
+    """The best plan at the least sufficient budget, for the side-by-side table.
+
+    Only under safety first where the recommended plan breaks a harm tolerance; else None.
+    """
+    if not A.safety_first:
+        return None
+    s = A.plan.safety
+    if s is None or s.met or not s.least_plan:
+        return None
+
+    def compute():
+        P, _ = best_or_least_budget(
+            A, tuple(A.constraints), budget=s.least_budget, safety_first=True
+        )
+        return P
+
+    return A._get("safety_least_plan", compute)
 
 
 def unclosable_view(A: Assessment) -> pd.DataFrame:
