@@ -129,7 +129,8 @@ def optimize(
     InfeasiblePlan
         If no plan meets the budget and the constraints; the message names the mandatory
         items, the SL gap, the zone or the scenario that cannot be met, or the least budget
-        the constraints need. Under ``safety_first`` the harm tolerances never raise it.
+        the constraints need. Under ``safety_first`` the harm tolerances do not raise it
+        (unless ``harm_frequency`` is also asked for explicitly: that stays strict).
 
     References
     ----------
