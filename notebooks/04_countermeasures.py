@@ -30,13 +30,16 @@ out = None  # output folder of the run (results are shared between notebooks thr
 previous = None  # an earlier output folder, for "what changed"
 fast = False  # quick look: fewer trials, coarser frontier
 constraints = None  # plan constraints: e.g. ["close_gaps", "meet_tolerance"]
+safety_first = False  # harm tolerances before money (new default at merge: True)
 
 # %%
 from IPython.display import Markdown, display
 
 from riskkit import figures, report
 
-A = report.start(site, trials, seed, budget, budget_kind, fast, out, constraints)
+A = report.start(
+    site, trials, seed, budget, budget_kind, fast, out, constraints, safety_first=safety_first
+)
 S = A.site
 
 # %% [markdown]

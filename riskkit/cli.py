@@ -569,6 +569,19 @@ class _AssessProgress:
             self.status = None
 
 
+def safety_first_option(fn):
+    """``--safety-first/--no-safety-first``: harm tolerances before money (issue 10)."""
+    return click.option(
+        "--safety-first/--no-safety-first",
+        "safety_first",
+        default=False,  # new default at merge: True
+        show_default=True,
+        help="Harm first: the plan meets every harm tolerance that some plan can meet "
+        "whenever the budget allows, then the least expected loss; otherwise the output "
+        "says so first, with the least budget that would.",
+    )(fn)
+
+
 @cli.command()
 @click.argument("site_path", type=click.Path(exists=True))
 @click.option(
@@ -620,6 +633,7 @@ class _AssessProgress:
     is_flag=True,
     help="Also write summary.pdf, the management summary on A4 (needs headless Chromium).",
 )
+@safety_first_option
 def assess(
     site_path,
     out,
@@ -633,6 +647,7 @@ def assess(
     close_gaps,
     meet_tolerance,
     pdf,
+    safety_first,
 ):
     """Run the full IEC 62443-3-2 assessment of SITE_PATH into a fresh report folder.
 
@@ -673,6 +688,7 @@ def assess(
                     for c, on in (("close_gaps", close_gaps), ("meet_tolerance", meet_tolerance))
                     if on
                 ],
+                safety_first=safety_first,
             )
     except SiteError as e:
         progress.close()
@@ -710,6 +726,8 @@ def assess(
     )
     members = ", ".join(m["id"] for m in plan["members"]) or "none"
     click.echo(f"  plan: {members} ({plan['annualised_cost']:,.0f} {cur}/yr)")
+    if plan.get("safety", {}).get("sentence"):
+        click.echo(f"  safety first: {plan['safety']['sentence']}")
     click.echo(f"  open {result.out / 'index.html'}")
     if pdf:
         click.echo(f"  printed {result.out / 'summary.pdf'}")
@@ -780,8 +798,19 @@ def _refuse_other_site(site_path, previous) -> None:
 @click.option(
     "--top", type=click.IntRange(min=0), default=15, show_default=True, help="Ranking rows shown."
 )
+@safety_first_option
 def plan(
-    site_path, budget, budget_kind, old_kind, constraints, method, time_limit, trials, seed, top
+    site_path,
+    budget,
+    budget_kind,
+    old_kind,
+    constraints,
+    method,
+    time_limit,
+    trials,
+    seed,
+    top,
+    safety_first,
 ):
     """Rank the candidate countermeasures and print the optimal plan within a budget."""
     from .portfolio import InfeasiblePlan
@@ -791,7 +820,15 @@ def plan(
     try:
         with _quiet_numerics():
             ranking, best, quick = _plan_results(
-                site, budget, budget_kind, constraints, method, time_limit, trials, seed
+                site,
+                budget,
+                budget_kind,
+                constraints,
+                method,
+                time_limit,
+                trials,
+                seed,
+                safety_first,
             )
     except InfeasiblePlan as e:
         click.echo(f"no plan: {e}", err=True)
@@ -808,7 +845,9 @@ def plan(
     _print_plan(site, best, quick, budget_kind)
 
 
-def _plan_results(site, budget, budget_kind, constraints, method, time_limit, trials, seed):
+def _plan_results(
+    site, budget, budget_kind, constraints, method, time_limit, trials, seed, safety_first=False
+):
     """The ranking, the optimal plan (simulated) and the greedy plan that ``plan`` prints."""
     from .portfolio import greedy, optimize, prioritize
 
@@ -823,6 +862,7 @@ def _plan_results(site, budget, budget_kind, constraints, method, time_limit, tr
         simulate=True,  # the printed plan shows its simulated ALE, VaR99 and ES99
         trials=trials,
         seed=seed,
+        safety_first=safety_first,
     )
     quick = greedy(site, budget, budget_kind, constraints, compare_optimum=False)
     return ranking, best, quick
@@ -879,6 +919,8 @@ def _print_plan(site, best, quick, budget_kind: str) -> None:
     unit = f"{cur}/yr" if budget_kind == "annualised" else cur
     b = "no budget" if best.budget is None else f"budget {best.budget:,.0f} {unit}"
     click.echo(f"\nRecommended plan ({b}, {budget_kind}): {best.status}, {best.method}")
+    if best.safety is not None:
+        _print_safety(best.safety, cur, unit)
     if best.members:
         m = best.summary
         heads = {
@@ -914,13 +956,54 @@ def _print_plan(site, best, quick, budget_kind: str) -> None:
         else:
             click.echo("solver stopped early, before it had a bound: optimality is not proven")
     excess = (quick.expected_ale - best.expected_ale) / max(best.expected_ale, 1e-300)
+    harm_first = best.safety is not None and "harm_frequency" in best.constraints
     click.echo(
         f"greedy by reduction per cost would choose {', '.join(quick.members) or 'nothing'}:"
         f" expected loss {quick.expected_ale:,.0f} {cur}/yr ({excess:+.1%})"
+        + (", ignoring the harm tolerances" if harm_first else "")
     )
     why = negative_return_warning(site, best)
     if why:
         click.echo(why, err=True)
+
+
+def _print_safety(s, cur: str, unit: str) -> None:
+    """The plan against the harm tolerances under safety first (:class:`SafetyFirst`)."""
+    import textwrap
+
+    least = f"{s.least_budget:,.0f} {unit}" if math.isfinite(s.least_budget) else None
+    if s.met:
+        text = (
+            f"safety first: the plan meets every harm tolerance that a candidate can meet"
+            f" ({len(s.constrained)} scenarios; least sufficient budget {least or '-'})"
+        )
+    elif least is not None:
+        over = ", ".join(r["scenario"] for r in s.breaches if r["meetable"])
+        text = (
+            f"safety first: no plan within the budget meets every harm tolerance; the least"
+            f" budget that would is {least} ({', '.join(s.least_plan) or 'no measure'})."
+            f" This plan is the best for expected loss within the budget and leaves {over}"
+            " above tolerance"
+        )
+    else:
+        over = ", ".join(r["scenario"] for r in s.breaches if r["meetable"])
+        text = (
+            "safety first: no plan meets every harm tolerance together (exclusive groups or"
+            f" other constraints in the way); this plan leaves {over} above tolerance"
+        )
+    if s.unmeetable:
+        text += (
+            f"; no candidate brings {', '.join(s.unmeetable)} within tolerance (a safeguard"
+            " or consequence reduction not yet in the site file is needed)"
+        )
+    click.echo(textwrap.fill(text, 100, subsequent_indent="  "))
+    if s.breaches:
+        for r in s.breaches:
+            click.echo(
+                f"  {r['scenario']} {r['category']} severity {r['severity']}:"
+                f" {r['frequency']:.3g}/yr, tolerable {r['tolerable']:.3g}/yr"
+                + ("" if r["meetable"] else " (no candidate meets it)")
+            )
 
 
 def negative_return_warning(site, best) -> str | None:

@@ -103,8 +103,16 @@ References
 """
 
 from ..synthetic import synthetic_site
-from .api import greedy, k_best, optimize, prioritize
+from .api import (
+    greedy,
+    k_best,
+    least_sufficient_budget,
+    least_total_cost,
+    optimize,
+    prioritize,
+)
 from .attribution import attribution
+from .constraints import SafetyFirst
 from .costs import evaluate, plan_costs
 from .frontier import frontier
 from .problem import (
@@ -153,5 +161,8 @@ __all__ = [
     "greedy",
     "frontier",
     "k_best",
+    "least_sufficient_budget",
+    "least_total_cost",
+    "SafetyFirst",
     "synthetic_site",
 ]

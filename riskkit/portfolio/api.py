@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -13,7 +14,14 @@ import pandas as pd
 
 from ..rules import SEVERITY_CLASSES, harm_at_least, harm_columns
 from ..site import HARM_CATEGORIES, Site
-from .constraints import _precheck, _prune
+from .constraints import (
+    SafetyFirst,
+    _harm_breaches,
+    _least_cost_enumerated,
+    _precheck,
+    _prune,
+    _with_harm,
+)
 from .costs import plan_costs
 from .enumeration import _enumerate, _enumerate_diagnosis
 from .heuristics import _greedy_runs, _seeds
@@ -50,6 +58,7 @@ def optimize(
     trials: int | None = None,
     seed: int | None = None,
     problem: Problem | None = None,
+    safety_first: bool = False,  # new default at merge: True
 ) -> Plan:
     """The plan that minimises the expected residual annual loss of the site within a budget.
 
@@ -101,6 +110,15 @@ def optimize(
     problem : Problem, optional
         The site's :class:`Problem`, built once and shared between calls (built here if not
         given).
+    safety_first : bool, default False
+        Harm first, then money: the harm tolerance of every scenario that some plan can
+        bring within it (``harm_frequency``) is a hard constraint whenever a plan within the
+        budget meets them all; money is then optimised among those plans. Where none within
+        the budget does, the plan is the best for expected loss within the budget (as
+        without the option) and :attr:`Plan.safety` says so, with the least sufficient
+        budget. Scenarios no plan can bring within tolerance are named, not constrained.
+        :attr:`Plan.safety` (:class:`SafetyFirst`) is set only with this option. Today's
+        default is False; it becomes True at the merge of issue 10.
 
     Returns
     -------
@@ -111,12 +129,15 @@ def optimize(
     InfeasiblePlan
         If no plan meets the budget and the constraints; the message names the mandatory
         items, the SL gap, the zone or the scenario that cannot be met, or the least budget
-        the constraints need.
+        the constraints need. Under ``safety_first`` the harm tolerances do not raise it
+        (unless ``harm_frequency`` is also asked for explicitly: that stays strict).
 
     References
     ----------
     .. [1] IEC 62443-3-2:2020, clause 4.6 (ZCR 5.8: countermeasures to bring residual risk
        within tolerance) and clause 4.7 (ZCR 6).
+    .. [2] CCPS (2001). *Layer of Protection Analysis: Simplified Process Risk Assessment*,
+       chapter 8 (tolerable frequency criteria as a constraint on the mitigated frequency).
     """
     t0 = time.perf_counter()
     _check_time_limit(time_limit)
@@ -124,13 +145,247 @@ def optimize(
     b = _check_budget(budget)
     job = _setup(site, problem, budget_kind, constraints, targets, include, exclude, t0)
     _precheck(job.inst, job.rules, b, job.cost, job.lo, job.hi, job.kind)
-    if method == "enumerate":
-        plan = _enumerated(job, b)
+    if safety_first:
+        plan = _safety_first(job, b, method, time_limit)
     else:
-        plan = _solved(job, b, method, time_limit)
+        plan = _best(job, b, method, time_limit)
     if _wants_simulation(simulate, trials, seed):
         plan = plan.simulate(trials, seed)
     return plan
+
+
+def _best(job: _Setup, budget: float, method: str, time_limit: float | None) -> Plan:
+    """The optimal plan of a prepared problem within ``budget`` (enumerated or solved)."""
+    if method == "enumerate":
+        return _enumerated(job, budget)
+    return _solved(job, budget, method, time_limit)
+
+
+def _least_budget(job: _Setup, method: str, time_limit: float | None):
+    """The least cost of a plan meeting ``job.rules``: (cost, x, proven) or None if none.
+
+    The cost is of the budget kind of ``job`` ([currency/yr] or [currency]). Solved exactly
+    as the same mixed-integer program with the cost as objective (no loss term), or by
+    enumeration for ``method='enumerate'``.
+    """
+    inst, rules, cost, lo, hi = job.inst, job.rules, job.cost, job.lo, job.hi
+    if method == "enumerate":
+        got = _least_cost_enumerated(inst, rules, cost, lo, hi)
+        return None if got is None else (got[0], got[1], True)
+    try:
+        mip = _MIP(inst, rules, job.kind, method)
+    except InfeasiblePlan:  # a block's harm cannot be met (checked before; kept for safety)
+        return None
+    sol = mip.solve(
+        np.inf,
+        lo,
+        hi,
+        time_limit,
+        loss_weight=0.0,
+        cost_weight=1.0 / mip.cost_scale,
+        start=job.t0,
+    )
+    if sol.x is None:
+        if sol.status == "infeasible":
+            return None
+        raise RuntimeError(
+            f"the least budget meeting the harm tolerances was not found within the time"
+            f" limit of {time_limit} s (status {sol.status}); raise time_limit"
+        )
+    x = sol.x
+    return float(cost @ x), x, sol.status == "optimal"
+
+
+def _harm_job(job: _Setup) -> tuple[_Setup, tuple[int, ...]]:
+    """``job`` with the meetable harm tolerances added, and the unmeetable blocks."""
+    harm_rules, unmeetable = _with_harm(job.inst, job.rules, job.hi)
+    return dataclasses.replace(job, rules=harm_rules, cons=harm_rules.cons), unmeetable
+
+
+def _safety_info(
+    hjob: _Setup, unmeetable, least, least_plan, x: np.ndarray, within: bool
+) -> SafetyFirst:
+    """The :class:`SafetyFirst` record of plan ``x`` (n,) in the harm-constrained ``hjob``."""
+    inst = hjob.inst
+    breaches = _harm_breaches(inst, x, unmeetable)
+    unmet_ids = {inst.blocks[b].sid for b in unmeetable}
+    tol = hjob.rules.harm_tol
+    return SafetyFirst(
+        met=not any(r["meetable"] for r in breaches),
+        within_budget=within,
+        least_budget=least[0] if least is not None else np.nan,
+        least_exact=bool(least[2]) if least is not None else True,
+        least_plan=tuple(least_plan),
+        constrained=tuple(inst.blocks[b].sid for b in np.flatnonzero(np.isfinite(tol).any(1))),
+        unmeetable=tuple(s.id for s in inst.site.scenarios if s.id in unmet_ids),
+        breaches=breaches,
+        budget_kind=hjob.kind,
+    )
+
+
+def _safety_first(job: _Setup, budget: float, method: str, time_limit: float | None) -> Plan:
+    """The plan under the safety-first rule (see :func:`optimize`), with its :class:`SafetyFirst`.
+
+    1. the harm tolerances some plan can meet become constraints (:func:`_with_harm`);
+    2. the least budget meeting them is found exactly (:func:`_least_budget`);
+    3. within the budget if it suffices, the best plan among those meeting them; else the
+       best plan without them, the record saying which budget would suffice.
+    """
+    hjob, unmeetable = _harm_job(job)
+    least = _least_budget(hjob, method, time_limit)
+    within = least is not None and least[0] <= budget * (1 + 1e-12) + 1e-9
+    plan = _best(hjob if within else job, budget, method, time_limit)
+    least_plan: tuple[str, ...] = ()
+    if least is not None:
+        same = within and budget <= least[0] * (1 + 1e-12) + 1e-9  # the budget is the least
+        least_plan = plan.members if same else _best(hjob, least[0], method, time_limit).members
+    info = _safety_info(hjob, unmeetable, least, least_plan, job.inst.mask(plan.members), within)
+    return dataclasses.replace(plan, safety=info)
+
+
+def least_sufficient_budget(
+    site: Site,
+    budget_kind: str = "annualised",
+    constraints: Iterable[str] | str = (),
+    *,
+    method: str = "auto",
+    time_limit: float | None = None,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    targets: Any = None,
+    problem: Problem | None = None,
+) -> tuple[float, tuple[str, ...]]:
+    """The least budget with which a plan meets every harm tolerance that some plan can meet.
+
+    The minimum cost of a plan that keeps the expected frequency of each scenario's safety
+    and environment events of class k or worse at most the tolerable frequency of class k
+    (for every scenario whose tolerance some plan can meet), together with ``constraints``,
+    the exclusive groups, mandatory items and ``include`` / ``exclude``. Exact: the
+    optimiser's mixed-integer program with the cost as objective (or enumeration).
+
+    Parameters
+    ----------
+    site : Site
+    budget_kind : {'annualised', 'capex'}
+        The cost minimised: annualised [currency/yr] or capex [currency].
+    constraints, method, time_limit, include, exclude, targets, problem
+        As for :func:`optimize`.
+
+    Returns
+    -------
+    (float, tuple of str)
+        The least budget (NaN where no plan meets the harm tolerances together with the
+        other constraints) and the plan with the least expected loss at that budget.
+
+    References
+    ----------
+    .. [1] CCPS (2001). *Layer of Protection Analysis*, chapter 8.
+    """
+    t0 = time.perf_counter()
+    _check_time_limit(time_limit)
+    _cost_kind(budget_kind)
+    job = _setup(site, problem, budget_kind, constraints, targets, include, exclude, t0)
+    hjob, _ = _harm_job(job)
+    least = _least_budget(hjob, method, time_limit)
+    if least is None:
+        return float("nan"), ()
+    return least[0], _best(hjob, least[0], method, time_limit).members
+
+
+def least_total_cost(
+    site: Site,
+    constraints: Iterable[str] | str = (),
+    *,
+    safety_first: bool = False,  # new default at merge: True
+    method: str = "auto",
+    time_limit: float | None = None,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    targets: Any = None,
+    simulate: bool | None = None,
+    trials: int | None = None,
+    seed: int | None = None,
+    problem: Problem | None = None,
+) -> Plan:
+    """The plan with the least total cost of risk: expected annual loss + annualised cost.
+
+    Exact (the optimiser's mixed-integer program with the annualised cost added to the
+    objective, no budget). Under ``safety_first`` only plans meeting every harm tolerance
+    that some plan can meet take part (:func:`optimize`); :attr:`Plan.safety` is set.
+
+    Parameters
+    ----------
+    site : Site
+    constraints, method, time_limit, include, exclude, targets, simulate, trials, seed,
+    problem, safety_first
+        As for :func:`optimize`.
+
+    Returns
+    -------
+    Plan
+        ``budget`` None; ``expected_ale`` + ``annualised_cost`` [currency/yr] is least.
+    """
+    t0 = time.perf_counter()
+    _check_time_limit(time_limit)
+    job = _setup(site, problem, "annualised", constraints, targets, include, exclude, t0)
+    _precheck(job.inst, job.rules, np.inf, job.cost, job.lo, job.hi, job.kind)
+    hjob = unmeetable = least = None
+    if safety_first:
+        hjob, unmeetable = _harm_job(job)
+        least = _least_budget(hjob, method, time_limit)
+        if least is not None:
+            job = hjob
+    inst, rules, cost, lo, hi = job.inst, job.rules, job.cost, job.lo, job.hi
+    if method == "enumerate":
+        x = _least_total_enumerated(inst, rules, cost, lo, hi)
+        plan = job.plan(x, np.inf, "enumerate", status="optimal", seconds=job.elapsed())
+    else:
+        mip = _MIP(inst, rules, job.kind, method)
+        sol = mip.solve(np.inf, lo, hi, time_limit, cost_weight=1.0 / mip.scale, start=t0)
+        if sol.x is None:
+            raise InfeasiblePlan(_diagnose(mip, inst, rules, np.inf, cost, lo, hi, job.kind))
+        x = _prune(inst, rules, sol.x, lo, cost)
+        plan = job.plan(x, np.inf, mip.method, status=sol.status, seconds=job.elapsed())
+    if hjob is not None:
+        least_plan = _best(hjob, least[0], method, time_limit).members if least else ()
+        info = _safety_info(hjob, unmeetable, least, least_plan, x, least is not None)
+        plan = dataclasses.replace(plan, safety=info)
+    if _wants_simulation(simulate, trials, seed):
+        plan = plan.simulate(trials, seed)
+    return plan
+
+
+def _least_total_enumerated(inst: Problem, rules, cost, lo, hi) -> np.ndarray:
+    """The plan with the least expected loss + cost by brute force (least cost on a tie)."""
+    from .problem import ENUMERATE_MAX
+
+    if inst.n > ENUMERATE_MAX:
+        raise ValueError(
+            f"method 'enumerate' handles at most {ENUMERATE_MAX} candidates, this site has {inst.n}"
+        )
+    free = np.flatnonzero((hi > 0) & (lo == 0))
+    k = len(free)
+    best = None
+    for start in range(0, 1 << k, 1 << min(k, 16)):
+        codes = np.arange(start, min(start + (1 << min(k, 16)), 1 << k))
+        x = np.zeros((len(codes), inst.n), dtype=bool)
+        x[:, free] = ((codes[:, None] >> np.arange(k)) & 1).astype(bool)
+        x[:, lo > 0] = True
+        ok = np.ones(len(x), dtype=bool)
+        for members in inst.groups.values():
+            ok &= x[:, members].sum(axis=1) <= 1
+        x = x[ok]
+        x = x[rules.feasible(x)] if len(x) else x
+        if not len(x):
+            continue
+        c = x.astype(float) @ cost
+        tcr = inst.total(x) + c
+        j = np.lexsort((c, tcr))[0]
+        if best is None or (tcr[j], c[j]) < best[:2]:
+            best = (float(tcr[j]), float(c[j]), x[j].copy())
+    if best is None:
+        raise InfeasiblePlan("no plan satisfies the constraints together, whatever the budget")
+    return best[2]
 
 
 def _enumerated(job: _Setup, budget: float) -> Plan:

@@ -71,6 +71,10 @@ class Plan:
     trials, seed : int or None
         Of the simulation.
     currency : str
+    safety : SafetyFirst or None
+        Where the plan stands against the harm tolerances under the safety-first rule
+        (:class:`riskkit.portfolio.constraints.SafetyFirst`); None unless the plan was made
+        with ``safety_first=True``.
     """
 
     members: tuple[str, ...]
@@ -94,6 +98,7 @@ class Plan:
     exceedance: pd.DataFrame | None = None
     trials: int | None = None
     seed: int | None = None
+    safety: Any = field(default=None, repr=False, compare=False)  # helper safety (issue 10)
     site: Site | None = field(default=None, repr=False)
     _attribution: Any = field(default=None, repr=False, compare=False)
     _problem: Any = field(default=None, repr=False, compare=False)

@@ -91,6 +91,12 @@ class Assessment:
         SL gap that a candidate can close is closed; gaps no candidate closes are set aside,
         :func:`riskkit.report.plans.reachable_targets`) and ``meet_tolerance`` (or its parts
         ``zone_ale``, ``harm_frequency``).
+    safety_first : bool, default False
+        The recommended plan meets every harm tolerance that some plan can meet whenever
+        the budget allows (:func:`riskkit.optimize` with ``safety_first=True``); without a
+        given budget, where the least-total-cost budget does not allow it, the plan is the
+        one with the least total cost of risk among those meeting them
+        (:func:`riskkit.report.plans.safety_first_plan`). New default at merge: True.
 
     Notes
     -----
@@ -116,9 +122,11 @@ class Assessment:
         fast: bool = False,
         cache: str | os.PathLike | None = None,
         constraints: Iterable[str] | str | None = None,
+        safety_first: bool = False,  # new default at merge: True
     ):
         self.site = site if isinstance(site, Site) else load_site(site)
         self.constraints = _constraint_names(constraints)
+        self.safety_first = bool(safety_first)
         m = self.site.model
         self.fast = bool(fast)
         self.trials = check_trials(
@@ -159,6 +167,7 @@ class Assessment:
         fast=False,
         out=None,
         constraints=None,
+        safety_first=False,  # new default at merge: True
     ) -> Assessment:
         """The assessment a notebook's parameters cell describes.
 
@@ -167,7 +176,15 @@ class Assessment:
         """
         cache = Path(out) / _CACHE if out else None
         return cls(
-            site, trials, seed, budget, budget_kind, fast=fast, cache=cache, constraints=constraints
+            site,
+            trials,
+            seed,
+            budget,
+            budget_kind,
+            fast=fast,
+            cache=cache,
+            constraints=constraints,
+            safety_first=bool(safety_first),
         )
 
     def fingerprint(self) -> dict:
@@ -183,6 +200,8 @@ class Assessment:
         }
         if self.constraints:
             fp["constraints"] = list(self.constraints)
+        if self.safety_first:  # only then, so today's caches stay valid
+            fp["safety_first"] = True
         return fp
 
     def __repr__(self) -> str:
@@ -306,18 +325,33 @@ class Assessment:
             return self.budget_given
         if self.budget_kind != "annualised":
             raise ValueError("give a budget for a capex budget kind")
+        if self.safety_first and self.plan.budget is None:
+            return float(self.plan.annualised_cost)  # raised to meet the harm tolerances
         return recommended_budget(self.frontier.points)
 
     @property
     def budget_source(self) -> str:
-        """``given`` or ``least total cost of risk``."""
-        return "given" if self.budget_given is not None else "least total cost of risk"
+        """Where the budget comes from.
+
+        ``given``, ``least total cost of risk`` or, under safety first where that budget does
+        not meet the harm tolerances, ``least total cost of risk meeting every harm
+        tolerance``.
+        """
+        if self.budget_given is not None:
+            return "given"
+        if self.safety_first and self.plan.budget is None:
+            return "least total cost of risk meeting every harm tolerance"
+        return "least total cost of risk"
 
     @property
     def plan(self):
         """The recommended plan: the exact optimum within :attr:`budget`."""
         from ..portfolio import optimize
 
+        if self.safety_first:
+            from .plans import safety_first_plan
+
+            return self._get("plan", lambda: safety_first_plan(self))
         if self.constraints:
             from .plans import best_or_least_budget
 

@@ -12,7 +12,10 @@ budget; it need not bring any zone to its target security level. This module add
   closable gap within the budget; where the budget cannot close them all, the cheapest budget
   that can (found by bisection on the budget, each step an exact optimisation);
 - :func:`plan_status` and :func:`plans_side_by_side`: cost, expected loss, harm and zones
-  meeting SL-T of each plan, for the management summary.
+  meeting SL-T of each plan, for the management summary;
+- :func:`safety_first_plan`: the recommended plan under the safety-first rule (harm
+  tolerances before money), and :func:`safety_sentence`, what the management summary says
+  first about it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ __all__ = [
     "gap_closing_plan",
     "plan_status",
     "plans_side_by_side",
+    "safety_first_plan",
+    "safety_sentence",
     "BISECTION_STEPS",
 ]
 
@@ -137,16 +142,23 @@ def reachable_targets(A: Assessment):
     return dataclasses.replace(T, zones=zones, conduits=conduits)
 
 
-def constrained_optimize(A: Assessment, budget: float | None, constraints, simulate=False):
+def _gap_extra(A: Assessment, constraints) -> dict:
+    """``close_gaps`` is asked of :func:`reachable_targets`, leaving the excluded closers out."""
+    if "close_gaps" in constraints:
+        return {"targets": reachable_targets(A), "exclude": excluded_for_gaps(A)}
+    return {}
+
+
+def constrained_optimize(
+    A: Assessment, budget: float | None, constraints, simulate=False, safety_first=False
+):
     """:func:`riskkit.optimize` with the run's parameters under ``constraints``.
 
     ``close_gaps`` is asked of :func:`reachable_targets`: every gap a candidate can close.
+    ``safety_first`` as for :func:`riskkit.optimize` (default False: today's behaviour).
     """
     from ..portfolio import optimize
 
-    extra = {}
-    if "close_gaps" in constraints:
-        extra = {"targets": reachable_targets(A), "exclude": excluded_for_gaps(A)}
     return optimize(
         A.site,
         budget,
@@ -155,27 +167,33 @@ def constrained_optimize(A: Assessment, budget: float | None, constraints, simul
         simulate=simulate,
         trials=A.trials,
         seed=A.seed,
-        **extra,
+        safety_first=safety_first,
+        **_gap_extra(A, constraints),
     )
 
 
-def best_or_least_budget(A: Assessment, constraints, simulate=False):
+def best_or_least_budget(
+    A: Assessment, constraints, simulate=False, budget=None, safety_first=False
+):
     """The best-risk plan meeting ``constraints`` within the budget, else at the least budget.
 
-    Where :attr:`Assessment.budget` cannot meet the constraints, the least budget that can is
-    found by bisection (:data:`BISECTION_STEPS` steps, each an exact optimisation), and the
-    best plan at that budget is returned.
+    Where the budget (``budget``, default :attr:`Assessment.budget`) cannot meet the
+    constraints, the least budget that can is found by bisection (:data:`BISECTION_STEPS`
+    steps, each an exact optimisation), and the best plan at that budget is returned.
+    ``safety_first`` as for :func:`riskkit.optimize` (the harm tolerances never make a plan
+    infeasible; they are met wherever the budget allows).
 
     Returns
     -------
     (Plan or None, bool)
         The plan (None where no budget meets the constraints, e.g. exclusive groups in the
-        way) and whether it stays within :attr:`Assessment.budget`.
+        way) and whether it stays within the budget.
     """
     from ..portfolio import InfeasiblePlan
 
+    budget = A.budget if budget is None else float(budget)
     try:
-        return constrained_optimize(A, A.budget, constraints, simulate), True
+        return constrained_optimize(A, budget, constraints, simulate, safety_first), True
     except InfeasiblePlan:
         pass
     try:
@@ -183,7 +201,7 @@ def best_or_least_budget(A: Assessment, constraints, simulate=False):
     except InfeasiblePlan:
         return None, False
     cost = unlimited.annualised_cost if A.budget_kind == "annualised" else unlimited.capex
-    lo, hi = float(A.budget), float(cost)
+    lo, hi = float(budget), float(cost)
     for _ in range(BISECTION_STEPS):
         mid = (lo + hi) / 2
         try:
@@ -191,7 +209,153 @@ def best_or_least_budget(A: Assessment, constraints, simulate=False):
             hi = mid
         except InfeasiblePlan:
             lo = mid
-    return constrained_optimize(A, hi, constraints, simulate), False
+    return constrained_optimize(A, hi, constraints, simulate, safety_first), False
+
+
+def safety_first_plan(A: Assessment):
+    """The recommended plan under the safety-first rule: harm tolerances first, then money.
+
+    - With a given budget: :func:`riskkit.optimize` with ``safety_first=True`` (and the run's
+      constraints): the best plan for expected loss among those meeting every harm tolerance
+      that some plan can meet, where the budget allows one; else the best plan within the
+      budget, its :attr:`~riskkit.portfolio.Plan.safety` record giving the least sufficient
+      budget (the management summary says so first, :func:`safety_sentence`).
+    - Without a budget: the same within the budget of the least total cost of risk
+      (:func:`~riskkit.report.assessment.recommended_budget`) where that budget allows the
+      harm tolerances to be met. Where it does not, that budget was nobody's decision, so
+      the plan becomes the one with the least total cost of risk (expected loss plus
+      annualised cost, exact) among the plans meeting every harm tolerance
+      (:func:`riskkit.portfolio.least_total_cost`); its ``budget`` is None, its
+      ``safety.within_budget`` False (the least-total-cost budget did not suffice) and
+      :attr:`Assessment.budget` becomes its annualised cost.
+
+    Returns
+    -------
+    Plan
+        Simulated with the run's trials and seed, with ``safety`` set.
+
+    Raises
+    ------
+    InfeasiblePlan
+        Where the run's other constraints (``close_gaps``, ``meet_tolerance``) cannot be met
+        within a given budget, as without safety first.
+
+    References
+    ----------
+    .. [1] CCPS (2001). *Layer of Protection Analysis: Simplified Process Risk Assessment*,
+       chapter 8 (risk tolerance criteria).
+    .. [2] ISA-TR84.00.09-2017, *Cybersecurity Related to the Functional Safety Lifecycle*
+       (safeguards that a cyber attack cannot defeat).
+    """
+    import dataclasses
+
+    import numpy as np
+
+    from ..portfolio import InfeasiblePlan, least_total_cost
+    from .assessment import recommended_budget
+
+    given = A.budget_given is not None
+    budget = A.budget_given if given else recommended_budget(A.frontier.points)
+    cons = tuple(A.constraints)
+    P, within = best_or_least_budget(A, cons, simulate=True, budget=budget, safety_first=True)
+    if P is None or (not within and given):
+        least = "" if P is None else f"; the least that does costs {P.annualised_cost:,.0f}"
+        raise InfeasiblePlan(
+            f"no plan within the budget {budget:,.0f} meets the constraints {', '.join(cons)}"
+            + (f"{least} {A.site.currency}/yr" if least else "")
+        )
+    s = P.safety
+    if not given and not s.within_budget and np.isfinite(s.least_budget):
+        T = least_total_cost(
+            A.site,
+            cons,
+            safety_first=True,
+            simulate=True,
+            trials=A.trials,
+            seed=A.seed,
+            **_gap_extra(A, cons),
+        )
+        P = dataclasses.replace(T, safety=dataclasses.replace(T.safety, within_budget=False))
+    return P
+
+
+def _scenario_list(ids, limit: int = 6) -> str:
+    ids = list(ids)
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+def safety_sentence(A: Assessment, markdown: bool = True) -> str | None:
+    """What the summary says first under safety first; None when it is off or nothing is amiss.
+
+    - the budget is too small: *no plan within the budget meets every harm tolerance*, the
+      least budget that would, its plan, and the scenarios left above tolerance;
+    - no budget was given and the least-total-cost budget was too small: what meeting the
+      harm tolerances costs and that the plan shown is the cheapest in total cost of risk
+      among those meeting them;
+    - scenarios no plan can bring within tolerance are named in either case (and alone
+      when everything else is met).
+
+    Text from the site (ids, currency) is escaped for Markdown when ``markdown``.
+    """
+    import math
+
+    from .. import escape
+    from ..figures import money
+
+    if not A.safety_first:
+        return None
+    P = A.plan
+    s = P.safety
+    if s is None:
+        return None
+
+    def e(t: str) -> str:
+        return escape.markdown(t) if markdown else t
+
+    def b(t: str) -> str:
+        return f"**{t}**" if markdown else t
+
+    cur = e(A.site.currency)
+    least = s.least_budget
+    parts = []
+    given = A.budget_given is not None
+    if not s.met and not s.within_budget:
+        over = [r["scenario"] for r in s.breaches if r["meetable"]]
+        if math.isfinite(least):
+            parts.append(
+                b(
+                    f"No plan within the budget of {money(A.budget, cur)}"
+                    f"{'/yr' if s.budget_kind == 'annualised' else ''} meets every harm"
+                    " tolerance"
+                )
+                + ": the least budget that would is "
+                + b(money(least, cur) + ("/yr" if s.budget_kind == "annualised" else ""))
+                + f" ({e(', '.join(s.least_plan)) or 'no measure'})."
+                + f" The plan shown is the best for expected loss within the budget and leaves"
+                f" {e(_scenario_list(over))} above the tolerable frequency of harm."
+            )
+        else:
+            parts.append(
+                b("No plan meets every harm tolerance together")
+                + " (candidates that exclude each other, or other constraints, are in the"
+                f" way): the plan shown is the best for expected loss and leaves"
+                f" {e(_scenario_list(over))} above the tolerable frequency of harm."
+            )
+    elif not given and not s.within_budget:
+        parts.append(
+            b("Meeting every harm tolerance comes first")
+            + f": it needs at least {money(least, cur)}/yr, more than the budget with the least"
+            " total cost of risk, so the plan shown is the one with the least total cost of"
+            f" risk among the plans that meet them ({money(P.annualised_cost, cur)}/yr)."
+        )
+    if s.unmeetable:
+        parts.append(
+            f"{e(_scenario_list(s.unmeetable))} cannot be brought within the tolerable"
+            " frequency of harm by any candidate of the site file: they need a safeguard that"
+            " a cyber attack cannot defeat, or a smaller consequence (a Security PHA finding)."
+        )
+    return " ".join(parts) if parts else None
 
 
 def gap_closing_plan(A: Assessment):
@@ -263,6 +427,9 @@ def plans_side_by_side(A: Assessment) -> pd.DataFrame:
     head = "Closes every closable SL gap" + ("" if within else " (above the budget)")
     if closing is not None:
         cols[head] = closing
+    safe = least_budget_plan(A)
+    if safe is not None:
+        cols["Meets every harm tolerance (least sufficient budget)"] = safe
     out = {}
     for name, P in cols.items():
         s = plan_status(A, P)
@@ -277,9 +444,49 @@ def plans_side_by_side(A: Assessment) -> pd.DataFrame:
             "Harm with the plan": s["harm"],
             "Zones meeting SL-T in every FR": f"{s['zones_meeting']} of {s['zones']}",
         }
+        if A.safety_first:
+            over = harm_over(A, P.members)
+            out[name]["Harm tolerances"] = (
+                "all met" if not over else "above tolerance: " + ", ".join(over)
+            )
     df = pd.DataFrame(out)
     df.index.name = "plan"
     return df
+
+
+def harm_over(A: Assessment, members) -> list[str]:
+    """Scenarios whose harm tolerance some plan can meet and the plan ``members`` does not."""
+    from ..portfolio import Problem
+    from ..portfolio.constraints import _harm_breaches
+
+    inst = Problem(A.site)
+    s = A.plan.safety
+    unmeetable = set(s.unmeetable) if s is not None else set()
+    return [
+        r["scenario"]
+        for r in _harm_breaches(inst, inst.mask(members))
+        if r["scenario"] not in unmeetable
+    ]
+
+
+def least_budget_plan(A: Assessment):
+    """The best plan at the least sufficient budget, for the side-by-side table.
+
+    Only under safety first where the recommended plan breaks a harm tolerance; else None.
+    """
+    if not A.safety_first:
+        return None
+    s = A.plan.safety
+    if s is None or s.met or not s.least_plan:
+        return None
+
+    def compute():
+        P, _ = best_or_least_budget(
+            A, tuple(A.constraints), budget=s.least_budget, safety_first=True
+        )
+        return P
+
+    return A._get("safety_least_plan", compute)
 
 
 def unclosable_view(A: Assessment) -> pd.DataFrame:

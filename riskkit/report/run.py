@@ -885,6 +885,7 @@ def assess(
     min_free_mb: float = MIN_FREE_MB,
     pdf: bool = False,
     constraints: Iterable[str] | None = None,
+    safety_first: bool = False,  # new default at merge: True
 ) -> AssessResult:
     """Run a full assessment of a site into a fresh output folder.
 
@@ -925,6 +926,10 @@ def assess(
     constraints : iterable of str, optional
         Constraints of the recommended plan (``close_gaps``, ``meet_tolerance``), as
         :class:`Assessment` takes them.
+    safety_first : bool
+        The recommended plan meets every harm tolerance that some plan can meet wherever the
+        budget allows (:class:`Assessment`'s ``safety_first``); the management summary says
+        first where it does not.
     pdf : bool
         Also print the management summary to ``summary.pdf`` (A4) with headless Chromium
         (:func:`riskkit.report.printing.write_pdf`); Chromium is looked for before any work.
@@ -972,6 +977,7 @@ def assess(
             budget_kind=budget_kind,
             fast=fast,
             constraints=constraints,
+            safety_first=safety_first,
         ),
     )
     run_info = {"provenance": {"input": str(site_path), "started": _now()}, "timings": {}}
@@ -1049,6 +1055,8 @@ def _notebook_params(snap: Path, probe: Assessment, work: Path, previous) -> dic
     }
     if probe.constraints:  # only then, so notebooks without the parameter still run
         params["constraints"] = list(probe.constraints)
+    # always, so a notebook's own default (which flips at the merge) never decides it
+    params["safety_first"] = bool(probe.safety_first)
     return params
 
 
@@ -1063,6 +1071,7 @@ def _compute(snap: Path, probe: Assessment, work: Path, previous) -> tuple[list,
         fast=probe.fast,
         cache=work / _CACHE,
         constraints=probe.constraints,
+        safety_first=probe.safety_first,
     )
     names = write_tables(A.tables(previous), work)
     return names, A.summary(previous=previous)

@@ -230,12 +230,66 @@ def conduit_summary(A) -> dict:
     return out
 
 
+SAFETY_SCHEMA: dict = {
+    "met": "bool",
+    "within_budget": "bool",
+    "least_budget": "number?",
+    "least_exact": "bool",
+    "least_plan": ("list", "str"),
+    "constrained": ("list", "str"),
+    "unmeetable": ("list", "str"),
+    "breaches": (
+        "list",
+        {
+            "scenario": "str",
+            "zone": "str",
+            "category": "str",
+            "severity": "int",
+            "frequency": "number",
+            "tolerable": "number",
+            "meetable": "bool",
+        },
+    ),
+    "budget_kind": "str",
+    "sentence": "str?",
+}
+"""``plan.safety`` of ``summary.json``, present when the run used safety first (helper
+``safety``, issue 10). At the merge that makes safety first the default, the integrator may
+move it into :data:`riskkit.report.schema.SUMMARY_SCHEMA` as a required key of ``plan``."""
+
+
+def safety_block(A) -> dict | None:
+    """The ``plan.safety`` entry of ``summary.json``; None when safety first is off.
+
+    Keys: ``met`` (the plan meets every harm tolerance that some plan can meet),
+    ``within_budget`` (some plan within the budget does), ``least_budget`` (the least
+    sufficient budget [currency/yr] or [currency] by ``budget_kind``; null where no plan meets
+    them together), ``least_exact``, ``least_plan`` (ids), ``constrained`` and ``unmeetable``
+    (scenario ids), ``breaches`` (the plan's harm above tolerance: ``scenario``, ``zone``,
+    ``category``, ``severity``, ``frequency`` and ``tolerable`` [events/yr], ``meetable``),
+    ``budget_kind`` and ``sentence`` (the summary's first sentence about it, plain text, or
+    null when nothing is amiss).
+    """
+    from .plans import safety_sentence
+
+    if not A.safety_first or A.plan.safety is None:
+        return None
+    out = A.plan.safety.to_dict()
+    out["sentence"] = safety_sentence(A, markdown=False)
+    problems = schema.check(out, SAFETY_SCHEMA, "plan.safety")
+    assert not problems, f"the safety block riskkit computed does not conform: {problems[:3]}"
+    return out
+
+
 def plan_summary(A) -> dict:
-    """The recommended plan: members, budget, costs, expected and simulated ALE."""
+    """The recommended plan: members, budget, costs, expected and simulated ALE.
+
+    With safety first, also ``safety`` (:func:`safety_block`).
+    """
     P = A.plan
     sim = A.simulation("plan").summary("site").iloc[0]
     cur = A.simulation("current").summary("site").iloc[0]
-    return {
+    out = {
         "members": [
             {
                 "id": m,
@@ -266,6 +320,10 @@ def plan_summary(A) -> dict:
         "var99_current": float(cur["var99"]),
         "zones_meeting_target": int(A.gaps("plan").summary.query("kind == 'zone'")["meets"].sum()),
     }
+    safety = safety_block(A)
+    if safety is not None:  # only then, so summaries without safety first keep their keys
+        out["safety"] = safety
+    return out
 
 
 def site_block(A) -> dict:
@@ -552,4 +610,10 @@ def tables(A, previous: str | os.PathLike | None = None) -> dict[str, pd.DataFra
     out["frontier_grid"] = F.grid
     if previous is not None:
         out["changes"] = A.changes(previous)
+    if A.safety_first and A.plan.safety is not None:
+        out["harm_breaches"] = pd.DataFrame(
+            list(A.plan.safety.breaches),
+            columns=["scenario", "zone", "category", "severity", "frequency", "tolerable"]
+            + ["meetable"],
+        )
     return out

@@ -49,7 +49,8 @@ def start(site, *parameters, **options) -> Assessment:
     *parameters, **options
         The rest of :meth:`Assessment.from_parameters`, in its order: ``trials`` [years],
         ``seed``, ``budget`` [currency or currency/yr], ``budget_kind``, ``fast``, ``out``
-        (the run's output folder, through which the notebooks share results).
+        (the run's output folder, through which the notebooks share results),
+        ``constraints``; and the keyword ``safety_first``.
 
     Returns
     -------
@@ -552,13 +553,32 @@ def _headline_harm(A: Assessment) -> str | None:
                 f" {1 / a:,.0f} years today,"
                 + (f" once in {1 / b:,.0f} years with the plan" if b > 0 else " none with the plan")
             )
-    return "- **Harm**: " + "; ".join(hs) + "." if hs else None
+    line = "- **Harm**: " + "; ".join(hs) + "." if hs else None
+    s = A.plan.safety if A.safety_first else None
+    if s is not None and s.met and s.constrained:
+        met = (
+            f"The plan meets the tolerable frequency of harm of every scenario that a candidate"
+            f" can bring within it ({len(s.constrained)} scenarios; harm comes before money)."
+        )
+        line = (line + " " + met) if line else "- **Harm**: " + met
+    return line
 
 
 def headline_markdown(A: Assessment) -> str:
-    """The management summary in a few sentences, for a reader with five minutes."""
+    """The management summary in a few sentences, for a reader with five minutes.
+
+    Under safety first (:attr:`Assessment.safety_first`), where no plan within the budget
+    meets every harm tolerance (or the plan had to go beyond the least-total-cost budget to
+    meet them), the first sentence says so, with the least sufficient budget
+    (:func:`riskkit.report.plans.safety_sentence`).
+    """
+    from .plans import safety_sentence
+
     cur = escape.markdown(A.site.currency)
     lines = [_headline_today(A, cur), _headline_plan(A, cur), _headline_levels(A, cur)]
+    first = safety_sentence(A)
+    if first:
+        lines.insert(0, f"- **Safety first.** {first}")
     harm = _headline_harm(A)
     if harm:
         lines.append(harm)
@@ -570,9 +590,10 @@ def headline_markdown(A: Assessment) -> str:
             " which is a decision for the process-safety review."
         )
     if A.budget_given is None:
+        among = " among the plans meeting every harm tolerance" if "harm" in A.budget_source else ""
         lines.append(
             f"- No budget was set: the plan shown is the one with the least total cost of"
-            f" risk (expected loss plus plan cost), at {_m(A.budget, cur)} per year."
+            f" risk (expected loss plus plan cost){among}, at {_m(A.budget, cur)} per year."
         )
     lines.append("")
     lines.append(f"<small>{method_note(A)}</small>")
