@@ -1545,16 +1545,22 @@ def chokepoint_chart(
                 marker_color=color,
                 text=text,
                 textposition="outside",
+                cliponaxis=False,
                 hovertemplate=f"%{{y}}, {label}: removes %{{x:,.4s}} {cur}/yr<extra></extra>",
             )
         )
+    top_x = float(np.nanmax(df[["ale_removed_sl3", "ale_removed_sl4"]].to_numpy(float), initial=0))
     suffix = f" (the top {len(df)} of {len(table)} conduits)" if len(table) > len(df) else ""
     fig.update_layout(
         **_LAYOUT,
         title=_e(title or "Chokepoints: site ALE removed by strengthening one conduit") + suffix,
         barmode="group",
-        xaxis=dict(title=f"site ALE removed [{cur}/yr]", exponentformat="SI"),
-        yaxis=dict(autorange="reversed", title="conduit"),
+        xaxis=dict(
+            title=f"site ALE removed [{cur}/yr]",
+            exponentformat="SI",
+            range=[0, 1.3 * top_x if top_x > 0 else 1.0],
+        ),
+        yaxis=dict(autorange="reversed", title="conduit", automargin=True),
         height=max(340, 44 * len(ids) + 150),
         legend=dict(orientation="h", y=-0.12),
     )

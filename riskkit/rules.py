@@ -754,3 +754,121 @@ def reach_probability_mc(stage_p, paths: Sequence[Sequence[int]], rng, samples: 
         done += k
     q = hits / samples
     return q, np.sqrt(q * (1 - q) / samples)
+
+
+# --------------------------------------------------------------------------------------------
+# paths (helper `paths`): the stages of one scenario's attack paths, for the path reports
+# --------------------------------------------------------------------------------------------
+
+DEFAULT_LATERAL_FRS: tuple[str, ...] = ("FR1", "FR2", "FR5")
+"""FRs that make a stage a barrier when the site gives no ``model.lateral_frs``."""
+
+
+def lateral_frs(site: Site) -> tuple[str, ...]:
+    """The site's lateral FRs (``model.lateral_frs``; FR1, FR2, FR5 where not given)."""
+    return tuple(getattr(site.model, "lateral_frs", None) or DEFAULT_LATERAL_FRS)
+
+
+@dataclass(frozen=True)
+class AttackStages:
+    """The attack paths of one scenario with an ``origin`` and the stage probabilities.
+
+    Attributes
+    ----------
+    paths : list of tuple of (str, str)
+        Simple paths from the origin to the scenario's zone, each its stages
+        ``(conduit crossed, zone entered)`` in order; only those entering through ``entry``
+        where the scenario names one.
+    stages : list of (str, str)
+        The distinct stages of all paths.
+    index : list of tuple of int
+        Per path, the positions of its stages in ``stages``.
+    barrier : ndarray of int
+        Per stage, its level against the actor: b (lateral FRs) for an intermediate stage,
+        the protection L of section 2 (the scenario's FRs, the conduit as entry) for the
+        stage entering the target.
+    p : ndarray of float
+        Per stage, P(an attempt crosses it) = r^-min(barrier, c) [-].
+    """
+
+    paths: list
+    stages: list
+    index: list
+    barrier: np.ndarray
+    p: np.ndarray
+
+
+def scenario_paths(site: Site, scenario: Scenario) -> list:
+    """Simple paths of a scenario from its ``origin`` to its zone (through ``entry`` if given).
+
+    Returns an empty list for a scenario without an origin.
+    """
+    from .graph import simple_paths
+
+    origin = getattr(scenario, "origin", None)
+    if not origin:
+        return []
+    edges = [(c.id, c.zones[0], c.zones[1]) for c in site.conduits]
+    paths = simple_paths(edges, origin, scenario.zone)
+    if scenario.entry:
+        paths = [p for p in paths if p[-1][0] == scenario.entry]
+    return paths
+
+
+def attack_stages(
+    site: Site,
+    scenario: Scenario,
+    zones: dict[str, np.ndarray],
+    conduits: dict[str, np.ndarray],
+    paths: list | None = None,
+) -> AttackStages:
+    """Stages of a scenario's attack paths and the probability of crossing each.
+
+    A stage is one conduit crossed together with the zone it leads into. Its barrier against
+    an actor of capability c is b = min over the lateral FRs k of max(SL-A_conduit[k],
+    SL-A_zone[k]) and it is crossed with probability r^-min(b, c) (:func:`stage_factor`); the
+    stage entering the target uses the scenario's own protection L with that conduit as
+    entry (:func:`protection_levels`, :func:`sl_factor`), so an origin adjacent to the target
+    gives section 2's factor. :func:`reach_probability` of ``p`` over ``index`` is the
+    probability that one attempt reaches and succeeds.
+
+    Parameters
+    ----------
+    site : Site
+    scenario : Scenario
+        A scenario with an ``origin``.
+    zones, conduits : dict of str to ndarray
+        SL-A vectors from :func:`achieved_levels` (or changed copies of them).
+    paths : list, optional
+        :func:`scenario_paths` of the scenario, when the caller has them already.
+
+    Returns
+    -------
+    AttackStages
+
+    References
+    ----------
+    .. [1] IEC 62443-3-2:2020, clause 4.4 (zones and conduits) and IEC 62443-3-3:2013,
+       clause 4.2 (SL definitions); docs/model.md, "Attack paths".
+    .. [2] Ball, M. O. (1986). Computational complexity of network reliability analysis: an
+       overview. IEEE Transactions on Reliability, R-35(3), 230-239.
+    """
+    paths = scenario_paths(site, scenario) if paths is None else paths
+    r = site.model.sl_reduction_per_level
+    c = site.actor(scenario.actor).capability
+    stages: dict[tuple[str, str], int] = {}
+    for path in paths:
+        for st in path:
+            stages.setdefault(st, len(stages))
+    barrier = np.zeros(len(stages), dtype=int)
+    p = np.ones(len(stages))
+    lateral = lateral_frs(site)
+    for (cid, zid), j in stages.items():
+        if zid == scenario.zone:
+            barrier[j] = int(protection_levels(zones[zid], conduits[cid], scenario.frs))
+            p[j] = sl_factor(r, barrier[j], c)
+        else:
+            barrier[j] = int(protection_levels(zones[zid], conduits[cid], lateral))
+            p[j] = stage_factor(r, barrier[j], c)
+    index = [tuple(stages[st] for st in path) for path in paths]
+    return AttackStages(list(paths), list(stages), index, barrier, p)
