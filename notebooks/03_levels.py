@@ -132,6 +132,40 @@ if len(cap):
 display(report.styled(G.closers, hide_index=True, currency=S.currency))
 
 # %% [markdown]
+# ## Attack paths: chokepoints and the credit of earlier stages
+#
+# SL-T stays the target zone's and its entry conduit's. Where a scenario starts from an
+# origin zone, the conduits and zones it must cross first already slow it down: the credit
+# below is that reduction in levels of the target's protection (credit = reach / door, the
+# probability over all paths against that of the weakest door into the target alone). A
+# chokepoint is a conduit whose strengthening to SL 3 or SL 4 in the lateral FRs removes the
+# most site ALE; some conduit upgrades do as much for a zone as closing its own gap.
+
+# %%
+from riskkit import paths as rk_paths
+
+if rk_paths.has_paths(S):
+    P = rk_paths.attack_paths(S)
+    C = rk_paths.chokepoints(S, paths=P)
+    display(Markdown(rk_paths.paths_markdown(P, C, currency=S.currency)))
+    figures.chokepoint_chart(C, currency=S.currency).show()
+    display(report.styled(C, currency=S.currency))
+    display(report.styled(rk_paths.path_credit(S, targets=T), currency=S.currency))
+    SUB = rk_paths.substitutes(S, T)
+    display(
+        Markdown(
+            f"{int(SUB['substitutes'].sum())} conduit upgrade(s) would substitute for a zone's"
+            " gap (zone risk no higher than with the gap closed)."
+            if len(SUB)
+            else "No zone short of its SL-T is the target of an attack path."
+        )
+    )
+    if len(SUB):
+        display(report.styled(SUB, hide_index=True, currency=S.currency))
+else:
+    display(Markdown(rk_paths.paths_markdown(None)))
+
+# %% [markdown]
 # ## Three methods side by side
 #
 # The SL-T above comes from the required risk reduction (`rrf`). Many organisations set

@@ -1424,10 +1424,10 @@ def attack_path_diagram(
     paths : pandas.DataFrame
         :func:`riskkit.attack_paths`: one row per (scenario, path) with columns ``scenario``,
         ``zones`` (zone ids in order, origin first), ``conduits`` (conduit ids in order),
-        ``probability`` [-], ``share`` [-] (of the scenario's success probability), ``ale``
-        [currency/yr] and ``risk_share`` [-] (of the site's path-borne ALE).
+        ``probability`` [-], ``share`` [-] (of the scenario's success probability),
+        ``expected_ale`` [currency/yr] and ``risk_share`` [-] (of the site's path-borne ALE).
     top : int
-        Paths drawn, largest ``ale`` first.
+        Paths drawn, largest ``expected_ale`` first.
     currency : str
     title : str, optional
 
@@ -1454,7 +1454,7 @@ def attack_path_diagram(
     xy, _ = _layout_zones(site)
     mids = _conduit_mids(site, xy)
     cur = _e(currency)
-    df = paths.sort_values("ale", ascending=False, kind="stable").head(top)
+    df = paths.sort_values("expected_ale", ascending=False, kind="stable").head(top)
     n = len(df)
     for i, (_, row) in enumerate(df.iterrows()):
         share = float(row["risk_share"]) if pd.notna(row["risk_share"]) else 0.0
@@ -1465,7 +1465,7 @@ def attack_path_diagram(
             f"<b>{_e(row['scenario'])}</b>: {route}<br>via {via}"
             f"<br>P(path open) {float(row['probability']):.3g},"
             f" {float(row['share']):.0%} of the scenario's success"
-            f"<br>risk {money(float(row['ale']), cur)}/yr, {share:.0%} of path-borne risk"
+            f"<br>risk {money(float(row['expected_ale']), cur)}/yr, {share:.0%} of path-borne risk"
         )
         fig.add_trace(
             go.Scatter(

@@ -69,7 +69,7 @@ _PATH_COLUMNS = [
     "probability",
     "share",
     "reach",
-    "ale",
+    "expected_ale",
     "risk_share",
 ]
 
@@ -159,10 +159,10 @@ def attack_paths(
         (tuple of conduit ids in order), ``stages`` (count), ``probability`` (P(every stage
         of the path open) [-]), ``share`` (the path's part of the scenario's success
         probability, exclusive by rank, summing to 1 per scenario [-]), ``reach`` (P(some
-        path open), the scenario's path factor [-]), ``ale`` (the scenario's expected annual
-        loss times ``share`` [currency/yr]) and ``risk_share`` (of the site's path-borne ALE
-        [-]). Empty (same columns) where no scenario names an origin. ``attrs['path_ale']``
-        is the site's path-borne ALE [currency/yr].
+        path open), the scenario's path factor [-]), ``expected_ale`` (the scenario's
+        closed-form expected annual loss times ``share`` [currency/yr]) and ``risk_share``
+        (of the site's path-borne ALE [-]). Empty (same columns) where no scenario names an
+        origin. ``attrs['path_ale']`` is the site's path-borne ALE [currency/yr].
     """
     st, (zones, conduits) = _levels(site, state, plan)
     rng = _rng(site)
@@ -173,11 +173,11 @@ def attack_paths(
     df = pd.DataFrame(rows, columns=_PATH_COLUMNS)
     if rows:
         ale = {s.id: float(expected_scenario(site, s, st, (zones, conduits))["ale"]) for s in scen}
-        df["ale"] = df["scenario"].map(ale) * df["share"]
+        df["expected_ale"] = df["scenario"].map(ale) * df["share"]
     else:
-        df["ale"] = pd.Series(dtype=float)
-    total = float(df["ale"].sum()) if rows else 0.0
-    df["risk_share"] = df["ale"] / total if total > 0 else 0.0
+        df["expected_ale"] = pd.Series(dtype=float)
+    total = float(df["expected_ale"].sum()) if rows else 0.0
+    df["risk_share"] = df["expected_ale"] / total if total > 0 else 0.0
     df.attrs["path_ale"] = total
     df.attrs["state"] = st.name
     df.attrs["lateral_frs"] = list(lateral_frs(site))
@@ -227,7 +227,7 @@ def chokepoints(
     paths = attack_paths(site, state, plan) if paths is None else paths
     base = _scenario_ale(site, st, (zones, conduits))
     site_ale = sum(base.values())
-    path_ale = float(paths["ale"].sum()) if len(paths) else 0.0
+    path_ale = float(paths["expected_ale"].sum()) if len(paths) else 0.0
     rows = []
     for c in site.conduits:
         on = paths[paths["conduits"].map(lambda cs, c=c.id: c in cs)] if len(paths) else paths
@@ -237,7 +237,7 @@ def chokepoints(
             "zones": f"{c.zones[0]} - {c.zones[1]}",
             "barrier": int(min(conduits[c.id][rules.FR_INDEX[f]] for f in frs)),
             "paths": int(len(on)),
-            "path_share": float(on["ale"].sum()) / path_ale if path_ale > 0 else 0.0,
+            "path_share": float(on["expected_ale"].sum()) / path_ale if path_ale > 0 else 0.0,
         }
         touched = [
             s
@@ -288,10 +288,10 @@ def path_credit(
     -------
     pandas.DataFrame
         Indexed by scenario id: ``zone``, ``origin``, ``actor``, ``capability``, ``paths``
-        (count), ``protection`` (L at the weakest door into the target), ``door`` [-],
+        (count), ``door_level`` (L at the weakest door into the target), ``door`` [-],
         ``reach`` [-], ``credit`` [-] (in (0, 1]), ``credit_levels`` (-log_r credit: levels
         of the target's protection the earlier stages are worth [-]); with ``targets``:
-        ``sl_t`` and ``shortfall`` (SL-T minus ``protection``, at least 0) and ``covered``
+        ``sl_t`` and ``shortfall`` (SL-T minus ``door_level``, at least 0) and ``covered``
         (bool: ``credit_levels`` >= ``shortfall``).
     """
     st, (zones, conduits) = _levels(site, state, plan)
@@ -311,7 +311,7 @@ def path_credit(
             "actor": s.actor,
             "capability": site.actor(s.actor).capability,
             "paths": len(stg.paths),
-            "protection": int(stg.barrier[door_j]) if door_j is not None else 0,
+            "door_level": int(stg.barrier[door_j]) if door_j is not None else 0,
             "door": door,
             "reach": reach,
             "credit": credit,
@@ -320,7 +320,7 @@ def path_credit(
         if targets is not None and s.id in targets.scenarios.index:
             sl_t = int(targets.scenarios.loc[s.id, "sl_t"])
             row["sl_t"] = sl_t
-            row["shortfall"] = max(sl_t - row["protection"], 0)
+            row["shortfall"] = max(sl_t - row["door_level"], 0)
             row["covered"] = bool(row["credit_levels"] >= row["shortfall"] - 1e-9)
         rows[s.id] = row
     df = pd.DataFrame.from_dict(rows, orient="index")
@@ -391,12 +391,13 @@ def substitutes(
             for lv in CHOKEPOINT_LEVELS:
                 up = _zone_risk(site, st, (zones, _raised(conduits, cid, lv, frs)), zid)
                 harm = {
-                    k: v["safety_rate"] + v["environment_rate"] for k, v in
-                    (("now", now), ("closed", closed), ("up", up))
+                    k: v["safety_rate"] + v["environment_rate"]
+                    for k, v in (("now", now), ("closed", closed), ("up", up))
                 }
-                ok = up["ale"] <= closed["ale"] * (1 + 1e-9) + 1e-12 and harm["up"] <= harm[
-                    "closed"
-                ] * (1 + 1e-9) + 1e-15
+                ok = (
+                    up["ale"] <= closed["ale"] * (1 + 1e-9) + 1e-12
+                    and harm["up"] <= harm["closed"] * (1 + 1e-9) + 1e-15
+                )
                 rows.append(
                     {
                         "zone": zid,
@@ -417,7 +418,9 @@ def substitutes(
     df = pd.DataFrame(rows, columns=cols)
     if len(df):
         df = df.sort_values(
-            ["substitutes", "zone", "ale_with_conduit"], ascending=[False, True, True], kind="stable"
+            ["substitutes", "zone", "ale_with_conduit"],
+            ascending=[False, True, True],
+            kind="stable",
         ).reset_index(drop=True)
     return df
 
@@ -438,7 +441,7 @@ def paths_block(A, top: int = 10) -> dict | None:
         ``lateral_frs``, ``scenarios`` (count with an origin), ``path_ale`` (current
         path-borne ALE [currency/yr]), ``top_paths`` (the ``top`` paths by current ALE:
         ``scenario``, ``origin``, ``zone``, ``zones``, ``conduits``, ``probability``,
-        ``share``, ``ale``, ``risk_share``) and ``chokepoints`` (the ``top`` conduits:
+        ``share``, ``expected_ale``, ``risk_share``) and ``chokepoints`` (the ``top`` conduits:
         ``conduit``, ``zones``, ``paths``, ``path_share``, ``ale_removed_sl3``,
         ``ale_removed_sl4``).
     """
@@ -447,7 +450,7 @@ def paths_block(A, top: int = 10) -> dict | None:
         return None
     p = attack_paths(site, "current")
     ch = chokepoints(site, "current", paths=p)
-    best = p.sort_values("ale", ascending=False, kind="stable").head(top)
+    best = p.sort_values("expected_ale", ascending=False, kind="stable").head(top)
     return {
         "lateral_frs": list(lateral_frs(site)),
         "scenarios": len(_origin_scenarios(site)),
@@ -461,7 +464,7 @@ def paths_block(A, top: int = 10) -> dict | None:
                 "conduits": list(r["conduits"]),
                 "probability": float(r["probability"]),
                 "share": float(r["share"]),
-                "ale": float(r["ale"]),
+                "expected_ale": float(r["expected_ale"]),
                 "risk_share": float(r["risk_share"]),
             }
             for _, r in best.iterrows()
@@ -492,10 +495,11 @@ def paths_markdown(paths: pd.DataFrame, chokes: pd.DataFrame | None = None, curr
             " and entry conduit only, so there are no attack paths to show."
         )
     n = paths["scenario"].nunique()
-    top = paths.sort_values("ale", ascending=False, kind="stable").iloc[0]
+    top = paths.sort_values("expected_ale", ascending=False, kind="stable").iloc[0]
+    carried = money(paths.attrs.get("path_ale", paths["expected_ale"].sum()), m(currency))
     out = [
         f"{n} scenario(s) start from an origin zone, over {len(paths)} simple path(s); they"
-        f" carry {money(paths.attrs.get('path_ale', paths['ale'].sum()), m(currency))}/yr of"
+        f" carry {carried}/yr of"
         f" expected loss. The riskiest path is {m(top['route'])} ({m(top['scenario'])},"
         f" {top['risk_share']:.0%} of the path-borne risk)."
     ]

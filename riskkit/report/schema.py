@@ -59,7 +59,7 @@ _PATHS = {
             "conduits": ("list", "str"),
             "probability": "number?",
             "share": "number?",
-            "ale": "number?",
+            "expected_ale": "number?",
             "risk_share": "number?",
         },
     ),
