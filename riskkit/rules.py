@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -71,6 +72,21 @@ __all__ = [
     "weakest",
     "sl_factor",
     "stage_factor",
+    "PREVENT_FRS",
+    "RESPONSE_FRS",
+    "MAX_LEVEL",
+    "Factors",
+    "capability_step",
+    "sl_effect_table",
+    "sl_effect",
+    "fr_split",
+    "barrier_factor",
+    "response_factor",
+    "lopa_factor",
+    "target_factors",
+    "scenario_factors",
+    "scenario_elements",
+    "separable",
     "effect_product",
     "ScenarioEffects",
     "scenario_effects",
@@ -337,6 +353,324 @@ def stage_factor(r: float, barrier, capability):
     attack path crosses; a path multiplies the factors of its stages.
     """
     return sl_factor(r, barrier, capability)
+
+
+# --------------------------------------------------------------------------------------------
+# Model v2: the SL effect, FR roles, layering, protection layers and the factors of a scenario
+# --------------------------------------------------------------------------------------------
+
+PREVENT_FRS: tuple[str, ...] = ("FR1", "FR2", "FR3", "FR4", "FR5")
+"""FRs that prevent events (act on frequency) under ``model.fr_roles: split``."""
+
+RESPONSE_FRS: tuple[str, ...] = ("FR6", "FR7")
+"""FRs that shorten and contain events (act on consequence) under ``fr_roles: split``."""
+
+MAX_LEVEL = 4
+"""The highest security level; one FR never gives more than the effect of this level."""
+
+
+@dataclass(frozen=True)
+class Factors:
+    """What protection does to one scenario in one state (or in many, as arrays).
+
+    Attributes
+    ----------
+    rate : float or ndarray
+        Multiplies the event rate: P(an attempt gets through every barrier) [-]. Includes the
+        reach probability of an attack path for a scenario with an ``origin``.
+    consequence : dict of str to float or ndarray
+        Per money category, multiplies the loss per event (FR6/FR7 under ``fr_roles: split``)
+        [-]; every category of :data:`MONEY_CATEGORIES` is present (1.0 where nothing acts).
+    harm : dict of str to float or ndarray
+        Per harm category, multiplies P(an event reaches the harm): the product of the PFDs of
+        the scenario's protection layers the attack cannot defeat (LOPA) [-]; every category
+        of :data:`HARM_CATEGORIES` is present.
+
+    Values are floats for SL vectors of shape (7,), arrays with their leading shape for SL
+    vectors of shape (..., 7) (one row per plan, for the optimiser).
+    """
+
+    rate: float | np.ndarray
+    consequence: dict[str, float | np.ndarray]
+    harm: dict[str, float | np.ndarray]
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
+
+
+def capability_step(model, gap):
+    """P(an attempt passes one SL step) under ``sl_effect: capability``, vectorised.
+
+    s(d) = ceiling x logistic((d - midpoint) / scale), d = c - l the gap between the actor's
+    capability c and the step's level l: an actor below the step (d < 0) mostly fails, an
+    actor above it mostly succeeds, and ``1 - ceiling`` is the residual that every step keeps
+    even against an actor far above it (detection, time, the chance of a mistake).
+
+    Parameters
+    ----------
+    model : ModelSettings
+        ``capability_ceiling``, ``capability_midpoint``, ``capability_scale``.
+    gap : float or array_like
+        d = c - l [levels].
+
+    Returns
+    -------
+    float or ndarray
+        The pass probability in (0, ceiling) [-]. With the defaults (0.3, 0.25, 0.375):
+        s(-2) = 7.4e-4, s(-1) = 0.0103, s(0) = 0.102, s(1) = 0.264, s(2) = 0.297.
+
+    References
+    ----------
+    .. [1] The Open Group (2020). *Risk Analysis (O-RA)*, Open FAIR standard C20B, sec. 4:
+       vulnerability as P(threat capability > resistance strength).
+    .. [2] IEC 62443-3-3:2013, clause 4.2 (SL 1-4 defined by the attacker each resists).
+    """
+    m = model
+    out = m.capability_ceiling * _sigmoid(
+        (np.asarray(gap, dtype=float) - m.capability_midpoint) / m.capability_scale
+    )
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def sl_effect_table(model) -> np.ndarray:
+    """P(an attempt beats level L | capability c) as a (5, 5) table indexed [L, c], L, c 0..4.
+
+    ``orders``: r^-min(L, c). ``capability``: the site's ``sl_effect_table`` where given (rows
+    L = 1..4, columns c = 1..4), else the product over the steps l = 1..L of
+    :func:`capability_step` (c - l). Row L = 0 is 1 (no protection).
+    """
+    return _effect_table(_table_key(model)).copy()
+
+
+@lru_cache(maxsize=64)
+def _effect_table(key) -> np.ndarray:
+    kind, r, ceiling, mid, scale, table = key
+    tab = np.ones((MAX_LEVEL + 1, MAX_LEVEL + 1))
+    for c in range(MAX_LEVEL + 1):
+        for lv in range(1, MAX_LEVEL + 1):
+            if kind == "orders":
+                tab[lv, c] = r ** (-min(lv, c))
+            elif table is not None and c >= 1:
+                tab[lv, c] = table[lv - 1][c - 1]
+            else:
+                step = ceiling / (1.0 + math.exp(-((c - lv) - mid) / scale))
+                tab[lv, c] = tab[lv - 1, c] * step
+    return tab
+
+
+def sl_effect(model, level, capability):
+    """P(an attempt beats protection level L) for an actor of capability c, vectorised.
+
+    Parameters
+    ----------
+    model : ModelSettings
+        ``sl_effect`` selects the rule: ``orders`` (r^-min(L, c), :func:`sl_factor`) or
+        ``capability`` (:func:`sl_effect_table`, the capability-aware curve).
+    level : int or array_like of int
+        L in 0..4.
+    capability : int or array_like of int
+        c in 1..4.
+
+    Returns
+    -------
+    float or ndarray
+        The factor in (0, 1] on the event rate [-].
+
+    References
+    ----------
+    .. [1] IEC 62443-3-3:2013, clause 4.2 (security levels by the attacker each resists).
+    .. [2] The Open Group (2020). *Risk Analysis (O-RA)*, sec. 4 (threat capability vs
+       resistance strength).
+    """
+    if model.sl_effect == "orders":
+        return sl_factor(float(model.sl_reduction_per_level), level, capability)
+    out = _effect_table(_table_key(model))[np.asarray(level), np.asarray(capability)]
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def _table_key(model):
+    return (
+        model.sl_effect,
+        float(model.sl_reduction_per_level),
+        float(model.capability_ceiling),
+        float(model.capability_midpoint),
+        float(model.capability_scale),
+        None if model.sl_effect_table is None else tuple(map(tuple, model.sl_effect_table)),
+    )
+
+
+def fr_split(model, frs: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The scenario's FRs acting on frequency and on consequence under ``model.fr_roles``.
+
+    ``frequency`` (today): every FR prevents, none responds. ``split``: FR1-FR5 prevent,
+    FR6 (timely response to events) and FR7 (resource availability) shorten and contain.
+    """
+    frs = list(frs)
+    if model.fr_roles == "frequency":
+        return frs, []
+    return [f for f in frs if f in PREVENT_FRS], [f for f in frs if f in RESPONSE_FRS]
+
+
+def barrier_factor(model, zone, entry, frs: Sequence[str], capability):
+    """P(an attempt passes a zone and its entry conduit) in the FRs ``frs``, vectorised.
+
+    The weakest FR decides: the factor is the largest over ``frs`` of the FR's pass
+    probability. In one FR k, under ``model.layering``:
+
+    - ``max`` (today): sl_effect(max(zone_k, entry_k)), the stronger of the two counts;
+    - ``independent``: zone and conduit are two barriers in series,
+      max(sl_effect(zone_k) x sl_effect(entry_k), sl_effect(4)): the product, capped so that
+      no single FR gives more than the model's maximum (the effect of SL 4).
+
+    Parameters
+    ----------
+    model : ModelSettings
+    zone : array_like of int, shape (..., 7)
+    entry : array_like of int, shape (..., 7), or None
+    frs : sequence of str
+        An empty list gives 1.0 (nothing prevents).
+    capability : int
+        The actor's capability c.
+
+    Returns
+    -------
+    float or ndarray
+        With the leading shape of ``zone`` / ``entry``.
+    """
+    if not frs:
+        lead = np.shape(zone)[:-1]
+        return 1.0 if not lead else np.ones(lead)
+    if model.layering == "max" or entry is None:
+        return sl_effect(model, protection_levels(zone, entry, frs), capability)
+    idx = fr_positions(frs)
+    pz = sl_effect(model, np.asarray(zone)[..., idx], capability)
+    pe = sl_effect(model, np.asarray(entry)[..., idx], capability)
+    p = np.maximum(np.asarray(pz) * np.asarray(pe), sl_effect(model, MAX_LEVEL, capability))
+    out = p.max(axis=-1)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def response_factor(model, zone, entry, frs: Sequence[str]):
+    """Consequence multiplier of FR6/FR7 protection: (1 - rho)^L_resp, vectorised [-].
+
+    L_resp is the weakest of the responding FRs ``frs``, each the stronger of zone and entry
+    conduit (``layering: independent``: their sum, at most 4); rho is
+    ``model.response_reduction_per_level``. 1.0 where ``frs`` is empty.
+
+    References
+    ----------
+    .. [1] IEC 62443-3-3:2013, clauses 10 (FR6, timely response to events) and 11 (FR7,
+       resource availability).
+    """
+    if not frs:
+        lead = np.shape(zone)[:-1]
+        return 1.0 if not lead else np.ones(lead)
+    idx = fr_positions(frs)
+    z = np.asarray(zone)[..., idx]
+    if entry is None:
+        lv = z
+    elif model.layering == "independent":
+        lv = np.minimum(z + np.asarray(entry)[..., idx], MAX_LEVEL)
+    else:
+        lv = np.maximum(z, np.asarray(entry)[..., idx])
+    out = (1.0 - model.response_reduction_per_level) ** lv.min(axis=-1)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def lopa_factor(scenario: Scenario, category: str) -> float:
+    """LOPA credit against one harm category [-].
+
+    The product of the PFDs of the scenario's protection layers that protect that category
+    and that the attack cannot defeat.
+
+    A ``cyber_defeatable`` layer (one the attack itself disables, such as a SIS reachable
+    from the attacked network) gives no credit against this scenario. Money is unchanged.
+
+    References
+    ----------
+    .. [1] CCPS (2001). *Layer of Protection Analysis: Simplified Process Risk Assessment*,
+       AIChE, ch. 6 (IPLs and their PFDs) and ch. 7 (mitigated event frequency).
+    .. [2] ISA-TR84.00.09-2017, *Cybersecurity related to the functional safety lifecycle*
+       (a cyber attack as a common cause that can defeat an IPL).
+    """
+    return math.prod(
+        layer.pfd
+        for layer in scenario.protection_layers
+        if not layer.cyber_defeatable and category in layer.categories
+    )
+
+
+def target_factors(site: Site, scenario: Scenario, zone, entry):
+    """(rate, response) factors of the target stage: the scenario's zone and entry conduit."""
+    model = site.model
+    c = site.actor(scenario.actor).capability
+    rate_frs, resp_frs = fr_split(model, scenario.frs)
+    return (
+        barrier_factor(model, zone, entry, rate_frs, c),
+        response_factor(model, zone, entry, resp_frs),
+    )
+
+
+def scenario_factors(site: Site, scenario: Scenario, zones: dict, conduits: dict) -> Factors:
+    """What protection does to ``scenario`` given SL-A of zones and conduits.
+
+    THE function the engine, the closed forms, the target levels, the optimiser and the
+    attack-path reports call.
+
+    Parameters
+    ----------
+    site : Site
+        Its ``model`` selects the options (``sl_effect``, ``fr_roles``, ``layering``,
+        ``lateral_frs``).
+    scenario : Scenario
+    zones, conduits : dict of str to array_like of int, shape (7,) or (..., 7)
+        SL-A vectors, as :func:`achieved_levels` returns; only the zones and conduits of
+        :func:`scenario_elements` are read, and leading axes are kept (one row per plan).
+
+    Returns
+    -------
+    Factors
+    """
+    zone = zones[scenario.zone]
+    entry = conduits[scenario.entry] if scenario.entry else None
+    rate, resp = target_factors(site, scenario, zone, entry)
+    consequence = {cat: 1.0 for cat in MONEY_CATEGORIES}
+    if not (np.ndim(resp) == 0 and resp == 1.0):
+        for cat in site.model.response_categories:
+            consequence[cat] = resp
+    harm = {cat: lopa_factor(scenario, cat) for cat in HARM_CATEGORIES}
+    return Factors(rate, consequence, harm)
+
+
+def scenario_elements(site: Site, scenario: Scenario) -> dict[tuple[str, str], list[str]]:
+    """The zones and conduits whose SL-A can change ``scenario``'s factors, with the FRs.
+
+    Returns
+    -------
+    dict of (kind, id) to list of str
+        ``('zone', id)`` or ``('conduit', id)`` -> the FRs of that element that count.
+    """
+    out: dict[tuple[str, str], list[str]] = {("zone", scenario.zone): list(scenario.frs)}
+    if scenario.entry:
+        out[("conduit", scenario.entry)] = list(scenario.frs)
+    return out
+
+
+def separable(site: Site, scenario: Scenario) -> bool:
+    """Whether the scenario's factors have today's form (the optimiser's linear forms).
+
+    Today's form is r^-min(L, c) with L from its zone and entry and no consequence factor,
+    which the ``logspace`` and ``product`` formulations of the optimiser linearise; the other
+    blocks are formulated by subsets.
+    """
+    m = site.model
+    return (
+        m.sl_effect == "orders"
+        and m.layering == "max"
+        and not fr_split(m, scenario.frs)[1]
+        and not (scenario.origin and scenario.origin != scenario.zone)
+    )
 
 
 def effect_product(reductions: Iterable[float]) -> float:

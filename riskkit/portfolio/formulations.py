@@ -16,7 +16,7 @@ import numpy as np
 
 from ..rules import sl_factor
 from .constraints import _harm_message
-from .problem import _FLOOR, InfeasiblePlan, _Block
+from .problem import _FLOOR, TABLE_MAX, InfeasiblePlan, _Block
 
 
 @dataclass
@@ -105,7 +105,22 @@ class _Formulations:
                 continue
             self._row(cols[keep], vals[keep], -np.inf, math.log(tol) - const + 1e-9)
 
+    def _general(self, b, blk):
+        """A block outside today's form (:func:`riskkit.rules.separable`): by subsets, exact."""
+        if blk.m > TABLE_MAX:
+            raise ValueError(
+                f"{blk.sid} is touched by {blk.m} candidates and its factors are not"
+                " r^-min(L, c) of its zone and entry (model options or an attack path):"
+                f" the exact formulation handles at most {TABLE_MAX} such candidates"
+            )
+        if blk.table is None:
+            blk.tabulate()
+        self.kinds["subset"] = self.kinds.get("subset", 0) + 1
+        return self._subset(b, blk)
+
     def _logspace(self, b, blk):
+        if not blk.separable:
+            return self._general(b, blk)
         z, l0 = self._steps(blk, integer=False)
         self._harm_rows(b, blk, z, l0)
         lnr = math.log(blk.r)
@@ -149,6 +164,8 @@ class _Formulations:
         term.points.append(a)
 
     def _product(self, b, blk):
+        if not blk.separable:
+            return self._general(b, blk)
         z, l0 = self._steps(blk, integer=True)
         self._harm_rows(b, blk, z, l0)
         cols_out, vals_out, const = [], [], 0.0
