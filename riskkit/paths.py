@@ -75,12 +75,12 @@ _PATH_COLUMNS = [
 
 
 def has_paths(site: Site) -> bool:
-    """Whether any scenario of the site names an ``origin``."""
-    return any(getattr(s, "origin", None) for s in site.scenarios)
+    """Whether any scenario names an ``origin`` other than its own zone (so has paths)."""
+    return any(s.origin and s.origin != s.zone for s in site.scenarios)
 
 
 def _origin_scenarios(site: Site):
-    return [s for s in site.scenarios if getattr(s, "origin", None)]
+    return [s for s in site.scenarios if s.origin and s.origin != s.zone]
 
 
 def _rng(site: Site) -> np.random.Generator:
@@ -315,7 +315,7 @@ def path_credit(
             "door": door,
             "reach": reach,
             "credit": credit,
-            "credit_levels": -math.log(credit) / math.log(r) if credit > 0 else math.inf,
+            "credit_levels": 0.0 - math.log(credit) / math.log(r) if credit > 0 else math.inf,
         }
         if targets is not None and s.id in targets.scenarios.index:
             sl_t = int(targets.scenarios.loc[s.id, "sl_t"])

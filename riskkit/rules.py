@@ -1100,7 +1100,7 @@ DEFAULT_LATERAL_FRS: tuple[str, ...] = ("FR1", "FR2", "FR5")
 
 def lateral_frs(site: Site) -> tuple[str, ...]:
     """The site's lateral FRs (``model.lateral_frs``; FR1, FR2, FR5 where not given)."""
-    return tuple(getattr(site.model, "lateral_frs", None) or DEFAULT_LATERAL_FRS)
+    return tuple(site.model.lateral_frs or DEFAULT_LATERAL_FRS)
 
 
 @dataclass(frozen=True)
@@ -1117,12 +1117,13 @@ class AttackStages:
         The distinct stages of all paths.
     index : list of tuple of int
         Per path, the positions of its stages in ``stages``.
-    barrier : ndarray of int
-        Per stage, its level against the actor: b (lateral FRs) for an intermediate stage,
-        the protection L of section 2 (the scenario's FRs, the conduit as entry) for the
-        stage entering the target.
-    p : ndarray of float
-        Per stage, P(an attempt crosses it) = r^-min(barrier, c) [-].
+    barrier : ndarray of int, shape (..., S)
+        Per stage, its level: b = min over the lateral FRs of max(conduit, zone) for an
+        intermediate stage, the protection L of section 2 (the scenario's FRs, the conduit as
+        entry) for the stage entering the target.
+    p : ndarray of float, shape (..., S)
+        Per stage, P(an attempt crosses it) [-] (r^-min(barrier, c) under the default
+        options).
     """
 
     paths: list
@@ -1139,8 +1140,8 @@ def scenario_paths(site: Site, scenario: Scenario) -> list:
     """
     from .graph import simple_paths
 
-    origin = getattr(scenario, "origin", None)
-    if not origin:
+    origin = scenario.origin
+    if not origin or origin == scenario.zone:
         return []
     edges = [(c.id, c.zones[0], c.zones[1]) for c in site.conduits]
     paths = simple_paths(edges, origin, scenario.zone)
@@ -1158,21 +1159,23 @@ def attack_stages(
 ) -> AttackStages:
     """Stages of a scenario's attack paths and the probability of crossing each.
 
-    A stage is one conduit crossed together with the zone it leads into. Its barrier against
-    an actor of capability c is b = min over the lateral FRs k of max(SL-A_conduit[k],
-    SL-A_zone[k]) and it is crossed with probability r^-min(b, c) (:func:`stage_factor`); the
-    stage entering the target uses the scenario's own protection L with that conduit as
-    entry (:func:`protection_levels`, :func:`sl_factor`), so an origin adjacent to the target
-    gives section 2's factor. :func:`reach_probability` of ``p`` over ``index`` is the
-    probability that one attempt reaches and succeeds.
+    A stage is one conduit crossed together with the zone it leads into. An intermediate
+    stage is a barrier in the site's lateral FRs: :func:`barrier_factor` of the zone entered
+    and the conduit in ``model.lateral_frs`` (under ``sl_effect: orders`` and ``layering:
+    max``, r^-min(b, c) with b = min over the lateral FRs of max(SL-A_conduit, SL-A_zone)).
+    The stage entering the target is the target itself, with that conduit as entry: the rate
+    factor of :func:`target_factors`, so an origin adjacent to the target gives section 2's
+    factor. :func:`reach_probability` of ``p`` over ``index`` is the probability that one
+    attempt reaches the target and succeeds there.
 
     Parameters
     ----------
     site : Site
     scenario : Scenario
         A scenario with an ``origin``.
-    zones, conduits : dict of str to ndarray
-        SL-A vectors from :func:`achieved_levels` (or changed copies of them).
+    zones, conduits : dict of str to ndarray, shape (7,) or (..., 7)
+        SL-A vectors from :func:`achieved_levels` (or changed copies of them); leading axes
+        are kept in ``p``.
     paths : list, optional
         :func:`scenario_paths` of the scenario, when the caller has them already.
 
@@ -1188,21 +1191,27 @@ def attack_stages(
        overview. IEEE Transactions on Reliability, R-35(3), 230-239.
     """
     paths = scenario_paths(site, scenario) if paths is None else paths
-    r = site.model.sl_reduction_per_level
     c = site.actor(scenario.actor).capability
     stages: dict[tuple[str, str], int] = {}
     for path in paths:
         for st in path:
             stages.setdefault(st, len(stages))
-    barrier = np.zeros(len(stages), dtype=int)
-    p = np.ones(len(stages))
     lateral = lateral_frs(site)
-    for (cid, zid), j in stages.items():
+    barrier, p = [], []
+    for cid, zid in stages:
         if zid == scenario.zone:
-            barrier[j] = int(protection_levels(zones[zid], conduits[cid], scenario.frs))
-            p[j] = sl_factor(r, barrier[j], c)
+            barrier.append(protection_levels(zones[zid], conduits[cid], scenario.frs))
+            p.append(target_factors(site, scenario, zones[zid], conduits[cid])[0])
         else:
-            barrier[j] = int(protection_levels(zones[zid], conduits[cid], lateral))
-            p[j] = stage_factor(r, barrier[j], c)
+            barrier.append(protection_levels(zones[zid], conduits[cid], lateral))
+            p.append(barrier_factor(site.model, zones[zid], conduits[cid], lateral, c))
     index = [tuple(stages[st] for st in path) for path in paths]
-    return AttackStages(list(paths), list(stages), index, barrier, p)
+    if not stages:
+        return AttackStages(list(paths), [], index, np.zeros(0, dtype=int), np.zeros(0))
+    return AttackStages(
+        list(paths),
+        list(stages),
+        index,
+        np.stack([np.asarray(b) for b in barrier], axis=-1).astype(int),
+        np.stack([np.asarray(x, dtype=float) for x in p], axis=-1),
+    )
