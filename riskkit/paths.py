@@ -1,9 +1,10 @@
 """Attack paths across conduits: per-path success, chokepoints and the SL-T side report.
 
 A scenario that names an ``origin`` zone reaches its target zone over the conduit graph
-(``docs/model.md``, "Attack paths"). The rule itself (stages, their probabilities, the
-reach probability of several paths) lives in :mod:`riskkit.rules`
-(:func:`~riskkit.rules.attack_stages`, :func:`~riskkit.rules.reach_probability`) and the
+(``docs/model.md``, "Attack paths"). The rule itself (paths and stages, their probabilities,
+the reach probability of several paths) lives in :mod:`riskkit.rules`
+(:func:`~riskkit.rules.scenario_paths`, :func:`~riskkit.rules.stage_probabilities`,
+:func:`~riskkit.rules.reach_probability`, :func:`~riskkit.rules.path_reach`) and the
 expected losses in :mod:`riskkit.exposure`; this module only reports them:
 
 - :func:`attack_paths`: per scenario with an origin, each simple path, the probability that
@@ -39,7 +40,7 @@ import pandas as pd
 
 from . import rules
 from .exposure import expected_scenario
-from .rules import achieved_levels, attack_stages, lateral_frs, resolve_state, scenario_paths
+from .rules import achieved_levels, resolve_state, scenario_paths, stage_probabilities
 from .site import FRS, Site
 
 __all__ = [
@@ -76,22 +77,22 @@ _PATH_COLUMNS = [
 
 def has_paths(site: Site) -> bool:
     """Whether any scenario names an ``origin`` other than its own zone (so has paths)."""
-    return any(s.origin and s.origin != s.zone for s in site.scenarios)
+    return any(rules.lateral(s) for s in site.scenarios)
 
 
 def _origin_scenarios(site: Site):
-    return [s for s in site.scenarios if s.origin and s.origin != s.zone]
+    return [s for s in site.scenarios if rules.lateral(s)]
 
 
-def _rng(site: Site) -> np.random.Generator:
-    """The generator of the reach estimator beyond the exact limits (seeded by the site)."""
-    return np.random.default_rng([int(site.model.seed), 15])
+def _lateral_frs(site: Site) -> tuple[str, ...]:
+    return tuple(site.model.lateral_frs)
 
 
-def _reach(p: np.ndarray, index: list, rng: np.random.Generator) -> float:
+def _reach(s, p: np.ndarray, index) -> float:
+    """Reach probability of some of a scenario's paths (the scenario's estimator seed)."""
     if not index:
         return 0.0
-    return float(rules.reach_probability(p, index, rng=rng))
+    return float(rules.reach_probability(p, list(index), rng=rules._reach_rng(s)))
 
 
 def _levels(site: Site, state: str, plan):
@@ -103,16 +104,16 @@ def _scenario_ale(site: Site, st, levels) -> dict[str, float]:
     return {s.id: float(expected_scenario(site, s, st, levels)["ale"]) for s in site.scenarios}
 
 
-def _one_scenario(site: Site, s, zones, conduits, rng) -> list[dict]:
+def _one_scenario(site: Site, s, zones, conduits) -> list[dict]:
     """Rows of one scenario's paths: probability, exclusive share, reach."""
-    paths = scenario_paths(site, s)
-    stg = attack_stages(site, s, zones, conduits, paths)
-    prob = [float(rules.reach_probability(stg.p, [ix], rng=rng)) for ix in stg.index]
+    paths, stages, index = scenario_paths(site, s)
+    p = stage_probabilities(site, s, zones, conduits, stages)
+    prob = [float(rules.reach_probability(p, [ix])) for ix in index]
     order = sorted(range(len(paths)), key=lambda i: (-prob[i], i))
-    reach = _reach(stg.p, stg.index, rng)
+    reach = float(rules.path_reach(site, s, zones, conduits))
     rows, before = [], 0.0
     for rank, i in enumerate(order, start=1):
-        upto = _reach(stg.p, [stg.index[k] for k in order[:rank]], rng)
+        upto = reach if rank == len(order) else _reach(s, p, [index[k] for k in order[:rank]])
         excl = max(upto - before, 0.0)
         before = upto
         path = paths[i]
@@ -165,11 +166,10 @@ def attack_paths(
         origin. ``attrs['path_ale']`` is the site's path-borne ALE [currency/yr].
     """
     st, (zones, conduits) = _levels(site, state, plan)
-    rng = _rng(site)
     rows: list[dict] = []
     scen = _origin_scenarios(site)
     for s in scen:
-        rows += _one_scenario(site, s, zones, conduits, rng)
+        rows += _one_scenario(site, s, zones, conduits)
     df = pd.DataFrame(rows, columns=_PATH_COLUMNS)
     if rows:
         ale = {s.id: float(expected_scenario(site, s, st, (zones, conduits))["ale"]) for s in scen}
@@ -180,7 +180,7 @@ def attack_paths(
     df["risk_share"] = df["expected_ale"] / total if total > 0 else 0.0
     df.attrs["path_ale"] = total
     df.attrs["state"] = st.name
-    df.attrs["lateral_frs"] = list(lateral_frs(site))
+    df.attrs["lateral_frs"] = list(_lateral_frs(site))
     return df
 
 
@@ -223,7 +223,7 @@ def chokepoints(
         ``attrs['site_ale']`` is the site ALE of the state [currency/yr].
     """
     st, (zones, conduits) = _levels(site, state, plan)
-    frs = lateral_frs(site)
+    frs = _lateral_frs(site)
     paths = attack_paths(site, state, plan) if paths is None else paths
     base = _scenario_ale(site, st, (zones, conduits))
     site_ale = sum(base.values())
@@ -296,22 +296,26 @@ def path_credit(
     """
     st, (zones, conduits) = _levels(site, state, plan)
     r = site.model.sl_reduction_per_level
-    rng = _rng(site)
     rows = {}
     for s in _origin_scenarios(site):
-        stg = attack_stages(site, s, zones, conduits)
-        last = [j for j, (_, z) in enumerate(stg.stages) if z == s.zone]
-        door_j = max(last, key=lambda j: (stg.p[j], -j)) if last else None
-        door = float(stg.p[door_j]) if door_j is not None else 0.0
-        reach = _reach(stg.p, stg.index, rng)
+        paths, stages, _ = scenario_paths(site, s)
+        p = stage_probabilities(site, s, zones, conduits, stages)
+        last = [j for j, (_, z) in enumerate(stages) if z == s.zone]
+        door_j = max(last, key=lambda j: (p[j], -j)) if last else None
+        door = float(p[door_j]) if door_j is not None else 0.0
+        reach = float(rules.path_reach(site, s, zones, conduits))
         credit = reach / door if door > 0 else 1.0
+        door_level = 0
+        if door_j is not None:
+            cid = stages[door_j][0]
+            door_level = int(rules.protection_levels(zones[s.zone], conduits[cid], s.frs))
         row = {
             "zone": s.zone,
             "origin": s.origin,
             "actor": s.actor,
             "capability": site.actor(s.actor).capability,
-            "paths": len(stg.paths),
-            "door_level": int(stg.barrier[door_j]) if door_j is not None else 0,
+            "paths": len(paths),
+            "door_level": door_level,
             "door": door,
             "reach": reach,
             "credit": credit,
@@ -367,7 +371,7 @@ def substitutes(
         first.
     """
     st, (zones, conduits) = _levels(site, state, plan)
-    frs = lateral_frs(site)
+    frs = _lateral_frs(site)
     rows = []
     by_zone: dict[str, list] = {}
     for s in _origin_scenarios(site):
@@ -385,7 +389,7 @@ def substitutes(
         closed = _zone_risk(site, st, (closed_z, conduits), zid)
         on_path = []
         for s in scen:
-            for path in scenario_paths(site, s):
+            for path in scenario_paths(site, s)[0]:
                 on_path += [c for c, z in path if z != zid]
         for cid in dict.fromkeys(on_path):
             for lv in CHOKEPOINT_LEVELS:
@@ -452,7 +456,7 @@ def paths_block(A, top: int = 10) -> dict | None:
     ch = chokepoints(site, "current", paths=p)
     best = p.sort_values("expected_ale", ascending=False, kind="stable").head(top)
     return {
-        "lateral_frs": list(lateral_frs(site)),
+        "lateral_frs": list(_lateral_frs(site)),
         "scenarios": len(_origin_scenarios(site)),
         "path_ale": float(p.attrs["path_ale"]),
         "top_paths": [

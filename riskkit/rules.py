@@ -41,6 +41,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .graph import simple_paths
 from .site import (  # MIN_TRIALS is a schema bound of model.trials, kept with the schema
     FRS,
     HARM_CATEGORIES,
@@ -87,6 +88,11 @@ __all__ = [
     "scenario_factors",
     "scenario_elements",
     "separable",
+    "lateral",
+    "site_edges",
+    "scenario_paths",
+    "stage_probabilities",
+    "path_reach",
     "effect_product",
     "ScenarioEffects",
     "scenario_effects",
@@ -635,6 +641,8 @@ def scenario_factors(site: Site, scenario: Scenario, zones: dict, conduits: dict
     zone = zones[scenario.zone]
     entry = conduits[scenario.entry] if scenario.entry else None
     rate, resp = target_factors(site, scenario, zone, entry)
+    if lateral(scenario):  # the reach over the attack paths replaces the target's factor
+        rate = path_reach(site, scenario, zones, conduits)
     consequence = {cat: 1.0 for cat in MONEY_CATEGORIES}
     if not (np.ndim(resp) == 0 and resp == 1.0):
         for cat in site.model.response_categories:
@@ -654,6 +662,15 @@ def scenario_elements(site: Site, scenario: Scenario) -> dict[tuple[str, str], l
     out: dict[tuple[str, str], list[str]] = {("zone", scenario.zone): list(scenario.frs)}
     if scenario.entry:
         out[("conduit", scenario.entry)] = list(scenario.frs)
+    for cond, zone in scenario_paths(site, scenario)[1]:
+        if zone == scenario.zone:
+            frs = list(scenario.frs)
+        else:
+            frs = list(site.model.lateral_frs)
+            out.setdefault(("zone", zone), [])
+            out[("zone", zone)] += [f for f in frs if f not in out[("zone", zone)]]
+        out.setdefault(("conduit", cond), [])
+        out[("conduit", cond)] += [f for f in frs if f not in out[("conduit", cond)]]
     return out
 
 
@@ -669,7 +686,7 @@ def separable(site: Site, scenario: Scenario) -> bool:
         m.sl_effect == "orders"
         and m.layering == "max"
         and not fr_split(m, scenario.frs)[1]
-        and not (scenario.origin and scenario.origin != scenario.zone)
+        and not lateral(scenario)
     )
 
 
@@ -723,17 +740,20 @@ def touching(site: Site, scenario: Scenario) -> list[str]:
     """Ids of the candidate countermeasures that can change ``scenario``'s risk.
 
     A candidate touches a scenario through a frequency or consequence effect aimed at it (or
-    its zone), or a security-level effect on its zone or entry conduit in one of its FRs.
+    its zone), or a security-level effect on a zone or conduit of :func:`scenario_elements`
+    (its zone and entry conduit in one of its FRs; with an ``origin``, also the conduits and
+    zones of its attack paths in the lateral FRs).
     """
-    frs = set(scenario.frs)
+    elems = scenario_elements(site, scenario)
     out = []
     for cm in site.candidates:
         for eff in cm.effects:
             if isinstance(eff, SecurityLevelEffect):
-                on_path = scenario.zone in eff.zones or (
-                    scenario.entry and scenario.entry in eff.conduits
+                raised = set(eff.levels)
+                on_path = any(raised & set(elems.get(("zone", z), ())) for z in eff.zones) or any(
+                    raised & set(elems.get(("conduit", c), ())) for c in eff.conduits
                 )
-                if on_path and frs & set(eff.levels):
+                if on_path:
                     out.append(cm.id)
                     break
             elif acts_on(eff, scenario):
@@ -1091,127 +1111,97 @@ def reach_probability_mc(stage_p, paths: Sequence[Sequence[int]], rng, samples: 
 
 
 # --------------------------------------------------------------------------------------------
-# paths (helper `paths`): the stages of one scenario's attack paths, for the path reports
+# Attack paths of a scenario: stages, their probabilities and the reach (MODEL.md section 5)
 # --------------------------------------------------------------------------------------------
 
-DEFAULT_LATERAL_FRS: tuple[str, ...] = ("FR1", "FR2", "FR5")
-"""FRs that make a stage a barrier when the site gives no ``model.lateral_frs``."""
+
+def site_edges(site: Site) -> tuple[tuple[str, str, str], ...]:
+    """``(conduit id, zone a, zone b)`` of every conduit, in site order."""
+    return tuple((c.id, c.zones[0], c.zones[1]) for c in site.conduits)
 
 
-def lateral_frs(site: Site) -> tuple[str, ...]:
-    """The site's lateral FRs (``model.lateral_frs``; FR1, FR2, FR5 where not given)."""
-    return tuple(site.model.lateral_frs or DEFAULT_LATERAL_FRS)
+@lru_cache(maxsize=4096)
+def _paths(edges, origin, target, entry):
+    paths = simple_paths(edges, origin, target)
+    if entry:
+        paths = [p for p in paths if any(cond == entry for cond, _ in p)]
+    stages: list[tuple[str, str]] = []
+    pos: dict[tuple[str, str], int] = {}
+    for p in paths:
+        for st in p:
+            if st not in pos:
+                pos[st] = len(stages)
+                stages.append(st)
+    return tuple(paths), tuple(stages), tuple(tuple(pos[st] for st in p) for p in paths)
 
 
-@dataclass(frozen=True)
-class AttackStages:
-    """The attack paths of one scenario with an ``origin`` and the stage probabilities.
-
-    Attributes
-    ----------
-    paths : list of tuple of (str, str)
-        Simple paths from the origin to the scenario's zone, each its stages
-        ``(conduit crossed, zone entered)`` in order; only those entering through ``entry``
-        where the scenario names one.
-    stages : list of (str, str)
-        The distinct stages of all paths.
-    index : list of tuple of int
-        Per path, the positions of its stages in ``stages``.
-    barrier : ndarray of int, shape (..., S)
-        Per stage, its level: b = min over the lateral FRs of max(conduit, zone) for an
-        intermediate stage, the protection L of section 2 (the scenario's FRs, the conduit as
-        entry) for the stage entering the target.
-    p : ndarray of float, shape (..., S)
-        Per stage, P(an attempt crosses it) [-] (r^-min(barrier, c) under the default
-        options).
-    """
-
-    paths: list
-    stages: list
-    index: list
-    barrier: np.ndarray
-    p: np.ndarray
+def lateral(scenario: Scenario) -> bool:
+    """Whether the scenario moves laterally: it names an ``origin`` other than its zone."""
+    return bool(scenario.origin) and scenario.origin != scenario.zone
 
 
-def scenario_paths(site: Site, scenario: Scenario) -> list:
-    """Simple paths of a scenario from its ``origin`` to its zone (through ``entry`` if given).
+def scenario_paths(site: Site, scenario: Scenario):
+    """The attack paths of a scenario with an ``origin``.
 
-    Returns an empty list for a scenario without an origin.
-    """
-    from .graph import simple_paths
-
-    origin = scenario.origin
-    if not origin or origin == scenario.zone:
-        return []
-    edges = [(c.id, c.zones[0], c.zones[1]) for c in site.conduits]
-    paths = simple_paths(edges, origin, scenario.zone)
-    if scenario.entry:
-        paths = [p for p in paths if p[-1][0] == scenario.entry]
-    return paths
-
-
-def attack_stages(
-    site: Site,
-    scenario: Scenario,
-    zones: dict[str, np.ndarray],
-    conduits: dict[str, np.ndarray],
-    paths: list | None = None,
-) -> AttackStages:
-    """Stages of a scenario's attack paths and the probability of crossing each.
-
-    A stage is one conduit crossed together with the zone it leads into. An intermediate
-    stage is a barrier in the site's lateral FRs: :func:`barrier_factor` of the zone entered
-    and the conduit in ``model.lateral_frs`` (under ``sl_effect: orders`` and ``layering:
-    max``, r^-min(b, c) with b = min over the lateral FRs of max(SL-A_conduit, SL-A_zone)).
-    The stage entering the target is the target itself, with that conduit as entry: the rate
-    factor of :func:`target_factors`, so an origin adjacent to the target gives section 2's
-    factor. :func:`reach_probability` of ``p`` over ``index`` is the probability that one
-    attempt reaches the target and succeeds there.
-
-    Parameters
-    ----------
-    site : Site
-    scenario : Scenario
-        A scenario with an ``origin``.
-    zones, conduits : dict of str to ndarray, shape (7,) or (..., 7)
-        SL-A vectors from :func:`achieved_levels` (or changed copies of them); leading axes
-        are kept in ``p``.
-    paths : list, optional
-        :func:`scenario_paths` of the scenario, when the caller has them already.
+    Every simple path from ``origin`` to the scenario's zone over the conduits
+    (:func:`riskkit.graph.simple_paths`); with an ``entry`` too, only the paths that cross it.
 
     Returns
     -------
-    AttackStages
+    paths : tuple of Path
+        Each a tuple of ``(conduit, zone entered)`` stages ending in the scenario's zone.
+    stages : tuple of (str, str)
+        The distinct stages, in order of first appearance.
+    index : tuple of tuple of int
+        Each path as positions in ``stages`` (what :func:`reach_probability` takes).
+
+    Empty tuples for a scenario without lateral movement.
+    """
+    if not lateral(scenario):
+        return (), (), ()
+    return _paths(site_edges(site), scenario.origin, scenario.zone, scenario.entry)
+
+
+def stage_probabilities(site: Site, scenario: Scenario, zones: dict, conduits: dict, stages):
+    """P(an attempt crosses each stage) [-], shape (..., S), vectorised over leading axes.
+
+    A stage into an intermediate zone is a barrier in the site's ``model.lateral_frs``: the
+    conduit and the zone entered combine as in :func:`barrier_factor` (``max``: level
+    b = min over the lateral FRs of max(conduit, zone), crossed with sl_effect(b, c)). A stage
+    into the target zone is the target itself: the scenario's rate factor with that stage's
+    conduit as the entry (:func:`target_factors`), so an origin adjacent to the target gives
+    exactly the rate without an origin.
 
     References
     ----------
-    .. [1] IEC 62443-3-2:2020, clause 4.4 (zones and conduits) and IEC 62443-3-3:2013,
-       clause 4.2 (SL definitions); docs/model.md, "Attack paths".
-    .. [2] Ball, M. O. (1986). Computational complexity of network reliability analysis: an
-       overview. IEEE Transactions on Reliability, R-35(3), 230-239.
+    .. [1] IEC 62443-3-2:2020, clause 4.4 (ZCR 3: zones and conduits as barriers).
     """
-    paths = scenario_paths(site, scenario) if paths is None else paths
+    model = site.model
     c = site.actor(scenario.actor).capability
-    stages: dict[tuple[str, str], int] = {}
-    for path in paths:
-        for st in path:
-            stages.setdefault(st, len(stages))
-    lateral = lateral_frs(site)
-    barrier, p = [], []
-    for cid, zid in stages:
-        if zid == scenario.zone:
-            barrier.append(protection_levels(zones[zid], conduits[cid], scenario.frs))
-            p.append(target_factors(site, scenario, zones[zid], conduits[cid])[0])
+    cols = []
+    for cond, zone in stages:
+        if zone == scenario.zone:
+            p = target_factors(site, scenario, zones[zone], conduits[cond])[0]
         else:
-            barrier.append(protection_levels(zones[zid], conduits[cid], lateral))
-            p.append(barrier_factor(site.model, zones[zid], conduits[cid], lateral, c))
-    index = [tuple(stages[st] for st in path) for path in paths]
-    if not stages:
-        return AttackStages(list(paths), [], index, np.zeros(0, dtype=int), np.zeros(0))
-    return AttackStages(
-        list(paths),
-        list(stages),
-        index,
-        np.stack([np.asarray(b) for b in barrier], axis=-1).astype(int),
-        np.stack([np.asarray(x, dtype=float) for x in p], axis=-1),
-    )
+            p = barrier_factor(model, zones[zone], conduits[cond], model.lateral_frs, c)
+        cols.append(np.asarray(p, dtype=float))
+    return np.stack(np.broadcast_arrays(*cols), axis=-1)
+
+
+def _reach_rng(scenario: Scenario) -> np.random.Generator:
+    """The seeded generator of the reach estimator beyond the exact limits (fixed per id)."""
+    seed = int.from_bytes(scenario.id.encode()[:16].ljust(16, b"\0"), "little")
+    return np.random.default_rng([62443, seed])
+
+
+def path_reach(site: Site, scenario: Scenario, zones: dict, conduits: dict):
+    """P(an attempt from the origin reaches and succeeds against the target) [-].
+
+    Two-terminal reliability of the stages (:func:`reach_probability`): the attempt succeeds
+    if any simple path has every stage open, stages open independently. Exact up to the
+    limits of :func:`reach_probability`; beyond them estimated from a generator seeded by the
+    scenario's id (the same value in every run).
+    """
+    _, stages, index = scenario_paths(site, scenario)
+    p = stage_probabilities(site, scenario, zones, conduits, stages)
+    return reach_probability(p, index, rng=_reach_rng(scenario))

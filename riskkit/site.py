@@ -40,6 +40,7 @@ from pydantic import (
 )
 
 from .distributions import Dist
+from .graph import TooManyPaths, reachable, simple_paths
 
 __all__ = [
     "FRS",
@@ -1237,10 +1238,62 @@ def _rule_exclusive_groups(c: _Cross) -> None:
             )
 
 
+def _rule_scenario_origin(c: _Cross) -> None:
+    """A scenario's origin zone exists and a path leads from it to the scenario's zone.
+
+    An entry given with an origin lies on such a path (docs/model.md, "Lateral movement").
+    """
+    edges = []
+    for _, rid, row in c.rows("conduits"):
+        z = row.get("zones")
+        if isinstance(z, list) and len(z) == 2 and all(isinstance(x, str) for x in z):
+            if z[0] != z[1]:
+                edges.append((rid, z[0], z[1]))
+    for i, sid, row in c.rows("scenarios"):
+        origin, zone, entry = (row.get(k) for k in ("origin", "zone", "entry"))
+        if not isinstance(origin, str):
+            continue
+        if origin not in c.ids["zones"]:
+            c.unknown("scenarios", i, sid, "origin", origin, "zones")
+            continue
+        if not isinstance(zone, str) or zone not in c.ids["zones"] or origin == zone:
+            continue
+        if zone not in reachable(edges, origin):
+            c.add(
+                "scenarios",
+                i,
+                sid,
+                "origin",
+                f"no path of conduits leads from origin {origin!r} to the scenario's zone {zone!r}",
+                hint="add the conduits the attack crosses, or correct the origin",
+            )
+            continue
+        try:
+            paths = simple_paths(edges, origin, zone)
+        except TooManyPaths as err:
+            c.add("scenarios", i, sid, "origin", str(err), hint="simplify the conduit graph")
+            continue
+        if (
+            isinstance(entry, str)
+            and entry in c.ids["conduits"]
+            and not any(cond == entry for p in paths for cond, _ in p)
+        ):
+            c.add(
+                "scenarios",
+                i,
+                sid,
+                "entry",
+                f"entry conduit {entry!r} lies on no path from origin {origin!r} to {zone!r}",
+                hint="give the conduit the attack crosses into the zone on its way from the"
+                " origin, or leave entry out",
+            )
+
+
 CROSS_RULES = (
     _rule_unique_ids,  # first: the others look ids up
     _rule_conduit_zones,
     _rule_scenario_references,
+    _rule_scenario_origin,
     _rule_effect_targets,
     _rule_exclusive_groups,
 )

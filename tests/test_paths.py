@@ -414,7 +414,7 @@ def test_chokepoint_chart_shows_the_values_given():
     assert fig.layout.xaxis.range[1] == pytest.approx(1.3 * 90.0)
 
 
-def test_attack_stages_keep_leading_axes():
+def test_stage_probabilities_keep_leading_axes():
     """Many SL-A states at once (the optimiser's use): one row of p per state."""
     site = _site(*_chain())
     s = site.scenario("S-P")
@@ -422,9 +422,9 @@ def test_attack_stages_keep_leading_axes():
     z = {k: np.stack([v, v]) for k, v in zones.items()}
     c = {k: np.stack([v, v]) for k, v in conduits.items()}
     c["C1"][1] = _v(3)
-    stg = rules.attack_stages(site, s, z, c)
-    assert stg.p.shape == (2, 3)
-    np.testing.assert_allclose(stg.p[0], [1e-2, 1e-1, 1e-1])
-    np.testing.assert_allclose(stg.p[1], [1e-3, 1e-1, 1e-1])
-    reach = rules.reach_probability(stg.p, stg.index)
-    np.testing.assert_allclose(reach, [1e-4, 1e-5])
+    _, stages, index = rules.scenario_paths(site, s)
+    p = rules.stage_probabilities(site, s, z, c, stages)
+    assert p.shape == (2, 3)
+    np.testing.assert_allclose(p[0], [1e-2, 1e-1, 1e-1])
+    np.testing.assert_allclose(p[1], [1e-3, 1e-1, 1e-1])
+    np.testing.assert_allclose(rules.reach_probability(p, index), [1e-4, 1e-5])
