@@ -76,7 +76,8 @@ if len(P):
     figures.attack_path_diagram(S, P, currency=S.currency).show()
     cols = ["scenario", "path", "route", "stages", "probability", "share", "reach"]
     cols += ["expected_ale", "risk_share"]
-    display(report.styled(P[cols], hide_index=True, currency=S.currency))
+    names = rk_paths.display_names(S.currency)
+    display(report.styled(P[cols].rename(columns=names), hide_index=True, currency=S.currency))
 
 # %% [markdown]
 # ## Threat actors and scenarios

@@ -145,23 +145,26 @@ display(report.styled(G.closers, hide_index=True, currency=S.currency))
 from riskkit import paths as rk_paths
 
 if rk_paths.has_paths(S):
+    names = rk_paths.display_names(S.currency)
     P = rk_paths.attack_paths(S)
     C = rk_paths.chokepoints(S, paths=P)
     display(Markdown(rk_paths.paths_markdown(P, C, currency=S.currency)))
     figures.chokepoint_chart(C, currency=S.currency).show()
-    display(report.styled(C, currency=S.currency))
-    display(report.styled(rk_paths.path_credit(S, targets=T), currency=S.currency))
+    display(report.styled(C.rename(columns=names), currency=S.currency))
+    CR = rk_paths.path_credit(S, targets=T)
+    display(report.styled(CR.rename(columns=names), currency=S.currency))
     SUB = rk_paths.substitutes(S, T)
+    OK = SUB[SUB["substitutes"]] if len(SUB) else SUB
     display(
         Markdown(
-            f"{int(SUB['substitutes'].sum())} conduit upgrade(s) would substitute for a zone's"
-            " gap (zone risk no higher than with the gap closed)."
+            f"{len(OK)} conduit upgrade(s) would substitute for a zone's gap (zone ALE and"
+            " harm rate no higher than with the zone's own gap closed)."
             if len(SUB)
             else "No zone short of its SL-T is the target of an attack path."
         )
     )
-    if len(SUB):
-        display(report.styled(SUB, hide_index=True, currency=S.currency))
+    if len(OK):
+        display(report.styled(OK.rename(columns=names), hide_index=True, currency=S.currency))
 else:
     display(Markdown(rk_paths.paths_markdown(None)))
 

@@ -45,6 +45,7 @@ from .site import FRS, Site
 
 __all__ = [
     "CHOKEPOINT_LEVELS",
+    "display_names",
     "attack_paths",
     "chokepoints",
     "path_credit",
@@ -73,6 +74,39 @@ _PATH_COLUMNS = [
     "expected_ale",
     "risk_share",
 ]
+
+
+def display_names(currency: str = "") -> dict[str, str]:
+    """Human column names, with units, for the tables of this module in the reports."""
+    cur = f"{currency}/yr" if currency else "currency/yr"
+    return {
+        "route": "Path (origin → conduit → zone ...)",
+        "stages": "Stages",
+        "probability": "P(path open)",
+        "share": "Share of the scenario's success",
+        "reach": "P(reach), all paths",
+        "risk_share": "Share of path-borne risk",
+        "barrier": "Barrier level today (lateral FRs)",
+        "paths": "Paths crossing it",
+        "path_share": "Share of path-borne risk crossing it",
+        "ale_removed_sl3": f"Site ALE removed at SL 3 [{cur}]",
+        "ale_removed_sl4": f"Site ALE removed at SL 4 [{cur}]",
+        "door_level": "Protection at the door (L)",
+        "door": "P(door crossed)",
+        "credit": "Credit of earlier stages (reach / door)",
+        "credit_levels": "Credit in levels",
+        "shortfall": "SL-T above the door [levels]",
+        "covered": "Credit covers it",
+        "short_frs": "FRs below SL-T",
+        "conduit_sl": "Conduit raised to SL",
+        "ale_now": f"Zone ALE today [{cur}]",
+        "ale_gap_closed": f"Zone ALE, gap closed [{cur}]",
+        "ale_with_conduit": f"Zone ALE, conduit raised [{cur}]",
+        "harm_now": "Harm events today [events/yr]",
+        "harm_gap_closed": "Harm events, gap closed [events/yr]",
+        "harm_with_conduit": "Harm events, conduit raised [events/yr]",
+        "substitutes": "Substitutes for the gap",
+    }
 
 
 def has_paths(site: Site) -> bool:
@@ -364,11 +398,11 @@ def substitutes(
     Returns
     -------
     pandas.DataFrame
-        One row per (zone, conduit, level): ``zone``, ``gap`` (the FRs short, text),
-        ``conduit``, ``level``, ``ale_now``, ``ale_gap_closed``, ``ale_with_conduit``
-        [currency/yr], ``harm_now``, ``harm_gap_closed``, ``harm_with_conduit`` (safety plus
-        environment events [events/yr]) and ``substitutes`` (bool); the substituting rows
-        first.
+        One row per (zone, conduit, level): ``zone``, ``short_frs`` (the FRs where SL-A is
+        below SL-T, text), ``conduit``, ``conduit_sl`` (3 or 4), ``ale_now``,
+        ``ale_gap_closed``, ``ale_with_conduit`` [currency/yr], ``harm_now``,
+        ``harm_gap_closed``, ``harm_with_conduit`` (safety plus environment events
+        [events/yr]) and ``substitutes`` (bool); the substituting rows first.
     """
     st, (zones, conduits) = _levels(site, state, plan)
     frs = _lateral_frs(site)
@@ -405,9 +439,9 @@ def substitutes(
                 rows.append(
                     {
                         "zone": zid,
-                        "gap": ", ".join(short),
+                        "short_frs": ", ".join(short),
                         "conduit": cid,
-                        "level": lv,
+                        "conduit_sl": lv,
                         "ale_now": now["ale"],
                         "ale_gap_closed": closed["ale"],
                         "ale_with_conduit": up["ale"],
@@ -417,7 +451,8 @@ def substitutes(
                         "substitutes": bool(ok),
                     }
                 )
-    cols = ["zone", "gap", "conduit", "level", "ale_now", "ale_gap_closed", "ale_with_conduit"]
+    cols = ["zone", "short_frs", "conduit", "conduit_sl", "ale_now", "ale_gap_closed"]
+    cols += ["ale_with_conduit"]
     cols += ["harm_now", "harm_gap_closed", "harm_with_conduit", "substitutes"]
     df = pd.DataFrame(rows, columns=cols)
     if len(df):

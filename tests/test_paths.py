@@ -305,17 +305,17 @@ def test_substitutes_finds_an_upstream_conduit():
 
     sub = substitutes(site, _T())
     # gap closed: 1e-4 -> 1e-5, zone ALE 0.1. C1 at SL 3: 1e-3 x 0.1 x 0.1 = 1e-5: as good.
-    row = sub[(sub["conduit"] == "C1") & (sub["level"] == 3)].iloc[0]
+    row = sub[(sub["conduit"] == "C1") & (sub["conduit_sl"] == 3)].iloc[0]
     assert row["ale_gap_closed"] == pytest.approx(0.1, rel=1e-9)
     assert row["ale_with_conduit"] == pytest.approx(0.1, rel=1e-9)
-    assert row["substitutes"] and row["gap"] == "FR3"
+    assert row["substitutes"] and row["short_frs"] == "FR3"
     # the door C3 is not listed (it is the zone's own entry), and C2 at SL 3 substitutes too
     assert set(sub["conduit"]) == {"C1", "C2"}
     assert sub["substitutes"].all()
     # a target short by three levels (gap closed: 1e-2 x 0.1 x 1e-4): only C2 at SL 4
     # (1e-2 x 1e-4 x 0.1) does as much; C1 at SL 4 leaves 1e-4 x 0.1 x 0.1
     _T.zones = pd.DataFrame([[0, 0, 4, 0, 0, 0, 0]], index=["Z-T"], columns=fr)
-    got = substitutes(site, _T()).set_index(["conduit", "level"])["substitutes"].to_dict()
+    got = substitutes(site, _T()).set_index(["conduit", "conduit_sl"])["substitutes"].to_dict()
     assert got == {("C1", 3): False, ("C1", 4): False, ("C2", 3): False, ("C2", 4): True}
 
 
