@@ -1535,7 +1535,10 @@ def chokepoint_chart(
     ):
         text = None
         if share is not None and col == "ale_removed_sl4":
-            text = [f"{s:.0%} of path risk" if np.isfinite(s) else "" for s in share]
+            text = [
+                ("<1%" if 0 < s < 0.005 else f"{s:.0%}") + " of path risk" if np.isfinite(s) else ""
+                for s in share
+            ]
         fig.add_trace(
             go.Bar(
                 y=ids,
@@ -1549,16 +1552,22 @@ def chokepoint_chart(
                 hovertemplate=f"%{{y}}, {label}: removes %{{x:,.4s}} {cur}/yr<extra></extra>",
             )
         )
-    top_x = float(np.nanmax(df[["ale_removed_sl3", "ale_removed_sl4"]].to_numpy(float), initial=0))
+    vals = df[["ale_removed_sl3", "ale_removed_sl4"]].to_numpy(float).ravel()
+    pos = vals[np.isfinite(vals) & (vals > 0)]
+    # log scale: the values span orders of magnitude; zeros (nothing removed) show no bar
+    span = (
+        [math.log10(pos.min()) - 0.3, math.log10(pos.max()) + 0.6] if pos.size else [0.0, 1.0]
+    )
     suffix = f" (the top {len(df)} of {len(table)} conduits)" if len(table) > len(df) else ""
     fig.update_layout(
         **_LAYOUT,
         title=_e(title or "Chokepoints: site ALE removed by strengthening one conduit") + suffix,
         barmode="group",
         xaxis=dict(
-            title=f"site ALE removed [{cur}/yr]",
+            title=f"site ALE removed [{cur}/yr] (log scale; no bar: nothing removed)",
+            type="log",
             exponentformat="SI",
-            range=[0, 1.3 * top_x if top_x > 0 else 1.0],
+            range=span,
         ),
         yaxis=dict(autorange="reversed", title="conduit", automargin=True),
         height=max(340, 44 * len(ids) + 150),

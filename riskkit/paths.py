@@ -522,6 +522,11 @@ def paths_block(A, top: int = 10) -> dict | None:
     }
 
 
+def _pct(x: float) -> str:
+    """A share as a whole percentage, "<1%" for a small positive one."""
+    return "<1%" if 0 < x < 0.005 else f"{x:.0%}"
+
+
 def paths_markdown(paths: pd.DataFrame, chokes: pd.DataFrame | None = None, currency: str = ""):
     """A few sentences on the dominant attack paths and the best chokepoint (Markdown)."""
     from . import escape
@@ -540,7 +545,7 @@ def paths_markdown(paths: pd.DataFrame, chokes: pd.DataFrame | None = None, curr
         f"{n} scenario(s) start from an origin zone, over {len(paths)} simple path(s); they"
         f" carry {carried}/yr of"
         f" expected loss. The riskiest path is {m(top['route'])} ({m(top['scenario'])},"
-        f" {top['risk_share']:.0%} of the path-borne risk)."
+        f" {_pct(top['risk_share'])} of the path-borne risk)."
     ]
     if chokes is not None and len(chokes):
         cid = chokes.index[0]
@@ -548,7 +553,18 @@ def paths_markdown(paths: pd.DataFrame, chokes: pd.DataFrame | None = None, curr
         out.append(
             f"The strongest chokepoint is {m(cid)} ({m(r['zones'])}): at SL 4 in the lateral"
             f" FRs it would remove {money(r['ale_removed_sl4'], m(currency))}/yr of site ALE"
-            f" ({money(r['ale_removed_sl3'], m(currency))}/yr at SL 3); {r['path_share']:.0%}"
+            f" ({money(r['ale_removed_sl3'], m(currency))}/yr at SL 3); {_pct(r['path_share'])}"
             " of the path-borne risk crosses it."
         )
+        path_ale = float(chokes.attrs.get("path_ale", 0.0))
+        busy = chokes[
+            (chokes["path_share"] >= 0.25) & (chokes["ale_removed_sl4"] < 0.01 * path_ale)
+        ]
+        for cid, r in busy.iterrows():
+            out.append(
+                f"{m(cid)} carries {_pct(r['path_share'])} of the path-borne risk yet removes"
+                f" little at SL 4 ({money(r['ale_removed_sl4'], m(currency))}/yr): the"
+                " scenarios crossing it are weakest in an FR outside the lateral FRs, so"
+                " raising those alone does not stop them."
+            )
     return " ".join(out)

@@ -411,7 +411,9 @@ def test_chokepoint_chart_shows_the_values_given():
     assert list(sl3.y) == ["C-1"] and list(sl3.x) == [50.0] and list(sl4.x) == [90.0]
     assert list(sl4.text) == ["75% of path risk"]
     assert "top 1 of 2 conduits" in fig.layout.title.text
-    assert fig.layout.xaxis.range[1] == pytest.approx(1.3 * 90.0)
+    assert fig.layout.xaxis.type == "log"
+    assert fig.layout.xaxis.range[0] == pytest.approx(math.log10(50.0) - 0.3)
+    assert fig.layout.xaxis.range[1] == pytest.approx(math.log10(90.0) + 0.6)
 
 
 def test_stage_probabilities_keep_leading_axes():
@@ -428,3 +430,13 @@ def test_stage_probabilities_keep_leading_axes():
     np.testing.assert_allclose(p[0], [1e-2, 1e-1, 1e-1])
     np.testing.assert_allclose(p[1], [1e-3, 1e-1, 1e-1])
     np.testing.assert_allclose(rules.reach_probability(p, index), [1e-4, 1e-5])
+
+
+def test_paths_markdown_names_the_riskiest_path_and_chokepoint():
+    site = _site(*_chain())
+    p = attack_paths(site)
+    text = paths_markdown(p, chokepoints(site, paths=p), "EUR")
+    assert "1 scenario(s) start from an origin zone, over 1 simple path(s)" in text
+    assert "riskiest path is Z\\-O → C1 → Z\\-A → C2 → Z\\-B → C3 → Z\\-T" in text
+    # C2 at SL 4 removes the most: 1 - 1e-2 x 1e-4 x 0.1 x 1e4 = 0.999 EUR/yr
+    assert "strongest chokepoint is C2" in text and "remove 0.999 EUR/yr" in text
