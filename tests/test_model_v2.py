@@ -347,3 +347,211 @@ def test_optimiser_buys_upstream_conduit_and_equals_brute_force(make_site, optio
         assert best.expected_ale == pytest.approx(exact, rel=1e-9)
     both = optimize(site, 12, simulate=False, problem=prob)
     assert set(both.members) >= {"CM-A", "CM-B"}  # both upstream conduits, not the target
+
+
+# --------------------------------------------------------------------------------------------
+# Model options (issue 10): closed forms and Monte Carlo
+# --------------------------------------------------------------------------------------------
+
+
+def option_site(zone_sl, entry_sl=None, frs=("FR1",), capability=4, layers=(), **model) -> dict:
+    """One scenario on Z-T (100 attempts/yr, 1000 EUR equipment, 2 h x 500 EUR production,
+    recovery 300 EUR, safety class 3 with probability 0.5, environment class 2)."""
+    scen = {
+        "id": "S-X",
+        "zone": "Z-T",
+        "actor": "A",
+        "frs": list(frs),
+        "rate": 100.0,
+        "vulnerability": 1.0,
+        "consequences": {
+            "equipment": 1000.0,
+            "production": {"hours": 2.0, "cost_per_hour": 500.0},
+            "recovery": 300.0,
+            "safety": {"severity": 3, "probability": 0.5},
+            "environment": {"severity": 2, "probability": 1.0},
+        },
+        "protection_layers": list(layers),
+    }
+    conduits = []
+    if entry_sl is not None:
+        scen["entry"] = "C-1"
+        conduits = [{"id": "C-1", "zones": ["Z-O", "Z-T"], "sl_a": list(entry_sl)}]
+    return {
+        "site": {"name": "options"},
+        "zones": [{"id": "Z-O"}, {"id": "Z-T", "sl_a": list(zone_sl)}],
+        "conduits": conduits,
+        "threat_actors": [{"id": "A", "capability": capability, "attempt_rate": 1.0}],
+        "scenarios": [scen],
+        "model": {"trials": 1000, "seed": 5, "sl_reduction_per_level": 3.0, **OLD, **model},
+    }
+
+
+def test_capability_curve_at_known_points():
+    from riskkit.site import ModelSettings
+
+    m = ModelSettings(sl_effect="capability")
+    # s(d) = 0.3 / (1 + exp(-(d - 0.25) / 0.375))
+    for d, want in [(-2, 7.4179e-4), (-1, 0.0103336), (0, 0.101773), (1, 0.264239), (2, 0.297205)]:
+        assert rules.capability_step(m, d) == pytest.approx(want, rel=1e-5)
+    assert rules.capability_step(m, 0.25) == pytest.approx(0.15, rel=1e-12)  # the midpoint
+    tab = rules.sl_effect_table(m)
+    assert (tab[0] == 1).all()
+    for c in range(1, 5):
+        want = 1.0
+        for lv in range(1, 5):
+            want *= rules.capability_step(m, c - lv)
+            assert sl_effect(m, lv, c) == pytest.approx(want, rel=1e-12)
+    # an actor below the level mostly fails, one above mostly gets through
+    assert sl_effect(m, 3, 1) < 1e-5 < 0.05 < sl_effect(m, 1, 4)
+    assert (np.diff(tab[1:, 1:], axis=0) < 0).all() and (np.diff(tab[1:, 1:], axis=1) > 0).all()
+    # arrays
+    np.testing.assert_array_equal(sl_effect(m, np.array([0, 2]), 3), tab[[0, 2], 3])
+
+
+def test_capability_table_override(make_site):
+    table = [[0.5, 0.6, 0.7, 0.8], [0.05, 0.2, 0.3, 0.4], [0.01, 0.02, 0.1, 0.2], [1e-3] * 4]
+    site = make_site(
+        option_site([2] * 7, capability=3, sl_effect="capability", sl_effect_table=table)
+    )
+    assert rate_factor(site) == 0.3  # L = 2, c = 3
+    bad = [row[:] for row in table]
+    bad[1][0] = 0.9  # level 2 above level 1 for capability 1
+    from riskkit import SiteError
+
+    with pytest.raises(SiteError, match="must not grow with L"):
+        make_site(option_site([2] * 7, sl_effect="capability", sl_effect_table=bad))
+
+
+def _simulate(site, trials=4000):
+    from riskkit.engine import simulate
+
+    return simulate(site, trials=trials, seed=17)
+
+
+def _within_4se(x, exact):
+    x = np.asarray(x, dtype=float)
+    se = x.std(ddof=1) / math.sqrt(len(x))
+    assert abs(x.mean() - exact) <= 4 * se + 1e-12, (x.mean(), exact, se)
+
+
+@pytest.mark.parametrize("sl_effect_kind", ["orders", "capability"])
+def test_fr6_fr7_scale_consequence_not_frequency(make_site, sl_effect_kind):
+    # FR1 at 1, FR6 at 2 in the zone; FR7 at 1 in the zone and 3 on the entry conduit
+    zone = [1, 4, 4, 4, 4, 2, 1]
+    entry = [0, 0, 0, 0, 0, 0, 3]
+    opts = {"sl_effect": sl_effect_kind, "response_reduction_per_level": 0.4}
+    split = make_site(option_site(zone, entry, frs=("FR1", "FR6", "FR7"), fr_roles="split", **opts))
+    freq = make_site(option_site(zone, entry, frs=("FR1", "FR6", "FR7"), **opts))
+    z, c = achieved_levels(split, resolve_state(split, "current"))
+    f = scenario_factors(split, split.scenarios[0], z, c)
+    # frequency: FR1 alone (level 1)
+    assert f.rate == sl_effect(split.model, 1, 4)
+    # consequence: the weakest responding FR, FR6 = 2 (FR7 = max(1, 3) = 3): 0.6^2
+    assert f.consequence["production"] == pytest.approx(0.36, rel=1e-12)
+    assert f.consequence["recovery"] == pytest.approx(0.36, rel=1e-12)
+    assert f.consequence["equipment"] == 1.0
+    assert f.harm == {"safety": 1.0, "environment": 1.0}
+    # under 'frequency' the weakest FR (FR1 = 1) decides the rate too, no consequence factor
+    g = scenario_factors(freq, freq.scenarios[0], *achieved_levels(freq, resolve_state(freq)))
+    assert g.rate == sl_effect(freq.model, 1, 4) and g.consequence["production"] == 1.0
+    # closed form and Monte Carlo
+    row = expected_losses(split).iloc[0]
+    rate = 100 * f.rate
+    assert row["event_rate"] == pytest.approx(rate, rel=1e-12)
+    assert row["ale"] == pytest.approx(rate * (1000 + 0.36 * (1000 + 300)), rel=1e-12)
+    assert row["safety_rate"] == pytest.approx(rate * 0.5, rel=1e-12)
+    sim = _simulate(split)
+    _within_4se(sim.losses("site")["site"], row["ale"])
+    _within_4se(sim.harm_counts("environment", "site")["site"], rate)  # frequency untouched
+
+
+def test_independent_layering_multiplies_exactly(make_site):
+    r = 3.0
+    zone, entry = [2, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0]
+    ind = make_site(option_site(zone, entry, layering="independent"))
+    mx = make_site(option_site(zone, entry, layering="max"))
+    assert rate_factor(ind) == pytest.approx(r**-2 * r**-1, rel=1e-15)
+    assert rate_factor(mx) == r**-2
+    # capped: no FR gives more than SL 4 (c = 4: r^-4), nor more than the actor's capability
+    capped = make_site(option_site([3] + [0] * 6, [3] + [0] * 6, layering="independent"))
+    assert rate_factor(capped) == pytest.approx(r**-4, rel=1e-15)
+    low = make_site(option_site(zone, entry, capability=2, layering="independent"))
+    assert rate_factor(low) == pytest.approx(r**-2, rel=1e-15)
+    # the weakest FR decides: FR2 with the zone at 1 and no conduit level
+    two = make_site(
+        option_site([2, 1, 0, 0, 0, 0, 0], entry, frs=("FR1", "FR2"), layering="independent")
+    )
+    assert rate_factor(two) == pytest.approx(r**-1, rel=1e-15)
+    # capability effect, independent: the product of the two barriers' effects
+    cap = make_site(option_site(zone, entry, layering="independent", sl_effect="capability"))
+    m = cap.model
+    assert rate_factor(cap) == pytest.approx(sl_effect(m, 2, 4) * sl_effect(m, 1, 4), rel=1e-15)
+    row = expected_losses(ind).iloc[0]
+    _within_4se(_simulate(ind).losses("site")["site"], row["ale"])
+
+
+def test_lopa_credit_is_product_of_undefeated_pfds(make_site):
+    layers = [
+        {"name": "relief valve", "pfd": 0.1},
+        {"name": "SIS trip", "pfd": 0.01, "cyber_defeatable": True},
+        {"name": "dike", "pfd": 0.5, "categories": ["environment"]},
+    ]
+    site = make_site(option_site([1] * 7, layers=layers))
+    plain = make_site(option_site([1] * 7))
+    f = scenario_factors(site, site.scenarios[0], *achieved_levels(site, resolve_state(site)))
+    assert f.harm["safety"] == pytest.approx(0.1, rel=1e-15)
+    assert f.harm["environment"] == pytest.approx(0.05, rel=1e-15)
+    a, b = expected_losses(site).iloc[0], expected_losses(plain).iloc[0]
+    assert a["ale"] == b["ale"]  # money unchanged
+    assert a["safety_rate"] == pytest.approx(b["safety_rate"] * 0.1, rel=1e-12)
+    assert a["environment_rate"] == pytest.approx(b["environment_rate"] * 0.05, rel=1e-12)
+    sim = _simulate(site, trials=20_000)
+    _within_4se(sim.harm_counts("safety", "site")["site"], a["safety_rate"])
+    _within_4se(sim.harm_counts("environment", "site")["site"], a["environment_rate"])
+    _within_4se(sim.losses("site")["site"], a["ale"])
+
+
+def test_capability_effect_monte_carlo_and_moments(make_site):
+    from riskkit.engine.moments import moments
+
+    site = make_site(
+        option_site(
+            [2, 0, 0, 0, 0, 1, 0],
+            [0, 0, 0, 0, 0, 0, 0],
+            frs=("FR1", "FR6"),
+            capability=2,
+            sl_effect="capability",
+            fr_roles="split",
+            layering="independent",
+        )
+    )
+    row = expected_losses(site).iloc[0]
+    mom = moments(site).iloc[0]
+    assert mom["mean"] == pytest.approx(row["ale"], rel=1e-12)
+    x = _simulate(site, trials=20_000).losses("site")["site"].to_numpy()
+    _within_4se(x, row["ale"])
+    # the closed-form variance agrees with the sample variance (within 4 of its SE)
+    n = len(x)
+    m2, m4 = x.var(), ((x - x.mean()) ** 4).mean()
+    assert abs(m2 - mom["var"]) <= 4 * math.sqrt((m4 - m2**2) / n)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [OLD, {"sl_effect": "capability", "fr_roles": "split", "layering": "independent"}],
+)
+def test_sensitivity_closed_form_follows_the_options(water_site, options):
+    """The sensitivity module's ALE at the inputs' means is the closed form, whatever the
+    options (it calls the rule module for scenarios outside today's form)."""
+    from riskkit.io import site_to_dict
+    from riskkit.sensitivity import _Model
+    from riskkit.site import RawSite, build_site
+
+    d = with_model(site_to_dict(water_site), **options)
+    site = build_site(RawSite(data=d, file="<test>"))
+    model = _Model(site)
+    plan = tuple(c.id for c in site.candidates[:2])
+    for members in (None, plan):
+        exact = expected_losses(site, plan=list(members) if members else None)["ale"].sum()
+        assert float(model.ale(None, members)) == pytest.approx(exact, rel=1e-12)
