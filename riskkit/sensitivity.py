@@ -125,7 +125,8 @@ class Family:
         """The ``qs`` quantiles: exact for a lognormal, else from one seeded sample."""
         if isinstance(self.spec, LogNormal):
             nd = NormalDist(self.spec.mu, self.spec.sigma)
-            return [math.exp(nd.inv_cdf(q)) for q in qs]
+            cap = math.inf if self.spec.cap is None else self.spec.cap  # quantiles of min(X, cap)
+            return [min(math.exp(nd.inv_cdf(q)), cap) for q in qs]
         x = self.sampler(np.random.default_rng(seed), QUANTILE_DRAWS)
         return [float(v) for v in np.quantile(x, list(qs))]
 

@@ -13,7 +13,8 @@ rule a loaded site does.
 Distributions scale as distributions: multiplying a quantity X by k gives the law of kX, so
 the parameters of each kind are scaled (bounds and mode of ``pert``, ``triangular``,
 ``uniform`` and ``empirical`` values; ``low`` and ``high`` of ``lognormal``, whose spread in
-log space stays the same; ``mean``, ``sd``, ``low`` and ``high`` of ``normal``). Every mean,
+log space stays the same; ``mean``, ``sd``, ``low`` and ``high`` of ``normal``; a ``cap`` with
+them, as k min(X, c) = min(kX, kc)). Every mean,
 variance and quantile is multiplied by k (variances by k squared), and, as the engine draws
 each quantity from its own stream, the simulated draws are those of the original site times k
 (common random numbers). ``poisson`` and ``beta`` have no such family (kX of a count is not a
@@ -85,6 +86,9 @@ def scale_spec(spec: Any, k: float) -> Any:
     kind = spec.get("dist", "constant")
     if kind == "constant":
         return float(spec["value"]) * k
+    if kind in _LOCATION_FIELDS or kind == "empirical":
+        if spec.get("cap") is not None:  # k min(X, c) = min(kX, kc)
+            spec["cap"] = float(spec["cap"]) * k
     if kind == "empirical":
         spec["values"] = [float(v) * k for v in spec["values"]]
         return spec

@@ -85,14 +85,16 @@ def _dist_text(spec) -> str:
         return ""
     d = spec.model_dump()
     kind = d.pop("dist", "")
+    cap = d.pop("cap", None)
+    capped = "" if cap is None else f" capped at {cap:g}"
     if kind == "constant":
         return f"{d['value']:g}"
     if kind == "lognormal":
-        return f"lognormal{round(100 * d.get('ci', 0.9))}%[{d['low']:g}, {d['high']:g}]"
+        return f"lognormal{round(100 * d.get('ci', 0.9))}%[{d['low']:g}, {d['high']:g}]" + capped
     if kind in ("pert", "triangular"):
-        return f"{kind}({d['low']:g}, {d['mode']:g}, {d['high']:g})"
+        return f"{kind}({d['low']:g}, {d['mode']:g}, {d['high']:g})" + capped
     vals = ", ".join(f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in d.values())
-    return f"{kind}({vals})"
+    return f"{kind}({vals})" + capped
 
 
 def provenance_markdown(A: Assessment) -> str:
