@@ -88,11 +88,22 @@ def test_sl_effect_orders_is_sl_factor():
 
 
 def test_closed_forms_unchanged_under_old_options(refinery_site):
-    """The default options are today's: the closed form of every scenario is today's rule."""
-    df = expected_losses(refinery_site)
-    r = refinery_site.model.sl_reduction_per_level
+    """Under today's options the closed form of every scenario without an origin is today's
+    rule, and the engine's rate factor is the same number."""
+    from riskkit.engine.simulation import _scenario_runs
+    from riskkit.io import site_to_dict
+    from riskkit.site import RawSite, build_site
+
+    d = with_model(site_to_dict(refinery_site), **OLD)
+    site = build_site(RawSite(data=d, file="<test>"))
+    df = expected_losses(site)
+    r = site.model.sl_reduction_per_level
+    keep = [not rules.lateral(s) for s in site.scenarios]
+    assert sum(keep) >= 10
     expect = [sl_factor(r, L, c) for L, c in zip(df["protection"], df["capability"])]
-    np.testing.assert_array_equal(df["sl_factor"].to_numpy(), expect)
+    np.testing.assert_array_equal(df["sl_factor"].to_numpy()[keep], np.array(expect)[keep])
+    runs = _scenario_runs(site, [resolve_state(site)])
+    np.testing.assert_array_equal([p.views[0].sl_factor for p in runs], df["sl_factor"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,6 +192,14 @@ def test_diamond_with_shared_final_stage(make_site):
     hand = pt * (1 - (1 - pa * pm3) * (1 - pb * pm4))
     assert hand == pytest.approx(0.0233196159122085, rel=1e-12)
     assert rate_factor(site) == pytest.approx(hand, rel=1e-12)
+    # each path's own probability, in the order of scenario_paths
+    s = site.scenarios[0]
+    paths = rules.scenario_paths(site, s)[0]
+    assert [[c for c, _ in p] for p in paths] == [["C-1", "C-3", "C-5"], ["C-2", "C-4", "C-5"]]
+    zones_, conduits_ = achieved_levels(site, resolve_state(site))
+    np.testing.assert_allclose(
+        rules.path_probabilities(site, s, zones_, conduits_), [pa * pm3 * pt, pb * pm4 * pt]
+    )
 
 
 def test_conduit_on_no_path_changes_nothing(make_site):
@@ -264,6 +283,20 @@ def test_paths_monte_carlo_agrees(make_site, case):
     site = make_site(path_site(zones, conduits))
     exact = _mc_agrees(site, trials=5000)
     assert exact == pytest.approx(100 * 1000 * rate_factor(site), rel=1e-12)
+    # attempts simulated stage by stage: each stage open independently, success if some
+    # path is fully open; the success fraction matches the reach within 4 SE
+    s = site.scenarios[0]
+    _, stages, index = rules.scenario_paths(site, s)
+    zones_, conduits_ = achieved_levels(site, resolve_state(site))
+    p = rules.stage_probabilities(site, s, zones_, conduits_, stages)
+    rng = np.random.default_rng(2026)
+    n = 400_000
+    open_ = rng.random((n, len(stages))) < p
+    ok = np.zeros(n, dtype=bool)
+    for ix in index:
+        ok |= open_[:, list(ix)].all(axis=1)
+    q = rate_factor(site)
+    assert abs(ok.mean() - q) <= 4 * math.sqrt(q * (1 - q) / n)
 
 
 @pytest.mark.parametrize(
@@ -555,3 +588,70 @@ def test_sensitivity_closed_form_follows_the_options(water_site, options):
     for members in (None, plan):
         exact = expected_losses(site, plan=list(members) if members else None)["ale"].sum()
         assert float(model.ale(None, members)) == pytest.approx(exact, rel=1e-12)
+
+
+NEW = {"sl_effect": "capability", "fr_roles": "split", "layering": "independent"}
+"""Every new option at once, passed explicitly."""
+
+
+def test_formulations_of_blocks_outside_todays_form_equal_brute_force(water_site):
+    """Under the new options every block is outside today's form: the ``logspace`` and
+    ``product`` formulations then choose among the SL-A states the candidates reach, and
+    agree with exhaustive search, with and without the tolerance constraints."""
+    from riskkit.io import site_to_dict
+    from riskkit.portfolio import InfeasiblePlan, Problem, optimize
+    from riskkit.site import RawSite, build_site
+
+    d = with_model(site_to_dict(water_site), **NEW)
+    site = build_site(RawSite(data=d, file="<test>"))
+    prob = Problem(site)
+    assert not any(b.separable for b in prob.blocks)
+    for budget in (20_000, 60_000, 150_000):
+        for cons in ((), ("meet_tolerance",)):
+            try:
+                brute = optimize(
+                    site, budget, constraints=cons, method="enumerate", simulate=False, problem=prob
+                )
+            except InfeasiblePlan:
+                for method in ("logspace", "product", "subset"):
+                    with pytest.raises(InfeasiblePlan):
+                        optimize(
+                            site,
+                            budget,
+                            constraints=cons,
+                            method=method,
+                            simulate=False,
+                            problem=prob,
+                        )
+                continue
+            for method in ("logspace", "product", "subset"):
+                plan = optimize(
+                    site, budget, constraints=cons, method=method, simulate=False, problem=prob
+                )
+                assert plan.expected_ale == pytest.approx(brute.expected_ale, rel=1e-6), method
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "field"),
+    [
+        ("layer", {"name": "valve", "pfd": 0}, "protection_layers[0].pfd"),
+        ("layer", {"name": "valve", "pfd": 1.5}, "protection_layers[0].pfd"),
+        ("layer", {"name": "valve", "pfd": 0.1, "categories": ["money"]}, "protection_layers"),
+        ("model", {"sl_effect": "logistic"}, "sl_effect"),
+        ("model", {"layering": "sum"}, "layering"),
+        ("model", {"fr_roles": "all"}, "fr_roles"),
+        ("model", {"response_reduction_per_level": 1.0}, "response_reduction_per_level"),
+        ("model", {"lateral_frs": ["FR9"]}, "lateral_frs"),
+    ],
+)
+def test_bad_option_or_layer_names_the_field(make_site, where, value, field):
+    from riskkit import SiteError
+
+    d = option_site([1] * 7)
+    if where == "layer":
+        d["scenarios"][0]["protection_layers"] = [value]
+    else:
+        d["model"].update(value)
+    with pytest.raises(SiteError) as err:
+        make_site(d)
+    assert any(p.field and p.field.startswith(field) for p in err.value.problems), err.value

@@ -18,6 +18,7 @@ from ..rules import (
     State,
     achieved_levels,
     annualised_cost,
+    fr_positions,
     fr_protection,
     lopa_factor,
     money_per_event,
@@ -46,6 +47,10 @@ SUBSET_MAX = 12
 
 TABLE_MAX = 16
 """Largest block whose losses are tabulated for every subset (2^16 entries)."""
+
+STATES_MAX = 1 << 14
+"""Most SL-A states of one block the exact ``logspace``/``product`` forms of a block outside
+today's form enumerate (:meth:`_Block.level_states`)."""
 
 ENUMERATE_MAX = 22
 """Most candidates ``method='enumerate'`` accepts (2^22 plans)."""
@@ -89,7 +94,9 @@ class _Block:
     elems: tuple = ()  # ((kind, id), ...) zones and conduits the factors read
     vec_base: np.ndarray | None = None  # (E, 7) SL-A of each element in the base state
     vec_cand: np.ndarray | None = None  # (m, E, 7) levels each candidate sets (0 where none)
+    mask: np.ndarray | None = None  # (E, 7) the FRs of each element the factors read
     cats: tuple = ()  # money categories, in the order of ``money``
+    _states: tuple | None = None  # cache of level_states()
 
     @property
     def m(self) -> int:
@@ -148,6 +155,69 @@ class _Block:
         for k, cat in enumerate(self.cats):
             cons[:, k] = fac.consequence[cat]
         return rate, rate[:, None] * gg * cons * self.money[None], rate[:, None] * self.harm_p * hh
+
+    def level_states(self):
+        """The distinct SL-A states the block's candidates can reach, with their factors.
+
+        For the exact formulations of a block outside today's form: its loss is
+        rate0 x F(state) x C_k(state) x money_k x prod over chosen candidates of (f g_k), where
+        the state (the SL-A of the block's zones and conduits) depends only on the candidates
+        with a ``security_level`` effect on them, and F, C_k come from
+        :func:`riskkit.rules.scenario_factors` per state. Both are non-increasing as levels
+        rise, so a state may be chosen wherever the plan supports each of its levels.
+
+        Returns
+        -------
+        states : ndarray of int, (S, E, 7)
+            Row 0 is the base state (no candidate).
+        rate : ndarray, (S,)
+            The rate factor of each state [-].
+        cons : ndarray, (S, K)
+            The consequence factor of each state per money category [-].
+        support : list of (e, k, level, positions)
+            For each element e, FR k and level above the base that some state has: the
+            block positions of the candidates that raise (e, k) to at least that level.
+
+        Raises
+        ------
+        ValueError
+            More than :data:`STATES_MAX` states.
+        """
+        if self._states is not None:
+            return self._states
+        # only the FRs the factors read count (rules.scenario_elements): project the rest out
+        cand = np.where(self.mask[None], self.vec_cand, 0)
+        states = self.vec_base[None].copy()
+        for j in range(self.m):
+            if not (cand[j] > self.vec_base).any():
+                continue
+            grown = np.concatenate([states, np.maximum(states, cand[j][None])])
+            _, first = np.unique(grown.reshape(len(grown), -1), axis=0, return_index=True)
+            states = grown[np.sort(first)]  # the base state stays first
+            if len(states) > STATES_MAX:
+                raise ValueError(
+                    f"the candidates of {self.sid} reach more than {STATES_MAX} SL-A states of"
+                    " its zones and conduits, and its factors are not r^-min(L, c) of its zone"
+                    " and entry (model options or an attack path): too many for the exact"
+                    " formulation; use method='subset' or fewer security-level candidates"
+                )
+        z = {i: states[:, e] for e, (k, i) in enumerate(self.elems) if k == "zone"}
+        c = {i: states[:, e] for e, (k, i) in enumerate(self.elems) if k == "conduit"}
+        fac = scenario_factors(self.site, self.scenario, z, c)
+        rate = np.broadcast_to(np.asarray(fac.rate, dtype=float), (len(states),)).copy()
+        cons = np.ones((len(states), len(self.cats)))
+        for k, cat in enumerate(self.cats):
+            cons[:, k] = fac.consequence[cat]
+        support = []
+        for e in range(len(self.elems)):
+            for k in range(7):
+                base = self.vec_base[e, k]
+                for lv in np.unique(states[:, e, k]):
+                    if lv > base:
+                        who = np.flatnonzero(cand[:, e, k] >= lv)
+                        support.append((e, k, int(lv), who))
+        self._states = (states, rate, cons, support)
+        return self._states
 
     def evaluate(self, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Expected loss [currency/yr] (P,) and harm rates [events/yr] (P, 2) per subset."""
@@ -259,7 +329,11 @@ class Problem:
         def per_fr(z, e):
             return fr_protection(z[s.zone], e[s.entry] if s.entry else None, s.frs)
 
-        elems = tuple(scenario_elements(site, s))
+        elem_frs = scenario_elements(site, s)
+        elems = tuple(elem_frs)
+        mask = np.zeros((len(elems), 7), dtype=bool)
+        for e, key in enumerate(elems):
+            mask[e, fr_positions(elem_frs[key])] = True
         pick = {"zone": zones, "conduit": conduits}
         vec_base = np.array([pick[k][i] for k, i in elems], dtype=int).reshape(len(elems), 7)
         vec_cand = np.zeros((len(tids), len(elems), 7), dtype=int)
@@ -308,6 +382,7 @@ class Problem:
             elems=elems,
             vec_base=vec_base,
             vec_cand=vec_cand,
+            mask=mask,
             cats=tuple(cats),
             r=float(site.model.sl_reduction_per_level),
             cap=int(cur["capability"]),
