@@ -61,6 +61,28 @@ display(report.styled(report.zones_table(S), currency=S.currency))
 display(report.styled(report.conduits_table(S), currency=S.currency))
 
 # %% [markdown]
+# ## Attack paths
+#
+# A scenario that names an `origin` zone (where the actor starts, such as the enterprise
+# network or the vendor's remote access) reaches its target over the conduits. Each stage (a
+# conduit and the zone behind it) stops an attempt unless it is crossed, with probability
+# r^-min(b, c) for its barrier level b in the lateral FRs; the attack succeeds if any simple
+# path is open. The lines below follow the paths that carry the most expected loss today,
+# wider where a path carries a larger share of the path-borne risk; hover for the numbers.
+
+# %%
+from riskkit import paths as rk_paths
+
+P = rk_paths.attack_paths(S)
+display(Markdown(rk_paths.paths_markdown(P, currency=S.currency)))
+if len(P):
+    figures.attack_path_diagram(S, P, currency=S.currency).show()
+    cols = ["scenario", "path", "route", "stages", "probability", "share", "reach"]
+    cols += ["expected_ale", "risk_share"]
+    names = rk_paths.display_names(S.currency)
+    display(report.styled(P[cols].rename(columns=names), hide_index=True, currency=S.currency))
+
+# %% [markdown]
 # ## Threat actors and scenarios
 #
 # Capability is the security level that resists the actor (62443-3-3 SL definitions); the

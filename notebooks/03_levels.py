@@ -135,6 +135,43 @@ if len(cap):
 display(report.styled(G.closers, hide_index=True, currency=S.currency))
 
 # %% [markdown]
+# ## Attack paths: chokepoints and the credit of earlier stages
+#
+# SL-T stays the target zone's and its entry conduit's. Where a scenario starts from an
+# origin zone, the conduits and zones it must cross first already slow it down: the credit
+# below is that reduction in levels of the target's protection (credit = reach / door, the
+# probability over all paths against that of the weakest door into the target alone). A
+# chokepoint is a conduit whose strengthening to SL 3 or SL 4 in the lateral FRs removes the
+# most site ALE; some conduit upgrades do as much for a zone as closing its own gap.
+
+# %%
+from riskkit import paths as rk_paths
+
+if rk_paths.has_paths(S):
+    names = rk_paths.display_names(S.currency)
+    P = rk_paths.attack_paths(S)
+    C = rk_paths.chokepoints(S, paths=P)
+    display(Markdown(rk_paths.paths_markdown(P, C, currency=S.currency)))
+    figures.chokepoint_chart(C, currency=S.currency).show()
+    display(report.styled(C.rename(columns=names), currency=S.currency))
+    CR = rk_paths.path_credit(S, targets=T)
+    display(report.styled(CR.rename(columns=names), currency=S.currency))
+    SUB = rk_paths.substitutes(S, T)
+    OK = SUB[SUB["substitutes"]] if len(SUB) else SUB
+    display(
+        Markdown(
+            f"{len(OK)} conduit upgrade(s) would substitute for a zone's gap (zone ALE and"
+            " harm rate no higher than with the zone's own gap closed)."
+            if len(SUB)
+            else "No zone short of its SL-T is the target of an attack path."
+        )
+    )
+    if len(OK):
+        display(report.styled(OK.rename(columns=names), hide_index=True, currency=S.currency))
+else:
+    display(Markdown(rk_paths.paths_markdown(None)))
+
+# %% [markdown]
 # ## Three methods side by side
 #
 # The SL-T above comes from the required risk reduction (`rrf`). Many organisations set

@@ -7,6 +7,7 @@ Public names (a contract: extended, never renamed):
 - :func:`target_levels`, :func:`gaps` (SL-T vectors and gap analysis)
 - :func:`prioritize`, :func:`optimize`, :func:`frontier` (countermeasure portfolios)
 - :func:`assess` (the deliverables: notebooks, HTML, summary.json)
+- :func:`attack_paths`, :func:`chokepoints` (lateral movement across conduits)
 
 Heavy modules are imported on first use, so ``import riskkit`` stays fast for the CLI.
 """
@@ -44,6 +45,8 @@ _LAZY = {
     "sl_robustness": "riskkit.sensitivity",
     "global_sensitivity": "riskkit.sensitivity",
     "convergence": "riskkit.sensitivity",
+    "attack_paths": "riskkit.paths",
+    "chokepoints": "riskkit.paths",
 }
 
 __all__ = ["__version__", "load_site", "Site", "SiteError", "Problem", *_LAZY]

@@ -45,6 +45,8 @@ __all__ = [
     "change_bars",
     "tornado_chart",
     "convergence_chart",
+    "attack_path_diagram",
+    "chokepoint_chart",
 ]
 
 STATE_COLORS = {
@@ -215,9 +217,9 @@ def _conduit_text(c, judge: _Judge, miss: int | None) -> str:
     return text
 
 
-def _draw_conduits(fig: go.Figure, site: Site, xy: dict, judge: _Judge) -> None:
-    """One line per conduit and a midpoint diamond that carries the hover text."""
-    mids: dict[str, list] = {"x": [], "y": [], "text": [], "color": []}
+def _conduit_mids(site: Site, xy: dict) -> dict[str, tuple[float, float]]:
+    """Midpoint of each conduit's line; parallel conduits between two zones bend apart."""
+    out = {}
     pair_count: dict[frozenset, int] = {}
     for c in site.conduits:
         (x0, y0), (x1, y1) = xy[c.zones[0]], xy[c.zones[1]]
@@ -225,7 +227,17 @@ def _draw_conduits(fig: go.Figure, site: Site, xy: dict, judge: _Judge) -> None:
         k = pair_count.get(key, 0)
         pair_count[key] = k + 1
         bend = 0.15 * ((k + 1) // 2) * (1 if k % 2 else -1)
-        mx, my = (x0 + x1) / 2 + bend, (y0 + y1) / 2
+        out[c.id] = ((x0 + x1) / 2 + bend, (y0 + y1) / 2)
+    return out
+
+
+def _draw_conduits(fig: go.Figure, site: Site, xy: dict, judge: _Judge) -> None:
+    """One line per conduit and a midpoint diamond that carries the hover text."""
+    mids: dict[str, list] = {"x": [], "y": [], "text": [], "color": []}
+    at = _conduit_mids(site, xy)
+    for c in site.conduits:
+        (x0, y0), (x1, y1) = xy[c.zones[0]], xy[c.zones[1]]
+        mx, my = at[c.id]
         miss = judge.missing(c.id)
         bad = judge.on and bool(miss)
         color = "#c9302c" if bad else "#555555"
@@ -1361,5 +1373,204 @@ def convergence_chart(table: pd.DataFrame, currency: str = "", title: str | None
         title=_e(title or f"Convergence of the Monte Carlo estimates [{cur}]"),
         legend=dict(orientation="h", y=-0.2),
         height=400,
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Attack paths (issue 15)
+# --------------------------------------------------------------------------------------------
+
+_PATH_COLORS = (
+    "#c9302c",
+    "#2a7ab0",
+    "#e08a1e",
+    "#6a3d9a",
+    "#1b9e77",
+    "#d6478b",
+    "#7a5c2e",
+    "#17becf",
+)
+"""One colour per drawn attack path, in order of risk."""
+
+
+def _path_xy(site: Site, xy: dict, mids: dict, zones, conduits, shift: float):
+    """Points of one attack path: origin, then each conduit's midpoint and the zone entered."""
+    xs, ys = [xy[zones[0]][0] + shift], [xy[zones[0]][1] + shift]
+    for cid, zid in zip(conduits, zones[1:]):
+        mx, my = mids[cid]
+        xs += [mx + shift, xy[zid][0] + shift]
+        ys += [my + shift, xy[zid][1] + shift]
+    return xs, ys
+
+
+def attack_path_diagram(
+    site: Site,
+    paths: pd.DataFrame,
+    top: int = 6,
+    currency: str = "",
+    title: str | None = None,
+) -> go.Figure:
+    """The dominant attack paths drawn on the Purdue zone-and-conduit diagram.
+
+    The zone diagram of :func:`zone_diagram` (zones coloured by kind) with each of the ``top``
+    paths carrying the most risk drawn over it, from its origin zone through the midpoints of
+    the conduits it crosses to its target; a line's width grows with the path's share of the
+    site's path-borne risk, and origin zones are marked. Every site string is escaped.
+
+    Parameters
+    ----------
+    site : Site
+    paths : pandas.DataFrame
+        :func:`riskkit.attack_paths`: one row per (scenario, path) with columns ``scenario``,
+        ``zones`` (zone ids in order, origin first), ``conduits`` (conduit ids in order),
+        ``probability`` [-], ``share`` [-] (of the scenario's success probability),
+        ``expected_ale`` [currency/yr] and ``risk_share`` [-] (of the site's path-borne ALE).
+    top : int
+        Paths drawn, largest ``expected_ale`` first.
+    currency : str
+    title : str, optional
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+
+    References
+    ----------
+    .. [1] IEC 62443-3-2:2020, clause 4.4 (ZCR 3: zones and conduits).
+    """
+    fig = zone_diagram(site, title=title or f"Dominant attack paths, {site.name}")
+    if paths is None or paths.empty:
+        fig.add_annotation(
+            text="no scenario names an origin: no attack paths to draw",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=1.02,
+            showarrow=False,
+            font=dict(color="#555555"),
+        )
+        return fig
+    xy, _ = _layout_zones(site)
+    mids = _conduit_mids(site, xy)
+    cur = _e(currency)
+    df = paths.sort_values("expected_ale", ascending=False, kind="stable").head(top)
+    n = len(df)
+    for i, (_, row) in enumerate(df.iterrows()):
+        share = float(row["risk_share"]) if pd.notna(row["risk_share"]) else 0.0
+        xs, ys = _path_xy(site, xy, mids, row["zones"], row["conduits"], 0.025 * (i - (n - 1) / 2))
+        route = " > ".join(_e(z) for z in row["zones"])
+        via = ", ".join(_e(c) for c in row["conduits"])
+        text = (
+            f"<b>{_e(row['scenario'])}</b>: {route}<br>via {via}"
+            f"<br>P(path open) {float(row['probability']):.3g},"
+            f" {float(row['share']):.0%} of the scenario's success"
+            f"<br>risk {money(float(row['expected_ale']), cur)}/yr, {share:.0%} of path-borne risk"
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines+markers",
+                line=dict(color=_PATH_COLORS[i % len(_PATH_COLORS)], width=2 + 16 * share),
+                marker=dict(size=5),
+                opacity=0.75,
+                name=f"{_e(row['scenario'])}: {route} ({share:.0%})",
+                hovertext=[text] * len(xs),
+                hoverinfo="text",
+            )
+        )
+    origins = list(dict.fromkeys(z[0] for z in df["zones"]))
+    fig.add_trace(
+        go.Scatter(
+            x=[xy[z][0] - _BOX_W for z in origins],
+            y=[xy[z][1] + _BOX_H for z in origins],
+            mode="markers+text",
+            marker=dict(symbol="star", size=16, color="#222222"),
+            text=["origin"] * len(origins),
+            textposition="top right",
+            hoverinfo="skip",
+            name="origin of an attack path",
+        )
+    )
+    total = len(paths)
+    if total > n:
+        fig.update_layout(
+            title=_e(title or f"Dominant attack paths, {site.name}")
+            + f" (the top {n} of {total} paths by risk)"
+        )
+    fig.update_layout(legend=dict(orientation="h", y=-0.04, font=dict(size=10)))
+    return fig
+
+
+def chokepoint_chart(
+    table: pd.DataFrame, currency: str = "", top: int = 12, title: str | None = None
+) -> go.Figure:
+    """Conduits ranked as chokepoints: site ALE removed by raising each one to SL 3 or SL 4.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`riskkit.chokepoints`: indexed by conduit id (or a ``conduit`` column), columns
+        ``ale_removed_sl3``, ``ale_removed_sl4`` [currency/yr] and ``path_share`` [-] (share
+        of the site's path-borne risk crossing the conduit), in ranking order.
+    currency : str
+    top : int
+        Rows shown.
+    title : str, optional
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    cur = _e(currency)
+    df = table.head(top)
+    ids = list(df["conduit"]) if "conduit" in df.columns else list(df.index)
+    ids = [_e(i) for i in ids]
+    share = df["path_share"].to_numpy(dtype=float) if "path_share" in df else None
+    fig = go.Figure()
+    for col, label, color in (
+        ("ale_removed_sl3", "conduit at SL 3 in the lateral FRs", "#f0ad4e"),
+        ("ale_removed_sl4", "conduit at SL 4 in the lateral FRs", STATE_COLORS["plan"]),
+    ):
+        text = None
+        if share is not None and col == "ale_removed_sl4":
+            text = [
+                ("<1%" if 0 < s < 0.005 else f"{s:.0%}") + " of path risk" if np.isfinite(s) else ""
+                for s in share
+            ]
+        fig.add_trace(
+            go.Bar(
+                y=ids,
+                x=df[col].to_numpy(dtype=float),
+                orientation="h",
+                name=label,
+                marker_color=color,
+                text=text,
+                textposition="outside",
+                cliponaxis=False,
+                hovertemplate=f"%{{y}}, {label}: removes %{{x:,.4s}} {cur}/yr<extra></extra>",
+            )
+        )
+    vals = df[["ale_removed_sl3", "ale_removed_sl4"]].to_numpy(float).ravel()
+    pos = vals[np.isfinite(vals) & (vals > 0)]
+    # log scale: the values span orders of magnitude; zeros (nothing removed) show no bar
+    span = (
+        [math.log10(pos.min()) - 0.3, math.log10(pos.max()) + 0.6] if pos.size else [0.0, 1.0]
+    )
+    suffix = f" (the top {len(df)} of {len(table)} conduits)" if len(table) > len(df) else ""
+    fig.update_layout(
+        **_LAYOUT,
+        title=_e(title or "Chokepoints: site ALE removed by strengthening one conduit") + suffix,
+        barmode="group",
+        xaxis=dict(
+            title=f"site ALE removed [{cur}/yr] (log scale; no bar: nothing removed)",
+            type="log",
+            exponentformat="SI",
+            range=span,
+        ),
+        yaxis=dict(autorange="reversed", title="conduit", automargin=True),
+        height=max(340, 44 * len(ids) + 150),
+        legend=dict(orientation="h", y=-0.12),
     )
     return fig

@@ -14,7 +14,9 @@ A schema node is one of:
   ``n`` items;
 - ``("map", node)``: an object with any string keys whose values match ``node``;
 - a dict: an object that has at least these keys, each matching its node (other keys are
-  allowed: the schema only grows).
+  allowed: the schema only grows);
+- ``("optional", node)``, as the value of a dict key: the key may be missing; where present
+  its value matches ``node`` (used for blocks that only some sites have, like ``paths``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,38 @@ _ZONE = {
     "gap": _STATES2_VEC,
     "meets_target": {"current": "bool", "plan": "bool"},
 }
+
+_PATHS = {
+    "lateral_frs": ("list", "str"),
+    "scenarios": "int",
+    "path_ale": "number?",
+    "top_paths": (
+        "list",
+        {
+            "scenario": "str",
+            "origin": "str",
+            "zone": "str",
+            "zones": ("list", "str"),
+            "conduits": ("list", "str"),
+            "probability": "number?",
+            "share": "number?",
+            "expected_ale": "number?",
+            "risk_share": "number?",
+        },
+    ),
+    "chokepoints": (
+        "list",
+        {
+            "conduit": "str",
+            "zones": "str",
+            "paths": "int",
+            "path_share": "number?",
+            "ale_removed_sl3": "number?",
+            "ale_removed_sl4": "number?",
+        },
+    ),
+}
+"""The ``paths`` block of ``summary.json`` (:func:`riskkit.paths.paths_block`)."""
 
 SUMMARY_SCHEMA: dict = {
     "riskkit": {"version": "str", "python": "str", "numpy": "str", "pandas": "str"},
@@ -124,6 +158,8 @@ SUMMARY_SCHEMA: dict = {
         ),
         "convergence": {"trials": "int", "ale_rel": "number?", "trials_for_1pct": "int"},
     },
+    # attack paths (issue 15): only where some scenario names an origin
+    "paths": ("optional", _PATHS),
 }
 """What :meth:`riskkit.report.Assessment.summary` returns (the in-process summary)."""
 
@@ -213,6 +249,11 @@ def check(data: Any, schema: Any = None, path: str = "") -> list[str]:
         out = []
         for key, sub in schema.items():
             name = f"{path}.{key}" if path else key
+            optional = isinstance(sub, tuple) and sub[0] == "optional"
+            if optional:
+                if key not in data:
+                    continue
+                sub = sub[1]
             if key not in data:
                 out.append(f"{name}: missing")
             else:

@@ -534,6 +534,12 @@ def summary(A, previous: str | os.PathLike | None = None) -> dict:
         else {},
         "sensitivity": sensitivity_block(A),
     }
+    # attack paths (issue 15, helper `paths`): only where some scenario names an origin
+    from ..paths import paths_block
+
+    paths = paths_block(A)
+    if paths is not None:
+        out["paths"] = paths
     if previous is not None:
         out["changes"] = changes_block(A, read_summary(previous), block["ale"]["current"])
     out = _jsonable(out)
