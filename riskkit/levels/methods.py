@@ -85,7 +85,13 @@ from ..rules import (
     sl_factor,
 )
 from ..site import FRS, HARM_CATEGORIES, Problem, Site, SiteError
-from .drivers import _aggregate, _flags, _summary
+from .drivers import (
+    CONDUIT_RULES,
+    DEFAULT_CONDUIT_RULE,
+    _aggregate,
+    _flags,
+    _summary,
+)
 
 SLT_METHODS = ("rrf", "matrix", "capability")
 """Methods of :func:`target_levels` (how SL-T is derived)."""
@@ -94,12 +100,12 @@ METHODS = SLT_METHODS
 """Old name of :data:`SLT_METHODS`, kept for existing imports."""
 _KIND_PURDUE = KIND_PURDUE  # old name; the map lives in riskkit.rules
 
+_COMMON = {"statistic", "tail_samples", "conduit_rule"}
 _OPTIONS = {
-    "rrf": {"statistic", "tail_samples", "cap"},
-    "matrix": {"statistic", "tail_samples", "cap", "severity_map"},
+    "rrf": {*_COMMON, "cap"},
+    "matrix": {*_COMMON, "cap", "severity_map"},
     "capability": {
-        "statistic",
-        "tail_samples",
+        *_COMMON,
         "derive",
         "credible",
         "scope",
@@ -297,16 +303,17 @@ def scenario_risk(
     df["zone"] = ex["zone"]
     df["actor"] = ex["actor"]
     df["capability"] = ex["capability"].astype(int)
-    df["frs"] = [list(site.scenario(s).frs) for s in ex.index]
+    recs = [site.scenario(s) for s in ex.index]
+    df["frs"] = [list(s.frs) for s in recs]
     df["rate"] = rate
     df["mean_rate"] = ex["event_rate"].astype(float)
     df["loss_per_event"] = ex["loss_per_event"].astype(float)
     df["ale"] = df["rate"] * df["loss_per_event"]
-    df["money"] = [bool(site.scenario(s).consequences.money()) for s in ex.index]
+    df["money"] = [bool(s.consequences.money()) for s in recs]
     for h in HARM_CATEGORIES:
         sev, prob = [], []
-        for s in ex.index:
-            harm = getattr(site.scenario(s).consequences, h)
+        for s in recs:
+            harm = getattr(s.consequences, h)
             ok = harm is not None and harm.severity > 0
             sev.append(harm.severity if ok else 0)
             prob.append(harm.probability if ok else 0.0)
@@ -362,36 +369,43 @@ def risk_reduction(site: Site, risk: pd.DataFrame) -> pd.DataFrame:
     """
     tol = site.tolerance
     rows = []
+    if not len(risk):
+        return pd.DataFrame(rows, columns=_RRF_COLUMNS)
+    ids = list(risk.index)
     for h in HARM_CATEGORIES:
-        table = getattr(tol, h)
-        for sid, rec in risk.iterrows():
-            sev = int(rec[f"{h}_severity"])
-            if sev <= 0 or rec[f"{h}_probability"] <= 0:
+        table = sorted(getattr(tol, h).items())
+        for sid, sev, prob, rate in zip(
+            ids, risk[f"{h}_severity"], risk[f"{h}_probability"], risk[f"{h}_rate"]
+        ):
+            sev = int(sev)
+            if sev <= 0 or prob <= 0:
                 continue
-            for k, f in sorted(table.items()):
+            for k, f in table:
                 if sev >= k:
-                    m = float(harm_at_least(sev, rec[f"{h}_rate"], k))
+                    m = float(harm_at_least(sev, rate, k))
                     rows.append((sid, f"{h}>={k}", h, float(k), m, float(f), m / f))
     fin = tol.financial
-    money = risk[risk["money"] & (risk["loss_per_event"] > 0)] if len(risk) else risk
+    money = risk[risk["money"] & (risk["loss_per_event"] > 0)]
     if fin.per_zone_ale is not None and len(money):
-        n_zone = money.groupby("zone").size()
-        for sid, rec in money.iterrows():
-            share = fin.per_zone_ale / n_zone[rec["zone"]]
-            m = float(rec["ale"])
+        n_zone = money.groupby("zone").size().to_dict()
+        for sid, zone, ale in zip(money.index, money["zone"], money["ale"]):
+            share = fin.per_zone_ale / n_zone[zone]
+            m = float(ale)
             rows.append((sid, "financial:ale", "ale", np.nan, m, share, m / share))
     n_site = len(money)
+    rates = [float(v) for v in money["rate"]]
     for x, p in fin.exceedance:
         p_s = p / n_site if n_site else p
         denom = -math.log1p(-p_s) if p_s < 1 else np.inf
-        for sid, rec in money.iterrows():
-            lam_g = float(rec["rate"]) * float(rec[f"tail_{x:g}"])
+        label = f"financial:P(L>={x:g})"
+        for sid, rate, tail in zip(money.index, rates, money[f"tail_{x:g}"]):
+            lam_g = rate * float(tail)
             measure = -math.expm1(-lam_g)
-            rows.append(
-                (sid, f"financial:P(L>={x:g})", "exceedance", float(x), measure, p_s, lam_g / denom)
-            )
-    cols = ["scenario", "dimension", "category", "threshold", "measure", "tolerable", "rrf"]
-    return pd.DataFrame(rows, columns=cols)
+            rows.append((sid, label, "exceedance", float(x), measure, p_s, lam_g / denom))
+    return pd.DataFrame(rows, columns=_RRF_COLUMNS)
+
+
+_RRF_COLUMNS = ["scenario", "dimension", "category", "threshold", "measure", "tolerable", "rrf"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -537,10 +551,12 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
     ).astype(int)
     scen["capped"] = scen["sl_t"] < scen["required"]
     scen["residual_rrf"] = scen["rrf"] * sl_factor(r, scen["rrf_level"], scen["capability"])
-    zones, conduits, drivers = _aggregate(site, scen)
+    rule = _conduit_rule(options.get("conduit_rule"))
+    zones, conduits, drivers = _aggregate(site, scen, rule)
     flags = _flags(scen, r)
-    summary = _summary(site, zones, conduits, drivers, scen, flags)
+    summary = _summary(site, zones, conduits, drivers, scen, flags, rule)
     used = {k: v for k, v in options.items() if k != "statistic"}
+    used["conduit_rule"] = rule
     if method in ("rrf", "matrix"):
         used["cap"] = cap
     return TargetLevels(
@@ -568,6 +584,16 @@ def _check_options(method: str, options: Mapping) -> None:
             f"unknown option {bad[0]!r} for method {method!r}; options are"
             f" {', '.join(sorted(_OPTIONS[method]))}"
         )
+
+
+def _conduit_rule(given: str | None) -> str:
+    """The conduit rule: ``given`` or :data:`DEFAULT_CONDUIT_RULE`, refused if unknown."""
+    rule = DEFAULT_CONDUIT_RULE if given is None else given
+    if rule not in CONDUIT_RULES:
+        raise ValueError(
+            f"conduit_rule must be one of {', '.join(CONDUIT_RULES)}, {rule!r} was given"
+        )
+    return rule
 
 
 def _statistic(site: Site, given: str | None) -> str:
@@ -608,7 +634,7 @@ def _scenario_rrf(site: Site, risk: pd.DataFrame, rrfs: pd.DataFrame, r: float) 
         best = best.set_index("scenario")
         scen.loc[best.index, "rrf"] = best["rrf"].astype(float)
         scen.loc[best.index, "dimension"] = best["dimension"]
-    scen["rrf_level"] = [required_level(v, r) for v in scen["rrf"]]
+    scen["rrf_level"] = np.asarray(required_levels(scen["rrf"].to_numpy(float), r), dtype=int)
     scen["frs"] = risk["frs"]
     return scen
 
