@@ -277,9 +277,7 @@ def _summary(
     if conduit_rule == "entry":
         entry = [site.scenario(sid).entry for sid in scen.index]
         per_conduit = Counter(e for e in entry if e)
-        flagged_conduit = Counter(
-            e for sid, e in zip(scen.index, entry) if e and sid in flagged
-        )
+        flagged_conduit = Counter(e for sid, e in zip(scen.index, entry) if e and sid in flagged)
     top = _top_drivers(drivers)
     for kind, table in (("zone", zones), ("conduit", conduits)):
         vals = table[list(FRS)].to_numpy(dtype=int) if len(table) else np.zeros((0, 7), int)
