@@ -315,3 +315,38 @@ def _top_drivers(drivers: pd.DataFrame) -> dict:
         if ident not in key or k > key[ident]:
             key[ident], top[ident] = k, sid
     return top
+
+
+def _aggregate_minimal(site: Site, res: dict, conduit_rule: str = DEFAULT_CONDUIT_RULE):
+    """Zone and conduit SL-T vectors and drivers from :func:`~.minimal.minimal_levels`."""
+    drivers: list = []
+    zone_rows = {}
+    for z in site.zones:
+        vec = [int(v) for v in res["zones"][z.id]]
+        zone_rows[z.id] = vec
+        for fr, val in zip(FRS, vec):
+            drv = _minimal_driver(res["zone_drivers"].get((z.id, fr)))
+            drivers.append({"kind": "zone", "id": z.id, "fr": fr, "sl_t": val, "via": z.id, **drv})
+    zones = _vectors(zone_rows, "zone")
+    if conduit_rule == "entry":
+        con_rows = {}
+        for c in site.conduits:
+            vec = [int(v) for v in res["conduits"][c.id]]
+            con_rows[c.id] = vec
+            for fr, val in zip(FRS, vec):
+                d = res["conduit_drivers"].get((c.id, fr))
+                via = None
+                if d is not None:
+                    via = site.scenario(d["scenario"]).zone
+                row = {"kind": "conduit", "id": c.id, "fr": fr, "sl_t": val, "via": via}
+                drivers.append({**row, **_minimal_driver(d)})
+    else:
+        con_rows = _zones_max_conduits(site, drivers)
+    conduits = _vectors(con_rows, "conduit")
+    return zones, conduits, _driver_frame(drivers)
+
+
+def _minimal_driver(d: dict | None) -> dict:
+    if d is None:
+        return _driver_fields(None, None, "floor")
+    return {"basis": "scenario", **d}

@@ -81,6 +81,7 @@ from ..rules import (
     KIND_PURDUE,
     harm_at_least,
     money_terms,
+    protection_levels,
     required_levels,
     sl_factor,
 )
@@ -88,13 +89,19 @@ from ..site import FRS, HARM_CATEGORIES, Problem, Site, SiteError
 from .drivers import (
     CONDUIT_RULES,
     DEFAULT_CONDUIT_RULE,
+    FLAG_COLUMNS,
     _aggregate,
+    _aggregate_minimal,
     _flags,
     _summary,
 )
+from .minimal import minimal_levels
 
-SLT_METHODS = ("rrf", "matrix", "capability")
+SLT_METHODS = ("rrf", "matrix", "capability", "minimal")
 """Methods of :func:`target_levels` (how SL-T is derived)."""
+
+DEFAULT_METHOD = "rrf"  # new default at merge: 'minimal'
+"""The method :func:`target_levels` uses when none is given."""
 
 METHODS = SLT_METHODS
 """Old name of :data:`SLT_METHODS`, kept for existing imports."""
@@ -114,6 +121,7 @@ _OPTIONS = {
         "reduction_rule",
         "floor",
     },
+    "minimal": {*_COMMON, "exceedance", "exceedance_trials", "exceedance_screen"},
 }
 
 
@@ -492,7 +500,9 @@ class TargetLevels:
 # --------------------------------------------------------------------------------------------
 
 
-def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -> TargetLevels:
+def target_levels(
+    site: Site, sim: Any = None, method: str | None = None, **options
+) -> TargetLevels:
     """SL-T vector of every zone and conduit (62443-3-2 ZCR 5.7), traceable to scenarios.
 
     Parameters
@@ -539,6 +549,7 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
     ----------
     .. [1] IEC 62443-3-2:2020, clause 4.6.7 (ZCR 5.7: determine SL-T).
     """
+    method = DEFAULT_METHOD if method is None else method
     _check_options(method, options)
     stat = _statistic(site, options.get("statistic"))
     r = float(site.model.sl_reduction_per_level)
@@ -552,12 +563,20 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
     scen["capped"] = scen["sl_t"] < scen["required"]
     scen["residual_rrf"] = scen["rrf"] * sl_factor(r, scen["rrf_level"], scen["capability"])
     rule = _conduit_rule(options.get("conduit_rule"))
-    zones, conduits, drivers = _aggregate(site, scen, rule)
-    flags = _flags(scen, r)
+    meta: dict = {}
+    if method == "minimal":
+        res = minimal_levels(site, risk, {**options, "conduit_rule": rule})
+        zones, conduits, drivers = _aggregate_minimal(site, res, rule)
+        flags = pd.DataFrame(res["flags"], columns=FLAG_COLUMNS)
+        scen["protection"] = _protection(zones, scen)
+        meta = {"exceedance": res["exceedance"], "raises": res["raises"]}
+    else:
+        zones, conduits, drivers = _aggregate(site, scen, rule)
+        flags = _flags(scen, r)
     summary = _summary(site, zones, conduits, drivers, scen, flags, rule)
     used = {k: v for k, v in options.items() if k != "statistic"}
     used["conduit_rule"] = rule
-    if method in ("rrf", "matrix"):
+    if method in ("rrf", "matrix", "minimal"):
         used["cap"] = cap
     return TargetLevels(
         method=method,
@@ -571,6 +590,7 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
         rrfs=rrfs,
         summary=summary,
         r=r,
+        meta=meta,
     )
 
 
@@ -584,6 +604,20 @@ def _check_options(method: str, options: Mapping) -> None:
             f"unknown option {bad[0]!r} for method {method!r}; options are"
             f" {', '.join(sorted(_OPTIONS[method]))}"
         )
+
+
+def _protection(zones: pd.DataFrame, scen: pd.DataFrame) -> list[int]:
+    """Each scenario's protection L with its zone at SL-T (conduits at 0), one call per FR set."""
+    vec = zones[list(FRS)].to_numpy(dtype=int)
+    row = {z: i for i, z in enumerate(zones.index)}
+    out = np.zeros(len(scen), dtype=int)
+    groups: dict[tuple, list[int]] = {}
+    for i, frs in enumerate(scen["frs"]):
+        groups.setdefault(tuple(frs), []).append(i)
+    zi = np.array([row[z] for z in scen["zone"]], dtype=int)
+    for frs, idx in groups.items():
+        out[idx] = protection_levels(vec[zi[idx]], None, list(frs)) if frs else 0
+    return out.tolist()
 
 
 def _conduit_rule(given: str | None) -> str:
@@ -612,7 +646,7 @@ def _statistic(site: Site, given: str | None) -> str:
 
 def _required_levels(site: Site, method: str, risk, scen: pd.DataFrame, options) -> bool:
     """Fill ``scen['required']`` by ``method``; whether the actor's capability caps SL-T."""
-    if method == "rrf":
+    if method in ("rrf", "minimal"):
         scen["required"] = scen["rrf_level"]
         return bool(options.get("cap", True))
     if method == "matrix":

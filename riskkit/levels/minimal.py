@@ -1,0 +1,780 @@
+"""The ``minimal`` SL-T method: the least SL-T vector per zone under which its tolerances hold.
+
+docs/model.md, "Target security levels", method ``minimal`` (issue 10, point 4 and 5). The
+``rrf`` method shares a zone's money tolerance equally among its scenarios, so a scenario's
+allowance depends on how many scenarios the analyst wrote, and it checks the site's
+exceedance tolerance per scenario on single events. ``minimal`` judges each zone by the
+tolerances themselves:
+
+1. **Per zone, exactly.** For zone z with the FRs K its scenarios use, every vector v in
+   {1..4}^K (the other FRs at the floor 1) is a candidate. Under v, with every other zone and
+   every conduit unmitigated (level 0) and no countermeasure, each scenario s of z has the
+   event rate λ_s(v) = λ_s x F_s(v).rate and money per event Σ_k m_{s,k} F_s(v).consequence[k],
+   where F_s = :func:`riskkit.rules.scenario_factors` (so every model option acts: SL effect,
+   FR roles, layering, protection layers, attack paths) and λ_s the decision statistic of the
+   unprotected rate. v is *feasible* where
+
+   - harm, per scenario and category h of severity s_h > 0:
+     λ_s(v) p_h F_s(v).harm[h] <= min over classes k <= s_h of the tolerable frequency f_k;
+   - money, the zone's total: Σ_s λ_s(v) x money per event <= ``per_zone_ale``.
+
+   The SL-T is the feasible vector of least sum, ties to the lexicographically smallest
+   (FR1 first). The enumeration is exact: at most 4^7 = 16,384 vectors, each scenario's
+   factors evaluated once per distinct level combination of the FRs it depends on (5^r for r
+   FRs, in one array call where the rules accept arrays).
+2. **Unreachable tolerances.** A constraint that no vector meets (the actor's capability
+   caps what levels do, or even SL 4 is not enough) is relaxed to the best any vector
+   reaches, and the scenarios behind it are flagged (Security PHA Review: a non-hackable
+   safeguard or a consequence reduction must do the rest).
+3. **Site exceedance on aggregate annual loss.** With every zone at its SL-T (conduits and
+   countermeasures unmitigated), the engine simulates the site's annual loss
+   (``exceedance_trials`` years, default ``model.trials``, seed ``model.seed``, common random
+   numbers for every candidate) and each point (x, p) of the exceedance tolerance is checked:
+   P(L_site >= x) <= p on the estimate, whose standard error sqrt(P(1 - P)/n) is reported.
+   Where a point fails, one level is added at a time: the (zone, FR) steps are ranked by the
+   closed-form reduction of the expected number of single events >= x (then of the ALE), the
+   best ``exceedance_screen`` (default 12) are simulated, and the one that cuts the total
+   relative excess Σ max(0, P_x - p)/p most is taken; repeated until every point holds or no
+   step helps (then flagged).
+
+Drivers: for each zone and FR, the vector one level lower in that FR is infeasible by
+construction (it has a smaller sum); the tolerance it breaks by the largest ratio is the
+driver (``dimension`` as in the rrf method: ``safety>=3``, ``financial:ale``,
+``financial:P(L>=5e+06)``), with its scenario (for the zone's ALE, the largest contributor
+tagged with the FR), and ``rrf`` the unmitigated ratio of that measure to its tolerance.
+Where no tolerance breaks, the value is the floor.
+
+Adding a scenario that carries no risk, or splitting one into copies that share its rate,
+leaves every SL-T unchanged: nothing is shared out by count.
+
+References
+----------
+.. [1] IEC 62443-3-2:2020, clause 4.6.7 (ZCR 5.7: SL-T per zone and conduit) and clause 4.6.6
+   (ZCR 5.6: tolerable risk).
+.. [2] IEC 62443-3-3:2013, clause 4 (FR1..FR7, security levels 1..4).
+.. [3] The Open Group, *Risk Analysis (O-RA)*, C20B (2020): loss exceedance against the
+   organisation's tolerance curve, on aggregate annual loss.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+import pandas as pd
+
+from .. import rules
+from ..rules import FR_INDEX, base_rate_mean, money_per_event
+from ..site import FRS, HARM_CATEGORIES, RawSite, Site, build_site
+
+FLOOR = 1
+"""Least SL-T of a zone or conduit in every FR (as the rrf method's floor)."""
+
+LEVELS = 5
+"""Security levels 0..4."""
+
+_RTOL = 1e-9  # a measure equal to its tolerance up to rounding holds
+
+
+# --------------------------------------------------------------------------------------------
+# Factors of one scenario on a grid of levels
+# --------------------------------------------------------------------------------------------
+
+
+def _factors_fn():
+    """``rules.scenario_factors`` (core's interface), or today's rule until it lands."""
+    fn = getattr(rules, "scenario_factors", None)
+    if fn is not None:
+        return fn
+
+    def today(site, scenario, zones, conduits):  # pragma: no cover - replaced at merge
+        entry = conduits[scenario.entry] if scenario.entry else None
+        level = rules.protection_levels(zones[scenario.zone], entry, scenario.frs)
+        c = site.actor(scenario.actor).capability
+        return _Plain(rules.sl_factor(site.model.sl_reduction_per_level, level, c), {}, {})
+
+    return today
+
+
+@dataclass
+class _Plain:
+    rate: object
+    consequence: dict
+    harm: dict
+
+
+def _as_array(v, n: int) -> np.ndarray:
+    a = np.asarray(v, dtype=float)
+    if a.ndim == 0:
+        return np.full(n, float(a))
+    if a.shape != (n,):
+        raise ValueError(f"factor of shape {a.shape}, expected ({n},)")
+    return a
+
+
+class _Grid:
+    """Evaluates the factors of scenarios with one zone or conduit at many SL vectors.
+
+    Every other zone and conduit stays at level 0 (unmitigated). The dicts are built once and
+    the one entry under test is swapped in and out.
+    """
+
+    def __init__(self, site: Site):
+        self.site = site
+        self.fn = _factors_fn()
+        self.zones = {z.id: np.zeros(7, dtype=int) for z in site.zones}
+        self.conduits = {c.id: np.zeros(7, dtype=int) for c in site.conduits}
+        self._vector_ok: bool | None = None
+
+    def factors(self, scenario, kind: str, ident: str, vectors: np.ndarray):
+        """Rate (n,), consequence {cat: (n,)}, harm {h: (n,)} at each row of ``vectors``."""
+        table = self.zones if kind == "zone" else self.conduits
+        keep = table[ident]
+        n = len(vectors)
+        try:
+            if self._vector_ok is not False:
+                try:
+                    table[ident] = vectors
+                    f = self.fn(self.site, scenario, self.zones, self.conduits)
+                    out = self._unpack(f, n)
+                except (TypeError, ValueError, IndexError):
+                    self._vector_ok = False
+                else:
+                    if self._vector_ok is None:  # check the array call once against rows
+                        self._vector_ok = self._same(
+                            out, self._rows(table, ident, scenario, vectors)
+                        )
+                    if self._vector_ok:
+                        return out
+            return self._rows(table, ident, scenario, vectors)
+        finally:
+            table[ident] = keep
+
+    def _rows(self, table, ident, scenario, vectors):
+        rows = []
+        for v in vectors:
+            table[ident] = np.asarray(v, dtype=int)
+            rows.append(self.fn(self.site, scenario, self.zones, self.conduits))
+        return self._stack(rows)
+
+    @staticmethod
+    def _same(a, b) -> bool:
+        def close(x, y):
+            return np.allclose(x, y, rtol=1e-12, atol=0.0)
+
+        ok = close(a[0], b[0])
+        for i in (1, 2):
+            for k in set(a[i]) | set(b[i]):
+                ok = ok and close(a[i].get(k, 1.0), b[i].get(k, 1.0))
+        return bool(ok)
+
+    @staticmethod
+    def _unpack(f, n: int):
+        rate = _as_array(f.rate, n)
+        cons = {k: _as_array(v, n) for k, v in (f.consequence or {}).items()}
+        harm = {k: _as_array(v, n) for k, v in (f.harm or {}).items()}
+        return rate, cons, harm
+
+    @staticmethod
+    def _stack(rows):
+        rate = np.array([float(f.rate) for f in rows])
+        keys_c = {k for f in rows for k in (f.consequence or {})}
+        keys_h = {k for f in rows for k in (f.harm or {})}
+        cons = {
+            k: np.array([float((f.consequence or {}).get(k, 1.0)) for f in rows]) for k in keys_c
+        }
+        harm = {k: np.array([float((f.harm or {}).get(k, 1.0)) for f in rows]) for k in keys_h}
+        return rate, cons, harm
+
+
+@cache
+def _combos(r: int, low: int = 0) -> np.ndarray:
+    """All level combinations of r FRs, low..4, as rows (first FR varies slowest)."""
+    if r == 0:
+        out = np.zeros((1, 0), dtype=int)
+    else:
+        out = np.array(list(itertools.product(range(low, LEVELS), repeat=r)), dtype=int)
+    out.setflags(write=False)  # cached: shared by every caller
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The scenarios of one zone (or of one conduit under conduit_rule: entry)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Member:
+    """One scenario's data for the enumeration, on the grid of levels of the FRs in ``rel``.
+
+    ``lam`` [events/yr], ``ale`` [currency/yr] and each ``harm`` measure [events/yr] hold the
+    scenario's value at every combination of levels 0..4 of those FRs (row index: the levels
+    read as base-5 digits, first FR most significant).
+    """
+
+    sid: str
+    zone: str
+    actor: str
+    capability: int
+    frs: tuple[str, ...]
+    rel: tuple[int, ...]  # FR positions the factors depend on
+    money: bool
+    harm: list[tuple[str, float, float, int]]  # (category, probability, limit, class k)
+    lam: np.ndarray = field(repr=False, default=None)
+    ale: np.ndarray = field(repr=False, default=None)
+    harm_rate: dict = field(repr=False, default_factory=dict)
+
+    def index(self, vectors: np.ndarray) -> np.ndarray:
+        """Row of this member's grid for each full 7-vector row of ``vectors``."""
+        idx = np.zeros(len(vectors), dtype=np.int64)
+        for p in self.rel:
+            idx = idx * LEVELS + vectors[:, p]
+        return idx
+
+    def ale_at(self, vector: np.ndarray) -> float:
+        """ALE at one full 7-vector [currency/yr]."""
+        return float(self.ale[self.index(vector[None, :])[0]])
+
+
+def _harm_limits(site: Site, s) -> list:
+    """(category, probability, tolerable frequency, class) of each harm the scenario reaches.
+
+    A scenario has one severity per category, so its events count in every class up to it;
+    the strictest of those classes binds.
+    """
+    out = []
+    for h in HARM_CATEGORIES:
+        rec = getattr(s.consequences, h)
+        table = getattr(site.tolerance, h)
+        if rec is None or rec.severity <= 0 or rec.probability <= 0:
+            continue
+        classes = [(f, k) for k, f in table.items() if k <= rec.severity]
+        if classes:
+            f, k = min(classes, key=lambda t: (t[0], -t[1]))
+            out.append((h, float(rec.probability), float(f), int(k)))
+    return out
+
+
+def _members(site: Site, risk: dict, grid: _Grid, kind: str, ident: str, sids) -> list:
+    """The members of one zone or conduit, their grids evaluated.
+
+    The unprotected rate λ_s is the decision statistic of the unmitigated event rate
+    (``risk``); a vector's rate is λ_s x F_s(v).rate / F_s(0).rate, F_s(0) the factor with
+    everything at level 0 (1 under today's rules).
+    """
+    out = []
+    for sid in sids:
+        s = site.scenario(sid)
+        own = tuple(sorted(FR_INDEX[f] for f in set(s.frs)))
+        rel, (f_rate, f_cons, f_harm) = _evaluate(grid, s, kind, ident, own)
+        f0 = f_rate[0]
+        if f0 > 0:
+            lam = risk[sid]["rate"] * (f_rate / f0)
+        else:
+            base = base_rate_mean(site, s)
+            mean = risk[sid]["mean_rate"]
+            lam = base * (risk[sid]["rate"] / mean if mean > 0 else 1.0) * f_rate
+        money = bool(risk[sid]["money"]) and risk[sid]["loss_per_event"] > 0
+        if not money:
+            per_event = np.zeros(len(f_rate))
+        elif f_cons:
+            per_event = sum(m * f_cons.get(k, 1.0) for k, m in money_per_event(s).items())
+        else:  # no consequence factor: the mean loss per event of the closed forms
+            per_event = np.full(len(f_rate), float(risk[sid]["loss_per_event"]))
+        harm = _harm_limits(site, s)
+        out.append(
+            _Member(
+                sid=sid,
+                zone=s.zone,
+                actor=s.actor,
+                capability=int(site.actor(s.actor).capability),
+                frs=tuple(s.frs),
+                rel=rel,
+                money=money,
+                harm=harm,
+                lam=lam,
+                ale=lam * per_event,
+                harm_rate={h: lam * p * f_harm.get(h, 1.0) for h, p, _, _ in harm},
+            )
+        )
+    return out
+
+
+def _evaluate(grid: _Grid, scenario, kind: str, ident: str, own: tuple):
+    """The FR positions the factors depend on, and the factors on their grid of levels.
+
+    The scenario's own FRs, plus any other FR that moves the factors: each is probed at
+    level 4 alone, in the same call as the grid (a rule that credits an FR the scenario is
+    not tagged with, such as FR6/FR7 acting on consequence, is found here).
+    """
+    others = [p for p in range(7) if p not in own]
+    combos = _combos(len(own))
+    rows = np.zeros((len(combos) + len(others), 7), dtype=int)
+    rows[: len(combos), list(own)] = combos
+    for i, p in enumerate(others):
+        rows[len(combos) + i, p] = LEVELS - 1
+    rate, cons, harm = grid.factors(scenario, kind, ident, rows)
+    n = len(combos)
+
+    def moved(a):
+        return np.abs(a[n:] - a[0]) > 1e-15 * max(abs(a[0]), 1e-300)
+
+    hit = moved(rate)
+    for a in (*cons.values(), *harm.values()):
+        hit |= moved(a)
+    extra = [p for p, m in zip(others, hit) if m]
+    if not extra:
+        return own, (
+            rate[:n],
+            {k: v[:n] for k, v in cons.items()},
+            {k: v[:n] for k, v in harm.items()},
+        )
+    rel = tuple(sorted({*own, *extra}))
+    full = np.zeros((LEVELS ** len(rel), 7), dtype=int)
+    full[:, list(rel)] = _combos(len(rel))
+    return rel, grid.factors(scenario, kind, ident, full)
+
+
+# --------------------------------------------------------------------------------------------
+# Constraints and the exact search
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Constraint:
+    kind: str  # 'harm' or 'ale'
+    label: str  # dimension label, as in the rrf method
+    limit: float  # the tolerance [events/yr] or [currency/yr]
+    member: int | None = None  # harm: index of the member
+    category: str | None = None
+    zone: str | None = None  # ale: the zone whose members it sums
+    effective: float = 0.0  # limit, relaxed to the best any vector reaches
+    relaxed: bool = False
+    unmitigated: float = 0.0  # the measure with nothing protecting
+
+
+def _constraints(members: list, ale_limit: float | None) -> list[_Constraint]:
+    """Harm per scenario and category; the ALE of each zone the members belong to."""
+    out = []
+    for i, m in enumerate(members):
+        for h, _, f, k in m.harm:
+            out.append(_Constraint("harm", f"{h}>={k}", f, member=i, category=h))
+    if ale_limit is not None:
+        for z in dict.fromkeys(m.zone for m in members if m.money):
+            out.append(_Constraint("ale", "financial:ale", float(ale_limit), zone=z))
+    return out
+
+
+def _measures(members: list, cons: list[_Constraint], vectors: np.ndarray) -> np.ndarray:
+    """Each constraint's measure (columns) at each row of ``vectors`` (full 7-vectors)."""
+    out = np.zeros((len(vectors), len(cons)))
+    idx = [m.index(vectors) for m in members]
+    for j, c in enumerate(cons):
+        if c.kind == "harm":
+            out[:, j] = members[c.member].harm_rate[c.category][idx[c.member]]
+        else:
+            for m, ix in zip(members, idx):
+                if m.money and m.zone == c.zone:
+                    out[:, j] += m.ale[ix]
+    return out
+
+
+def _ordered_grid(positions: list[int]) -> np.ndarray:
+    """Every vector with the given FRs in FLOOR..4 and the others at FLOOR, in search order.
+
+    Ordered by sum, then lexicographically (FR1 first): the first feasible row is the answer.
+    """
+    g = np.full((len(_combos(len(positions), FLOOR)), 7), FLOOR, dtype=int)
+    g[:, positions] = _combos(len(positions), FLOOR)
+    keys = [g[:, p] for p in reversed(range(7))] + [g.sum(axis=1)]
+    return g[np.lexsort(keys)]
+
+
+@dataclass
+class _Solution:
+    vector: np.ndarray
+    members: list
+    constraints: list
+    drivers: dict  # FR -> dict of driver fields (or None: floor)
+
+
+def _solve(members: list, ale_limit: float | None) -> _Solution:
+    """The least feasible vector (by sum, then lexicographic) and the driver of each FR."""
+    cons = _constraints(members, ale_limit)
+    vec = np.full(7, FLOOR, dtype=int)
+    sol = _Solution(vec, members, cons, {fr: None for fr in FRS})
+    if not cons:
+        return sol
+    positions = sorted({p for m in members for p in m.rel})
+    grid = _ordered_grid(positions)
+    meas = _measures(members, cons, grid)
+    best = meas.min(axis=0)
+    for c, b in zip(cons, best):
+        c.relaxed = bool(b > c.limit * (1 + _RTOL))
+        c.effective = max(c.limit, float(b))
+    lim = np.array([c.effective for c in cons]) * (1 + _RTOL)
+    ok = (meas <= lim).all(axis=1)
+    # measures fall as levels rise, so the all-4 row meets every relaxed limit; should a rule
+    # ever break that, take the row closest to meeting them all
+    row = int(np.argmax(ok)) if ok.any() else int(np.argmin((meas / lim).max(axis=1)))
+    sol.vector = grid[row].copy()
+    # one call for the unmitigated row and the vector one level lower in each FR
+    probe = np.repeat(sol.vector[None, :], 8, axis=0)
+    probe[0] = 0
+    for p in range(7):
+        probe[p + 1, p] -= 1
+    pm = _measures(members, cons, np.maximum(probe, 0))
+    for c, u in zip(cons, pm[0]):
+        c.unmitigated = float(u)
+    for fr, p in FR_INDEX.items():
+        if sol.vector[p] > 0:
+            sol.drivers[fr] = _binding(sol, p, probe[p + 1], pm[p + 1])
+    return sol
+
+
+def _binding(sol: _Solution, p: int, low: np.ndarray, meas: np.ndarray) -> dict | None:
+    """The tolerance that one level less in FR position p breaks most (None: none breaks)."""
+    ratio = [
+        mv / c.effective if mv > c.effective * (1 + _RTOL) else 0.0
+        for mv, c in zip(meas, sol.constraints)
+    ]
+    j = int(np.argmax(ratio))
+    if ratio[j] <= 0:
+        return None
+    c = sol.constraints[j]
+    fr = FRS[p]
+    if c.kind == "harm":
+        m = sol.members[c.member]
+    else:
+        m = _top_contributor([m for m in sol.members if m.zone == c.zone], low, fr)
+    return {
+        "scenario": m.sid,
+        "actor": m.actor,
+        "rrf": c.unmitigated / c.limit,
+        "dimension": c.label,
+        "required": int(sol.vector[p]),
+        "capability": m.capability,
+        "capped": c.relaxed,
+    }
+
+
+def _top_contributor(members: list, vector: np.ndarray, fr: str):
+    """The member with the largest ALE at ``vector``, preferring those tagged with ``fr``."""
+    best, key = None, None
+    for m in members:
+        if not m.money:
+            continue
+        k = (fr in m.frs, m.ale_at(vector))
+        if key is None or k > key:
+            best, key = m, k
+    return best if best is not None else members[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Site-level exceedance on aggregate annual loss
+# --------------------------------------------------------------------------------------------
+
+
+def _derived_site(site: Site, vectors: dict, probes: list[tuple[str, str, int]]) -> Site:
+    """The site with zones at ``vectors``, conduits at 0, no countermeasures but ``probes``.
+
+    Each probe (zone, FR, level) becomes a candidate with one ``security_level`` effect.
+    """
+    from ..io import site_to_dict
+
+    data = site_to_dict(site)
+    for z in data["zones"]:
+        z["sl_a"] = [int(v) for v in vectors[z["id"]]]
+    for c in data.get("conduits", []):
+        c.pop("sl_a", None)
+    data["countermeasures"] = [
+        {
+            "id": f"SLT-PROBE-{i}",
+            "effects": [{"type": "security_level", "zones": [z], "levels": {fr: int(lv)}}],
+        }
+        for i, (z, fr, lv) in enumerate(probes)
+    ]
+    return build_site(RawSite(data=data, file=f"{site.source or site.name} (SL-T check)"))
+
+
+def _exceedance_check(
+    site: Site,
+    risk: pd.DataFrame,
+    sols: dict,
+    trials: int,
+    seed: int,
+    screen: int,
+) -> tuple[pd.DataFrame, list, dict]:
+    """Raise zone levels until the site's exceedance points hold (see the module notes).
+
+    Returns the table of points (x, p, estimate, se, holds, unmitigated, trials) at the final
+    vectors, the list of raises (zone, FR, level, point, estimate before, unmitigated
+    estimate) and the final vectors.
+    """
+    from ..engine import simulate_many
+
+    points = [(float(x), float(p)) for x, p in site.tolerance.financial.exceedance]
+    vectors = {z.id: (sols[z.id].vector if z.id in sols else np.full(7, FLOOR)) for z in site.zones}
+    raises: list = []
+    unmit = None
+    for _ in range(7 * len(vectors) * (LEVELS - 1) + 1):
+        steps = _steps(site, risk, sols, vectors, points, screen)
+        plans = {
+            "base": "current",
+            **{f"SLT-PROBE-{i}": [f"SLT-PROBE-{i}"] for i in range(len(steps))},
+        }
+        if unmit is None:
+            plans["unmitigated"] = "unmitigated"
+        derived = _derived_site(site, vectors, [(z, FRS[p], lv) for z, p, lv in steps])
+        sims = simulate_many(derived, plans, trials=trials, seed=seed)
+        est = {k: _probabilities(sim, points) for k, sim in sims.items()}
+        if unmit is None:
+            unmit = est.pop("unmitigated")
+        base = est["base"]
+        excess = _excess(base, points)
+        if excess <= 0:
+            break
+        gains = [excess - _excess(est[f"SLT-PROBE-{i}"], points) for i in range(len(steps))]
+        if not gains or max(gains) <= 0:
+            break
+        i = int(np.argmax(gains))
+        z, p, lv = steps[i]
+        worst = max(range(len(points)), key=lambda j: base[j] / points[j][1])
+        raises.append((z, FRS[p], lv, points[worst], base[worst], unmit[worst]))
+        vectors[z] = vectors[z].copy()
+        vectors[z][p] = lv
+    rows = [
+        (x, p, q, math.sqrt(q * (1 - q) / trials), q <= p, u, trials)
+        for (x, p), q, u in zip(points, base, unmit)
+    ]
+    cols = ["x", "p", "estimate", "se", "holds", "unmitigated", "trials"]
+    return pd.DataFrame(rows, columns=cols), raises, vectors
+
+
+def _probabilities(sim, points) -> list[float]:
+    loss = np.asarray(sim.losses("site")).ravel()
+    return [float(np.mean(loss >= x)) for x, _ in points]
+
+
+def _excess(prob: list[float], points) -> float:
+    return float(sum(max(0.0, q - p) / p for q, (_, p) in zip(prob, points)))
+
+
+def _steps(site, risk, sols, vectors, points, screen: int) -> list[tuple[str, int, int]]:
+    """The (zone, FR position, new level) steps worth simulating, best closed-form first.
+
+    Ranked by the reduction of Σ_s λ_s G_s(x) over the points (the expected number of single
+    events at or above x in a year), then by the reduction of the zone's ALE.
+    """
+    cand = []
+    for zid, sol in sols.items():
+        money = [m for m in sol.members if m.money]
+        if not money:
+            continue
+        vec = vectors[zid]
+        positions = sorted({p for m in money for p in m.rel})
+        base_tail, base_ale = _zone_tail(money, risk, vec, points)
+        for p in positions:
+            if vec[p] >= LEVELS - 1:
+                continue
+            up = vec.copy()
+            up[p] += 1
+            tail, ale = _zone_tail(money, risk, up, points)
+            gain = (base_tail - tail, base_ale - ale)
+            if gain[0] > 0 or gain[1] > 0:
+                cand.append((gain, zid, p, int(up[p])))
+    cand.sort(key=lambda t: (-t[0][0], -t[0][1]))
+    return [(z, p, lv) for _, z, p, lv in cand[: max(1, int(screen))]]
+
+
+def _zone_tail(money: list, risk: pd.DataFrame, vec: np.ndarray, points) -> tuple[float, float]:
+    tail = ale = 0.0
+    v = vec[None, :]
+    for m in money:
+        ix = m.index(v)[0]
+        lam = float(m.lam[ix])
+        ale += float(m.ale[ix])
+        for x, p in points:
+            tail += lam * float(risk[m.sid].get(f"tail_{x:g}", 0.0)) / p
+    return tail, ale
+
+
+# --------------------------------------------------------------------------------------------
+# The method
+# --------------------------------------------------------------------------------------------
+
+
+def minimal_levels(site: Site, risk: pd.DataFrame, options: dict) -> dict:
+    """SL-T of every zone (and conduit, under ``conduit_rule: entry``) by the minimal method.
+
+    Parameters
+    ----------
+    site : Site
+    risk : pandas.DataFrame
+        From :func:`riskkit.levels.methods.scenario_risk` (the decision statistic of each
+        rate and the exceedance tails G_s(x)).
+    options : dict
+        ``conduit_rule``; ``exceedance`` (default True: check the site's exceedance points by
+        simulation), ``exceedance_trials`` (default ``model.trials``), ``exceedance_screen``
+        (default 12).
+
+    Returns
+    -------
+    dict
+        ``zones`` {id: ndarray (7,)}, ``zone_drivers`` {(id, FR): fields or None},
+        ``conduits`` and ``conduit_drivers`` (entry rule only), ``flags`` (rows),
+        ``exceedance`` (DataFrame or None), ``raises`` (list).
+    """
+    grid = _Grid(site)
+    risk = risk.to_dict("index")
+    ale_limit = site.tolerance.financial.per_zone_ale
+    by_zone: dict[str, list[str]] = {z.id: [] for z in site.zones}
+    for s in site.scenarios:
+        by_zone[s.zone].append(s.id)
+    sols = {
+        zid: _solve(_members(site, risk, grid, "zone", zid, sids), ale_limit)
+        for zid, sids in by_zone.items()
+    }
+    zones = {zid: sol.vector for zid, sol in sols.items()}
+    drivers = {(zid, fr): d for zid, sol in sols.items() for fr, d in sol.drivers.items()}
+    flags = [f for sol in sols.values() for f in _flag_rows(sol, "zone")]
+
+    table, raises = None, []
+    points = site.tolerance.financial.exceedance
+    if (
+        points
+        and options.get("exceedance", True)
+        and any(m.money for sol in sols.values() for m in sol.members)
+    ):
+        trials = rules.check_trials(options.get("exceedance_trials") or site.model.trials)
+        screen = int(options.get("exceedance_screen", 12))
+        table, raises, zones = _exceedance_check(site, risk, sols, trials, site.model.seed, screen)
+        for z, fr, lv, (x, p), _q, u in raises:
+            m = _top_contributor(sols[z].members, zones[z], fr)
+            drivers[(z, fr)] = {
+                "scenario": m.sid,
+                "actor": m.actor,
+                "rrf": u / p,
+                "dimension": f"financial:P(L>={x:g})",
+                "required": int(lv),
+                "capability": m.capability,
+                "capped": False,
+            }
+        for rec in table.itertuples():
+            if not rec.holds:
+                flags.append(_exceedance_flag(sols, zones, rec))
+
+    out = {"zones": zones, "zone_drivers": drivers, "flags": flags, "exceedance": table}
+    out["raises"] = raises
+    if options.get("conduit_rule") == "entry":
+        by_conduit: dict[str, list[str]] = {c.id: [] for c in site.conduits}
+        for s in site.scenarios:
+            if s.entry:
+                by_conduit[s.entry].append(s.id)
+        csols = {}
+        for cid, sids in by_conduit.items():
+            members = _members(site, risk, grid, "conduit", cid, sids)
+            csols[cid] = _solve_entry(members, ale_limit)
+        out["conduits"] = {cid: sol.vector for cid, sol in csols.items()}
+        out["conduit_drivers"] = {
+            (cid, fr): d for cid, sol in csols.items() for fr, d in sol.drivers.items()
+        }
+    return out
+
+
+def _solve_entry(members: list, ale_limit: float | None) -> _Solution:
+    """A conduit's least vector: it alone carries the scenarios that enter through it.
+
+    Zones at 0: harm per scenario, and for each zone they target, their ALE within that
+    zone's ``per_zone_ale`` (one constraint per target zone, solved jointly).
+    """
+    return _solve(members, ale_limit)
+
+
+def _flag_rows(sol: _Solution, kind: str) -> list[dict]:
+    """Security PHA Review findings of one zone: its unreachable tolerances."""
+    rows = []
+    vec = sol.vector[None, :]
+    for c in sol.constraints:
+        if not c.relaxed:
+            continue
+        if c.kind == "harm":
+            culprits = [sol.members[c.member]]
+        else:
+            mine = [m for m in sol.members if m.zone == c.zone]
+            culprits = _ale_culprits(mine, vec, c.limit)
+        for m in culprits:
+            rows.append(_flag(m, c, sol.vector))
+    return rows
+
+
+def _ale_culprits(members: list, vec: np.ndarray, limit: float) -> list:
+    """The fewest largest contributors whose removal brings the zone's ALE within ``limit``."""
+    ales = []
+    for m in members:
+        if m.money:
+            ales.append((m.ale_at(vec[0]), m))
+    ales.sort(key=lambda t: -t[0])
+    total = sum(a for a, _ in ales)
+    out = []
+    for a, m in ales:
+        if total <= limit * (1 + _RTOL):
+            break
+        out.append(m)
+        total -= a
+    return out
+
+
+def _flag(m, c: _Constraint, vec: np.ndarray) -> dict:
+    positions = [FR_INDEX[f] for f in m.frs]
+    level = int(min(vec[positions])) if positions else 0
+    reason = "capability" if m.capability < LEVELS - 1 else "beyond-sl4"
+    resid = c.effective / c.limit
+    return {
+        "scenario": m.sid,
+        "zone": m.zone,
+        "actor": m.actor,
+        "rrf": c.unmitigated / c.limit,
+        "dimension": c.label,
+        "required": level,
+        "capability": m.capability,
+        "residual_rrf": resid,
+        "reason": reason,
+        "message": (
+            f"{m.sid} ({m.zone}): {c.label} cannot be brought within tolerance by security"
+            f" levels alone (actor {m.actor}, capability {m.capability}); at the best levels"
+            f" it stays {resid:.3g} times the tolerance, which must come from a non-hackable"
+            " safeguard or a consequence reduction (Security PHA Review finding)"
+        ),
+    }
+
+
+def _exceedance_flag(sols: dict, zones: dict, rec) -> dict:
+    top, key = None, None
+    for zid, sol in sols.items():
+        for m in sol.members:
+            if m.money:
+                ale = m.ale_at(zones[zid])
+                if key is None or ale > key:
+                    top, key = m, ale
+    label = f"financial:P(L>={rec.x:g})"
+    return {
+        "scenario": top.sid,
+        "zone": top.zone,
+        "actor": top.actor,
+        "rrf": rec.unmitigated / rec.p,
+        "dimension": label,
+        "required": LEVELS - 1,
+        "capability": top.capability,
+        "residual_rrf": rec.estimate / rec.p,
+        "reason": "site-exceedance",
+        "message": (
+            f"the site's P(annual loss >= {rec.x:g}) stays {rec.estimate:.3g} (SE {rec.se:.2g},"
+            f" {rec.trials} years) against a tolerance of {rec.p:g} at the SL-T vectors, and no"
+            f" further level lowers it; {top.sid} ({top.zone}) carries the largest residual"
+            " loss (Security PHA Review finding)"
+        ),
+    }
