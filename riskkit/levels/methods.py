@@ -774,8 +774,12 @@ def _capability_levels(site: Site, scen: pd.DataFrame, options: Mapping) -> None
     scen["required"] = np.where(scen["credible"], scen["threat_level"], 0).astype(int)
 
 
+COMPARED_METHODS = ("rrf", "matrix", "capability")  # new default at merge: SLT_METHODS
+"""Methods :func:`compare_methods` runs when none are given."""
+
+
 def compare_methods(
-    site: Site, sim: Any = None, methods: Iterable[str] = SLT_METHODS, **options
+    site: Site, sim: Any = None, methods: Iterable[str] = COMPARED_METHODS, **options
 ) -> pd.DataFrame:
     """SL-T of every zone, conduit and FR under several methods, side by side.
 
