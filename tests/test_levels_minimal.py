@@ -368,3 +368,22 @@ def test_bad_options_are_refused():
         target_levels(site, method="minimal", conduit_rule="x")
     with pytest.raises(TypeError, match="unknown option 'severity_map' for method 'minimal'"):
         target_levels(site, method="minimal", severity_map={})
+
+
+def test_refinery_dummy_scenario_in_z_sup(refinery_site):
+    """Issue 10, point 4, on the example refinery: a dummy scenario in Z-SUP lifts S-15 from
+    SL 1 to SL 2 under rrf (its ALE share shrinks from 250,000/n to 250,000/(n+1)); the
+    minimal SL-T of Z-SUP does not move."""
+    from riskkit.io import site_to_dict
+
+    d = site_to_dict(refinery_site)
+    d["scenarios"].append(
+        {"id": "S-DUMMY", "zone": "Z-SUP", "actor": "A-RANSOM", "frs": ["FR4"], "rate": 1e-3,
+         "consequences": {"equipment": 1.0}}
+    )  # fmt: skip
+    dummy = build(d)
+    before = target_levels(refinery_site, method="rrf").scenarios.loc["S-15", "sl_t"]
+    after = target_levels(dummy, method="rrf").scenarios.loc["S-15", "sl_t"]
+    assert (before, after) == (1, 2)
+    kw = {"exceedance": False}
+    assert minimal(dummy, **kw).vector("Z-SUP") == minimal(refinery_site, **kw).vector("Z-SUP")
