@@ -9,7 +9,9 @@ and are re-exported here for older imports. In short (``docs/model.md``):
 - SL-A of a zone or conduit is the element-wise max of its ``sl_a`` and the levels of the
   active ``security_level`` effects;
 - a scenario's protection L is the min over its FRs of max(SL-A of its zone, SL-A of its entry
-  conduit), and its rate is multiplied by r^(-min(L, c)) for an actor of capability c;
+  conduit), and its rate is multiplied by r^(-min(L, c)) for an actor of capability c (the
+  default options; :func:`riskkit.rules.scenario_factors` applies every model option: SL
+  effect, FR roles, layering, attack paths, and the LOPA credit on harm);
 - frequency effects thin events by prod(1 - e); consequence effects scale a category by
   prod(1 - d).
 
@@ -40,7 +42,7 @@ from .rules import (
     protection_level,
     resolve_state,
     scenario_effects,
-    sl_factor,
+    scenario_factors,
     touching,
 )
 from .site import HARM_CATEGORIES, MONEY_CATEGORIES, Scenario, Site
@@ -70,15 +72,20 @@ def expected_scenario(
     -------
     dict
         ``base_rate`` [events/yr] (no protection), ``protection`` (L), ``capability`` (c),
-        ``sl_factor`` (r^-min(L, c)), ``freq_factor`` (prod(1 - E[e])), ``event_rate``
-        [events/yr], ``loss_per_event`` [currency] after consequence effects, one entry per
-        money category ``money_<cat>`` [currency/event], ``ale`` [currency/yr], and for each
-        harm category ``<cat>_severity`` and ``<cat>_rate`` [events/yr] of reaching it.
+        ``sl_factor`` (the rate factor of :func:`riskkit.rules.scenario_factors`, r^-min(L, c)
+        under ``sl_effect: orders``), ``freq_factor`` (prod(1 - E[e])), ``event_rate``
+        [events/yr], ``loss_per_event`` [currency] after consequence effects (and the FR6/FR7
+        response factor under ``fr_roles: split``), one entry per money category
+        ``money_<cat>`` [currency/event], ``ale`` [currency/yr], and for each harm category
+        ``<cat>_severity`` and ``<cat>_rate`` [events/yr] of reaching it (after the LOPA
+        credit of the scenario's ``protection_layers``). ``protection`` is L of the target
+        zone and entry conduit, whatever the options.
     """
     zones, conduits = levels if levels is not None else achieved_levels(site, state)
     c = site.actor(scenario.actor).capability
     L = protection_level(scenario, zones, conduits)
-    sl = sl_factor(site.model.sl_reduction_per_level, L, c)
+    fac = scenario_factors(site, scenario, zones, conduits)
+    sl = fac.rate
     eff = scenario_effects(site, scenario, state.active)
     freq_factor = eff.frequency_factor()
     base = base_rate_mean(site, scenario)
@@ -94,6 +101,8 @@ def expected_scenario(
         "event_rate": rate,
     }
     money = money_per_event(scenario, eff)
+    for cat in money:
+        money[cat] *= fac.consequence[cat]
     out.update({f"money_{cat}": m for cat, m in money.items()})
     loss = sum(money.values())
     out["loss_per_event"] = loss
@@ -102,7 +111,7 @@ def expected_scenario(
         h = getattr(scenario.consequences, cat)
         sev = h.severity if h is not None else 0
         p = h.probability if h is not None else 0.0
-        p *= eff.consequence_factor(cat)
+        p *= eff.consequence_factor(cat) * fac.harm[cat]
         out[f"{cat}_severity"] = sev
         out[f"{cat}_rate"] = rate * p if sev > 0 else 0.0
     return out

@@ -63,6 +63,8 @@ from .rules import (
     protection_level,
     required_levels,
     resolve_state,
+    scenario_factors,
+    separable,
     zone_target,
 )
 from .site import HARM_CATEGORIES, ConsequenceEffect, FrequencyEffect, Site
@@ -247,8 +249,11 @@ class _Model:
                     float(s.rate_share),
                 )
             )
-            L = protection_level(s, zones, conduits)
-            n = min(L, site.actor(s.actor).capability)
+            if separable(site, s):  # r^-n, with r among the inputs
+                n = min(protection_level(s, zones, conduits), site.actor(s.actor).capability)
+            else:  # other model options or an attack path: the factors of the rule module
+                fac = scenario_factors(site, s, zones, conduits)
+                n = (float(fac.rate), fac.consequence)
             freq, cons = [], {}
             for cid in st.active:
                 for i, eff in enumerate(site.countermeasure(cid).effects):
@@ -279,12 +284,16 @@ class _Model:
         r = v("r")
         total = 0.0
         for (rk, share), vk, n, freq, money in self._terms(members):
-            f = v(rk) * share * v(vk) * np.power(r, -n)
+            if isinstance(n, tuple):  # (rate factor, consequence factors): r does not act
+                sl, cons = n
+            else:
+                sl, cons = np.power(r, -n), {}
+            f = v(rk) * share * v(vk) * sl
             for e in freq:
                 f = f * (1.0 - v(e))
             loss = 0.0
             for mk, effs in money:
-                m = v(mk)
+                m = v(mk) * cons.get(mk.rsplit(":", 1)[1], 1.0)
                 for e in effs:
                     m = m * (1.0 - v(e))
                 loss = loss + m

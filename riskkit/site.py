@@ -40,6 +40,7 @@ from pydantic import (
 )
 
 from .distributions import Dist
+from .graph import TooManyPaths, reachable, simple_paths
 
 __all__ = [
     "FRS",
@@ -59,6 +60,7 @@ __all__ = [
     "Tolerance",
     "RiskMatrix",
     "ModelSettings",
+    "ProtectionLayer",
     "build_site",
 ]
 
@@ -402,6 +404,24 @@ class Consequences(_Record):
         return out
 
 
+class ProtectionLayer(_Record):
+    """An independent protection layer (LOPA IPL) between an event and its harm.
+
+    ``pfd`` is its probability of failure on demand [-]; a layer the attack itself can disable
+    (``cyber_defeatable: true``, for example a SIS reachable from the attacked network) gives
+    no credit against this scenario. ``categories`` limits the harm categories it protects
+    against (default: every harm category).
+    """
+
+    name: str = Field(min_length=1)
+    pfd: float = Field(gt=0, le=1)
+    cyber_defeatable: bool = False
+    categories: list[Literal[HARM_CATEGORIES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(HARM_CATEGORIES)
+    )
+    description: str | None = None
+
+
 class Scenario(_Record):
     """A threat scenario: an actor's attack on one zone, with its consequences."""
 
@@ -410,6 +430,8 @@ class Scenario(_Record):
     zone: Id
     actor: Id
     entry: Id | None = None
+    # zone where the actor starts (attack paths, docs/model.md "Lateral movement")
+    origin: Id | None = None
     frs: list[FR] = Field(min_length=1)
     rate_share: Probability | None = None
     rate: RateDist | None = None
@@ -419,6 +441,8 @@ class Scenario(_Record):
     sl_reductions: dict[
         Literal["location", "traceability", "extent"], Annotated[int, Field(ge=0, le=4)]
     ] = Field(default_factory=dict)
+    # independent protection layers credited against harm (LOPA); money is unchanged
+    protection_layers: list[ProtectionLayer] = Field(default_factory=list)
     description: str | None = None
 
     @field_validator("frs", mode="before")
@@ -572,8 +596,21 @@ class RiskMatrix(_Record):
         return self
 
 
+_TableRow = Annotated[list[Annotated[float, Field(gt=0, le=1)]], Field(min_length=4, max_length=4)]
+SL_EFFECTS = ("orders", "capability")
+"""Values of ``model.sl_effect`` (docs/model.md, "SL effect")."""
+FR_ROLES = ("frequency", "split")
+"""Values of ``model.fr_roles``: every FR on frequency, or FR6/FR7 on consequence."""
+LAYERINGS = ("max", "independent")
+"""Values of ``model.layering``: how a zone and its entry conduit combine in one FR."""
+
+
 class ModelSettings(_Record):
-    """Model parameters (MODEL.md sections 2-4)."""
+    """Model parameters (MODEL.md sections 2-5).
+
+    The model options keep today's behaviour by default; the comment beside each names the
+    default it takes at the next release (``docs/model.md`` explains every option).
+    """
 
     sl_reduction_per_level: float = Field(10.0, gt=1, le=MAX_SL_REDUCTION)
     decision_statistic: str = Field("mean", pattern=r"^(mean|p\d{1,2}(\.\d+)?)$")
@@ -588,6 +625,40 @@ class ModelSettings(_Record):
         return v
 
     seed: int = Field(62443, ge=0)
+
+    # P(an attempt beats level L): 'orders' r^-min(L, c), or 'capability' (logistic per step)
+    sl_effect: Literal[SL_EFFECTS] = "orders"  # type: ignore[valid-type]  # new default at merge: 'capability'
+    # the capability curve: pass probability of one step = ceiling * logistic((c - l - mid)/scale)
+    capability_scale: float = Field(0.375, gt=0, le=10)
+    capability_midpoint: float = Field(0.25, ge=-4, le=4)
+    capability_ceiling: float = Field(0.3, gt=0, le=1)
+    # optional table P(attempt beats L | c): 4 rows L = 1..4, 4 columns c = 1..4
+    sl_effect_table: list[_TableRow] | None = Field(None, min_length=4, max_length=4)
+    # 'frequency': every FR prevents; 'split': FR1-FR5 prevent, FR6/FR7 scale consequence
+    fr_roles: Literal[FR_ROLES] = "frequency"  # type: ignore[valid-type]  # new default at merge: 'split'
+    response_reduction_per_level: float = Field(0.3, ge=0, lt=1)
+    response_categories: list[Literal[MONEY_CATEGORIES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["production", "recovery"]
+    )
+    # 'max': the stronger of zone and entry conduit per FR; 'independent': two barriers
+    layering: Literal[LAYERINGS] = "max"  # type: ignore[valid-type]  # new default at merge: 'independent'
+    # FRs that make a stage of an attack path a barrier
+    lateral_frs: list[FR] = Field(default_factory=lambda: ["FR1", "FR2", "FR5"], min_length=1)
+
+    @field_validator("sl_effect_table")
+    @classmethod
+    def _table_monotone(cls, v):
+        if v is not None:
+            for c in range(4):
+                col = [row[c] for row in v]
+                for lv in range(3):
+                    if col[lv + 1] > col[lv]:
+                        raise ValueError(
+                            "P(attempt beats L | c) must not grow with L: for capability"
+                            f" {c + 1}, level {lv + 2} ({col[lv + 1]:g}) is above level"
+                            f" {lv + 1} ({col[lv]:g})"
+                        )
+        return v
 
 
 # --------------------------------------------------------------------------------------------
@@ -1167,10 +1238,62 @@ def _rule_exclusive_groups(c: _Cross) -> None:
             )
 
 
+def _rule_scenario_origin(c: _Cross) -> None:
+    """A scenario's origin zone exists and a path leads from it to the scenario's zone.
+
+    An entry given with an origin lies on such a path (docs/model.md, "Lateral movement").
+    """
+    edges = []
+    for _, rid, row in c.rows("conduits"):
+        z = row.get("zones")
+        if isinstance(z, list) and len(z) == 2 and all(isinstance(x, str) for x in z):
+            if z[0] != z[1]:
+                edges.append((rid, z[0], z[1]))
+    for i, sid, row in c.rows("scenarios"):
+        origin, zone, entry = (row.get(k) for k in ("origin", "zone", "entry"))
+        if not isinstance(origin, str):
+            continue
+        if origin not in c.ids["zones"]:
+            c.unknown("scenarios", i, sid, "origin", origin, "zones")
+            continue
+        if not isinstance(zone, str) or zone not in c.ids["zones"] or origin == zone:
+            continue
+        if zone not in reachable(edges, origin):
+            c.add(
+                "scenarios",
+                i,
+                sid,
+                "origin",
+                f"no path of conduits leads from origin {origin!r} to the scenario's zone {zone!r}",
+                hint="add the conduits the attack crosses, or correct the origin",
+            )
+            continue
+        try:
+            paths = simple_paths(edges, origin, zone)
+        except TooManyPaths as err:
+            c.add("scenarios", i, sid, "origin", str(err), hint="simplify the conduit graph")
+            continue
+        if (
+            isinstance(entry, str)
+            and entry in c.ids["conduits"]
+            and not any(cond == entry for p in paths for cond, _ in p)
+        ):
+            c.add(
+                "scenarios",
+                i,
+                sid,
+                "entry",
+                f"entry conduit {entry!r} lies on no path from origin {origin!r} to {zone!r}",
+                hint="give the conduit the attack crosses into the zone on its way from the"
+                " origin, or leave entry out",
+            )
+
+
 CROSS_RULES = (
     _rule_unique_ids,  # first: the others look ids up
     _rule_conduit_zones,
     _rule_scenario_references,
+    _rule_scenario_origin,
     _rule_effect_targets,
     _rule_exclusive_groups,
 )

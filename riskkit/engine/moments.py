@@ -32,8 +32,10 @@ def moments(
 ) -> pd.DataFrame:
     """Closed-form mean and variance of every scenario's annual loss.
 
-    With rate lambda = A V r^-min(L, c) prod(1 - e_i) (independent factors), per-event loss
-    Y = sum_k D_k X_k with D_k = prod(1 - d_j) per year and X_k independent per event,
+    With rate lambda = A V F prod(1 - e_i) (independent factors; F the rate factor of
+    :func:`riskkit.rules.scenario_factors`, r^-min(L, c) under ``sl_effect: orders``),
+    per-event loss Y = sum_k D_k X_k with D_k = c_k prod(1 - d_j) per year (c_k the constant
+    consequence factor of the state, FR6/FR7) and X_k independent per event,
 
     E[S] = E[lambda] sum_k E[D_k] E[X_k],
 
@@ -81,7 +83,8 @@ def moments(
         for cat, specs in p.terms:
             mu.append(per_event[cat])
             m2.append(math.prod(_m2(sp) for sp in specs))
-            a1 = a2 = 1.0
+            a1 = v.factor(cat)  # FR6/FR7 response factor (a constant of the state)
+            a2 = a1 * a1
             for lab in v.scaled(cat):
                 d = p.reductions[lab]
                 a1 *= 1 - d.mean()

@@ -82,10 +82,9 @@ from ..rules import (
     State,
     achieved_levels,
     money_terms,
-    protection_level,
     resolve_state,
     scenario_effects,
-    sl_factor,
+    scenario_factors,
 )
 from ..site import HARM_CATEGORIES, Site
 from .limits import MAX_EVENTS_PER_YEAR, _check_memory, _check_rates, _rate_problem
@@ -111,9 +110,10 @@ MAX_EVENTS = 1 << 21
 class _View:
     """How one state acts on one scenario."""
 
-    sl_factor: float
+    sl_factor: float  # the rate factor of rules.scenario_factors
     freq: tuple[str, ...]  # reduction streams of the active frequency effects
     cons: tuple[tuple[str, tuple[str, ...]], ...]  # (category, reduction streams)
+    fixed: tuple[tuple[str, float], ...] = ()  # (category, factor != 1): FR6/FR7, LOPA
 
     @property
     def thin(self) -> bool:
@@ -124,6 +124,13 @@ class _View:
             if cat == category:
                 return labels
         return ()
+
+    def factor(self, category: str) -> float:
+        """The constant factor of a category from :func:`~riskkit.rules.scenario_factors`."""
+        for cat, f in self.fixed:
+            if cat == category:
+                return f
+        return 1.0
 
 
 @dataclass
@@ -146,7 +153,7 @@ class _ScenarioRun:
     def __post_init__(self):
         self.marks = any(v.thin for v in self.views)
         self.harm_draw = {
-            cat: p < 1.0 or any(v.scaled(cat) for v in self.views)
+            cat: p < 1.0 or any(v.scaled(cat) or v.factor(cat) < 1.0 for v in self.views)
             for cat, (_, p) in self.harms.items()
         }
 
@@ -156,22 +163,25 @@ class _ScenarioRun:
 
 
 def _scenario_runs(site: Site, states: list[State]) -> list[_ScenarioRun]:
-    r = float(site.model.sl_reduction_per_level)
     levels = [achieved_levels(site, st) for st in states]
     plans = []
     for col, s in enumerate(site.scenarios):
-        capability = site.actor(s.actor).capability
         reductions: dict[str, Any] = {}
         views = []
         for st, (zones, conduits) in zip(states, levels):
-            L = protection_level(s, zones, conduits)
+            fac = scenario_factors(site, s, zones, conduits)
             eff = scenario_effects(site, s, st.active)
             freq = tuple(_label(site, s.id, cid, spec, reductions) for cid, spec in eff.frequency)
             cons = tuple(
                 (cat, tuple(_label(site, s.id, cid, spec, reductions) for cid, spec in lst))
                 for cat, lst in sorted(eff.consequence.items())
             )
-            views.append(_View(sl_factor(r, L, capability), freq, cons))
+            fixed = tuple(
+                (cat, float(f))
+                for cat, f in {**fac.consequence, **fac.harm}.items()
+                if float(f) != 1.0
+            )
+            views.append(_View(float(fac.rate), freq, cons, fixed))
         terms = list(money_terms(s).items())
         harms = {cat: (h.severity, h.probability) for cat, h in s.consequences.harms().items()}
         if s.rate is not None:
@@ -398,13 +408,13 @@ class _Chunk:
                     s = _segment_sum(x if alive is None else x * alive, *seg)
                 else:
                     s = x * n_alive
-                loss += _scale(v.scaled(cat), sl_red) * s
+                loss += _scale(v.scaled(cat), sl_red) * v.factor(cat) * s
             harm = {}
             for cat, (_, p) in plan.harms.items():
                 if not plan.harm_draw[cat]:
                     harm[cat] = n_alive
                     continue
-                q = p * _scale(v.scaled(cat), sl_red)
+                q = p * v.factor(cat) * _scale(v.scaled(cat), sl_red)
                 q_ev = np.repeat(q, counts) if isinstance(q, np.ndarray) else q
                 hit = harm_u[cat] < q_ev
                 if alive is not None:

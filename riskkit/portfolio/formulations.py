@@ -105,7 +105,119 @@ class _Formulations:
                 continue
             self._row(cols[keep], vals[keep], -np.inf, math.log(tol) - const + 1e-9)
 
+    def _state_cols(self, b, blk):
+        """Binary state variables y_s (one SL-A state each, sum 1) and their support rows.
+
+        A state's level l in FR k of an element needs a chosen candidate raising it to >= l:
+        sum of y_s over the states at >= l <= sum of those candidates' x. Losses fall as levels
+        rise, so at the optimum the chosen state is the plan's own (exact).
+        """
+        states, rate, cons, support = blk.level_states()
+        self._ychunk = len(self._obj)  # where y's objective coefficients live
+        y = self._cols(len(states), 0.0, 1.0, 1, 0.0)
+        self._row(y, np.ones(len(y)), 1.0, 1.0)
+        for e, k, lv, who in support:
+            sel = y[states[:, e, k] >= lv]
+            cols = np.concatenate([sel, blk.idx[who]])
+            vals = np.concatenate([np.ones(len(sel)), -np.ones(len(who))])
+            self._row(cols, vals, -np.inf, 0.0)
+        return y, rate, cons
+
+    def _state_harm_rows(self, b, blk, y, rate):
+        for h in range(2):
+            tol = self.rules.harm_tol[b, h]
+            if not np.isfinite(tol) or blk.harm_p[h] <= 0 or blk.rate0 <= 0:
+                continue
+            lr = np.log(np.maximum(rate, _FLOOR))
+            coef = np.log(np.maximum(blk.f * blk.gh[:, h], _FLOOR))
+            cols = np.concatenate([blk.idx, y[1:]])
+            vals = np.concatenate([coef, lr[1:] - lr[0]])
+            const = math.log(blk.rate0 * blk.harm_p[h]) + lr[0]
+            keep = vals != 0
+            if not keep.any():
+                if const > math.log(tol) + 1e-9:
+                    raise InfeasiblePlan(_harm_message(self.inst, self.rules, b))
+                continue
+            self._row(cols[keep], vals[keep], -np.inf, math.log(tol) - const + 1e-9)
+
+    def _states_logspace(self, b, blk):
+        """``logspace`` for a block outside today's form (:func:`riskkit.rules.separable`).
+
+        u_k = ln(rate0 money_k) + sum_s ln(F_s C_sk) y_s + sum_j ln(f_j g_jk) x_j, with
+        exp(u_k) bounded below by tangent cuts as for the other logspace terms.
+        """
+        y, rate, cons = self._state_cols(b, blk)
+        self._state_harm_rows(b, blk, y, rate)
+        cols_out, vals_out, const = [], [], 0.0
+        lf = np.log(np.maximum(blk.f, _FLOOR))
+        for k in range(len(blk.money)):
+            if blk.money[k] <= 0 or blk.rate0 <= 0:
+                continue
+            a = np.log(np.maximum(rate * cons[:, k], _FLOOR))
+            u0 = math.log(blk.rate0 * blk.money[k] / self.scale) + a[0]
+            coefs = np.concatenate([lf + np.log(np.maximum(blk.g[:, k], _FLOOR)), a[1:] - a[0]])
+            cols = np.concatenate([blk.idx, y[1:]])
+            keep = coefs != 0
+            cols, coefs = cols[keep], coefs[keep]
+            if not len(cols):
+                const += math.exp(u0)
+                continue
+            W = math.exp(u0)
+            w = self._cols(1, 0.0, np.inf, 0, W)[0]
+            term = _Term(b, k, int(w), u0, cols, coefs, W)
+            umin = u0 + coefs[coefs < 0].sum()
+            for pt in np.linspace(umin, u0, 6):
+                self._cut(term, float(pt))
+            self.terms.append(term)
+            cols_out.append([w])
+            vals_out.append([W])
+        if not cols_out:
+            return np.zeros(0, dtype=np.int64), np.zeros(0), const
+        return np.concatenate(cols_out), np.concatenate(vals_out), const
+
+    def _states_product(self, b, blk):
+        """``product`` for a block outside today's form (:func:`riskkit.rules.separable`).
+
+        The chain of products starts from sum_s F_s C_sk y_s (in units of its base value)
+        instead of 1.
+        """
+        y, rate, cons = self._state_cols(b, blk)
+        self._state_harm_rows(b, blk, y, rate)
+        cols_out, vals_out, const = [], [], 0.0
+        for k in range(len(blk.money)):
+            if blk.money[k] <= 0 or blk.rate0 <= 0:
+                continue
+            c = rate * cons[:, k]
+            p0 = blk.rate0 * c[0] * blk.money[k] / self.scale
+            rel = c / c[0] if c[0] > 0 else np.zeros_like(c)
+            phi = np.maximum(blk.f * blk.g[:, k], _FLOOR)
+            chain = [(int(i), float(v)) for i, v in zip(blk.idx, phi) if v < 1]
+            if not chain:  # linear in the states
+                self._obj[self._ychunk] += p0 * rel
+                cols_out.append(y)
+                vals_out.append(p0 * rel)
+                continue
+            prev = None  # p and q are measured in units of p0
+            for var, ph in chain:
+                p, q = self._cols(2, 0.0, 1.0, 0, 0.0)
+                if prev is None:  # p + (1 - ph) q = sum_s rel_s y_s, q <= that sum
+                    self._row(np.append([p, q], y), np.append([1.0, 1 - ph], -rel), 0.0, 0.0)
+                    self._row(np.append(q, y), np.append(1.0, -rel), -np.inf, 0.0)
+                else:
+                    self._row([p, prev, q], [1.0, -1.0, 1 - ph], 0.0, 0.0)
+                    self._row([q, prev], [1.0, -1.0], -np.inf, 0.0)
+                self._row([q, var], [1.0, -1.0], -np.inf, 0.0)
+                prev = p
+            self._obj[-1][-2] = p0  # the last p of the chain carries the loss
+            cols_out.append([prev])
+            vals_out.append([p0])
+        if not cols_out:
+            return np.zeros(0, dtype=np.int64), np.zeros(0), const
+        return np.concatenate(cols_out), np.concatenate(vals_out), const
+
     def _logspace(self, b, blk):
+        if not blk.separable:
+            return self._states_logspace(b, blk)
         z, l0 = self._steps(blk, integer=False)
         self._harm_rows(b, blk, z, l0)
         lnr = math.log(blk.r)
@@ -149,6 +261,8 @@ class _Formulations:
         term.points.append(a)
 
     def _product(self, b, blk):
+        if not blk.separable:
+            return self._states_product(b, blk)
         z, l0 = self._steps(blk, integer=True)
         self._harm_rows(b, blk, z, l0)
         cols_out, vals_out, const = [], [], 0.0

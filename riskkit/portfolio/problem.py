@@ -19,8 +19,13 @@ from ..rules import (
     achieved_levels,
     annualised_cost,
     fr_protection,
+    lopa_factor,
+    money_per_event,
     resolve_state,
     scenario_effects,
+    scenario_elements,
+    scenario_factors,
+    separable,
     sl_factor,
     touching,
     weakest,
@@ -76,6 +81,16 @@ class _Block:
     gh: np.ndarray  # (m, 2) harm factors per candidate
     table: np.ndarray | None = None  # (2^m,) loss [currency/yr] per subset code
     harm_table: np.ndarray | None = None  # (2^m, 2) harm rates [events/yr]
+    # the general form, for blocks whose factors are not r^-min(L, c) of zone and entry
+    # (rules.separable is False): SL vectors of the elements scenario_factors reads
+    separable: bool = True
+    site: object = None
+    scenario: object = None
+    elems: tuple = ()  # ((kind, id), ...) zones and conduits the factors read
+    vec_base: np.ndarray | None = None  # (E, 7) SL-A of each element in the base state
+    vec_cand: np.ndarray | None = None  # (m, E, 7) levels each candidate sets (0 where none)
+    cats: tuple = ()  # money categories, in the order of ``money``
+    _states: tuple | None = None  # cache of level_states()
 
     @property
     def m(self) -> int:
@@ -91,6 +106,8 @@ class _Block:
         ``bits`` is a (P, m) bool array of the touching candidates chosen.
         """
         p = bits.shape[0]
+        if not self.separable:
+            return self._general(bits)
         if self.m:
             # SL-A of the chosen candidates (element-wise max), then the weakest FR
             lev = np.where(bits[:, :, None], self.fr_lev[None], 0).max(axis=1)
@@ -105,6 +122,97 @@ class _Block:
             hh = np.ones((p, 2))
         rate = self.rate0 * sl_factor(self.r, level, self.cap) * ff
         return rate, rate[:, None] * gg * self.money[None], rate[:, None] * self.harm_p * hh
+
+    def levels(self, bits: np.ndarray) -> tuple[dict, dict]:
+        """SL-A vectors (P, 7) of the block's zones and conduits under each subset ``bits``."""
+        p = bits.shape[0]
+        vec = np.broadcast_to(self.vec_base[None], (p, *self.vec_base.shape))
+        for j in range(self.m):
+            vec = np.where(bits[:, j, None, None], np.maximum(vec, self.vec_cand[j][None]), vec)
+        zones, conduits = {}, {}
+        for e, (kind, rid) in enumerate(self.elems):
+            (zones if kind == "zone" else conduits)[rid] = vec[:, e]
+        return zones, conduits
+
+    def _general(self, bits: np.ndarray):
+        """:meth:`terms` through :func:`riskkit.rules.scenario_factors`, vectorised over P."""
+        p = bits.shape[0]
+        fac = scenario_factors(self.site, self.scenario, *self.levels(bits))
+        if self.m:
+            ff = np.where(bits, self.f[None], 1.0).prod(axis=1)
+            gg = np.where(bits[:, :, None], self.g[None], 1.0).prod(axis=1)
+            hh = np.where(bits[:, :, None], self.gh[None], 1.0).prod(axis=1)
+        else:
+            ff, gg, hh = np.ones(p), np.ones((p, len(self.money))), np.ones((p, 2))
+        rate = self.rate0 * np.broadcast_to(fac.rate, (p,)) * ff
+        cons = np.ones((p, len(self.cats)))
+        for k, cat in enumerate(self.cats):
+            cons[:, k] = fac.consequence[cat]
+        return rate, rate[:, None] * gg * cons * self.money[None], rate[:, None] * self.harm_p * hh
+
+    def level_states(self):
+        """The distinct SL-A states the block's candidates can reach, with their factors.
+
+        For the exact formulations of a block outside today's form: its loss is
+        rate0 x F(state) x C_k(state) x money_k x prod over chosen candidates of (f g_k), where
+        the state (the SL-A of the block's zones and conduits) depends only on the candidates
+        with a ``security_level`` effect on them, and F, C_k come from
+        :func:`riskkit.rules.scenario_factors` per state. Both are non-increasing as levels
+        rise, so a state may be chosen wherever the plan supports each of its levels.
+
+        Returns
+        -------
+        states : ndarray of int, (S, E, 7)
+            Row 0 is the base state (no candidate).
+        rate : ndarray, (S,)
+            The rate factor of each state [-].
+        cons : ndarray, (S, K)
+            The consequence factor of each state per money category [-].
+        support : list of (e, k, level, positions)
+            For each element e, FR k and level above the base that some state has: the
+            block positions of the candidates that raise (e, k) to at least that level.
+
+        Raises
+        ------
+        ValueError
+            More than :data:`TABLE_MAX` candidates with a security-level effect on the block.
+        """
+        if self._states is not None:
+            return self._states
+        sl = [j for j in range(self.m) if (self.vec_cand[j] > self.vec_base).any()]
+        if len(sl) > TABLE_MAX:
+            raise ValueError(
+                f"{self.sid} has {len(sl)} candidates raising the SL-A of its zones and"
+                " conduits and its factors are not r^-min(L, c) of its zone and entry (model"
+                f" options or an attack path): the exact formulation handles at most {TABLE_MAX}"
+            )
+        codes = np.arange(2 ** len(sl))
+        bits = np.zeros((len(codes), self.m), dtype=bool)
+        bits[:, sl] = (codes[:, None] >> np.arange(len(sl))) & 1
+        zones, conduits = self.levels(bits)
+        vec = np.stack(
+            [(zones if k == "zone" else conduits)[i] for k, i in self.elems], axis=1
+        ).reshape(len(codes), len(self.elems), 7)
+        _, first = np.unique(vec.reshape(len(codes), -1), axis=0, return_index=True)
+        first = np.sort(first)  # code 0 (the base state) first
+        states = vec[first]
+        z = {i: states[:, e] for e, (k, i) in enumerate(self.elems) if k == "zone"}
+        c = {i: states[:, e] for e, (k, i) in enumerate(self.elems) if k == "conduit"}
+        fac = scenario_factors(self.site, self.scenario, z, c)
+        rate = np.broadcast_to(np.asarray(fac.rate, dtype=float), (len(states),)).copy()
+        cons = np.ones((len(states), len(self.cats)))
+        for k, cat in enumerate(self.cats):
+            cons[:, k] = fac.consequence[cat]
+        support = []
+        for e in range(len(self.elems)):
+            for k in range(7):
+                base = self.vec_base[e, k]
+                for lv in np.unique(states[:, e, k]):
+                    if lv > base:
+                        who = np.flatnonzero(self.vec_cand[:, e, k] >= lv)
+                        support.append((e, k, int(lv), who))
+        self._states = (states, rate, cons, support)
+        return self._states
 
     def evaluate(self, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Expected loss [currency/yr] (P,) and harm rates [events/yr] (P, 2) per subset."""
@@ -216,12 +324,28 @@ class Problem:
         def per_fr(z, e):
             return fr_protection(z[s.zone], e[s.entry] if s.entry else None, s.frs)
 
+        elems = tuple(scenario_elements(site, s))
+        pick = {"zone": zones, "conduit": conduits}
+        vec_base = np.array([pick[k][i] for k, i in elems], dtype=int).reshape(len(elems), 7)
+        vec_cand = np.zeros((len(tids), len(elems), 7), dtype=int)
+        for j, c in enumerate(tids):
+            cz, cc = cand_levels[c]
+            pick_c = {"zone": cz, "conduit": cc}
+            for e, (k, i) in enumerate(elems):
+                vec_cand[j, e] = pick_c[k][i]
+
         fr_base = per_fr(zones, conduits)
         fr_lev = np.array([per_fr(*cand_levels[c]) for c in tids], dtype=int).reshape(
             len(tids), len(s.frs)
         )
         cats = list(s.consequences.money())
-        money = np.array([cur[f"money_{k}"] for k in cats], dtype=float)
+        sep = separable(site, s)
+        if sep:
+            money = np.array([cur[f"money_{k}"] for k in cats], dtype=float)
+        else:  # without the state's response factors, which _general applies per subset
+            base_money = money_per_event(s, scenario_effects(site, s, self.state.active))
+            money = np.array([base_money[k] for k in cats], dtype=float)
+        lopa = {cat: lopa_factor(s, cat) for cat in HARM_CATEGORIES}
         f = np.ones(len(tids))
         g = np.ones((len(tids), len(cats)))
         gh = np.ones((len(tids), 2))
@@ -236,13 +360,20 @@ class Problem:
         for h, cat in enumerate(HARM_CATEGORIES):
             rec = getattr(s.consequences, cat)
             if rec is not None and rec.severity > 0:
-                harm_p[h] = rec.probability * base_eff.consequence_factor(cat)
+                harm_p[h] = rec.probability * base_eff.consequence_factor(cat) * lopa[cat]
                 harm_sev[h] = rec.severity
         blk = _Block(
             sid=s.id,
             zone=s.zone,
             idx=idx,
             rate0=cur["base_rate"] * cur["freq_factor"],
+            separable=sep,
+            site=site,
+            scenario=s,
+            elems=elems,
+            vec_base=vec_base,
+            vec_cand=vec_cand,
+            cats=tuple(cats),
             r=float(site.model.sl_reduction_per_level),
             cap=int(cur["capability"]),
             fr_base=np.asarray(fr_base, dtype=int),
