@@ -19,8 +19,8 @@ from riskkit.levels import target_levels
 from riskkit.site import RawSite, build_site
 
 FRS = ["FR1", "FR2", "FR3", "FR4", "FR5", "FR6", "FR7"]
-# today's rules, written explicitly where the model options exist (core's ModelSettings)
-MODEL_TODAY: dict = {}
+# today's rules, written out so the tests hold whatever the model defaults become
+MODEL_TODAY: dict = {"sl_effect": "orders", "fr_roles": "frequency", "layering": "max"}
 
 
 def build(d):
@@ -387,3 +387,74 @@ def test_refinery_dummy_scenario_in_z_sup(refinery_site):
     assert (before, after) == (1, 2)
     kw = {"exceedance": False}
     assert minimal(dummy, **kw).vector("Z-SUP") == minimal(refinery_site, **kw).vector("Z-SUP")
+
+
+# --------------------------------------------------------------------------------------------
+# every model option: the search against a brute force on rules.scenario_factors
+# --------------------------------------------------------------------------------------------
+
+OPTIONS = [
+    {"sl_effect": "orders", "fr_roles": "frequency", "layering": "max"},
+    {"sl_effect": "capability", "fr_roles": "frequency", "layering": "max"},
+    {"sl_effect": "orders", "fr_roles": "split", "layering": "independent"},
+    {"sl_effect": "capability", "fr_roles": "split", "layering": "independent"},
+]
+
+
+def _option_zone(rng, model):
+    """A random zone whose scenarios use FR6/FR7 (consequence under split), production loss
+    (what FR6/FR7 scale), LOPA layers (one cyber-defeatable) and an entry conduit."""
+    d = _random_zone(rng, int(rng.integers(2, 5)))
+    for s in d["scenarios"]:
+        s["frs"] = sorted(set(s["frs"]) | {str(rng.choice(["FR6", "FR7"]))})
+        s["consequences"]["production"] = {
+            "hours": float(rng.integers(5, 200)),
+            "cost_per_hour": float(rng.integers(1000, 20000)),
+        }
+        if "safety" in s["consequences"]:
+            s["protection_layers"] = [
+                {"name": "relief valve", "pfd": 0.01},
+                {"name": "SIS trip", "pfd": 0.1, "cyber_defeatable": True},
+            ]
+        if rng.random() < 0.5:
+            s["entry"] = "C"
+    d["model"] = dict(model)
+    return d
+
+
+def _oracle(site):
+    """Least feasible vector of zone Z by brute force, risk from rules.scenario_factors."""
+    from riskkit import rules
+    from riskkit.exposure import expected_losses
+
+    grid = np.array(sorted(itertools.product(range(1, 5), repeat=7), key=lambda v: (sum(v), v)))
+    zones = {z.id: np.zeros(7, dtype=int) for z in site.zones}
+    conduits = {c.id: np.zeros(7, dtype=int) for c in site.conduits}
+    zones["Z"] = grid
+    ex = expected_losses(site, "unmitigated")
+    tol = site.tolerance
+    meas, limits = [], []
+    ale = np.zeros(len(grid))
+    for s in site.scenarios:
+        f = rules.scenario_factors(site, s, zones, conduits)
+        f0 = rules.scenario_factors(site, s, {**zones, "Z": np.zeros(7, int)}, conduits)
+        lam = ex.loc[s.id, "event_rate"] * np.asarray(f.rate) / f0.rate
+        money = rules.money_per_event(s)
+        ale = ale + lam * sum(m * np.asarray(f.consequence[k]) for k, m in money.items())
+        h = s.consequences.safety
+        if h is not None and h.severity > 0:
+            meas.append(lam * h.probability * f.harm["safety"])
+            limits.append(min(tol.safety[k] for k in range(1, h.severity + 1)))
+    meas.append(ale)
+    limits.append(tol.financial.per_zone_ale)
+    m = np.array(meas)  # (constraints, vectors)
+    lim = np.maximum(np.array(limits), m.min(axis=1)) * (1 + 1e-9)
+    ok = (m <= lim[:, None]).all(axis=0)
+    return tuple(int(v) for v in grid[int(np.argmax(ok))])
+
+
+@pytest.mark.parametrize("model", OPTIONS, ids=lambda m: "-".join(m.values()))
+@pytest.mark.parametrize("seed", range(3))
+def test_minimal_under_every_model_option(model, seed):
+    site = build(_option_zone(np.random.default_rng(100 + seed), model))
+    assert minimal(site).vector("Z") == _oracle(site)

@@ -84,26 +84,9 @@ _RTOL = 1e-9  # a measure equal to its tolerance up to rounding holds
 # --------------------------------------------------------------------------------------------
 
 
-def _factors_fn():
-    """``rules.scenario_factors`` (core's interface), or today's rule until it lands."""
-    fn = getattr(rules, "scenario_factors", None)
-    if fn is not None:
-        return fn
-
-    def today(site, scenario, zones, conduits):  # pragma: no cover - replaced at merge
-        entry = conduits[scenario.entry] if scenario.entry else None
-        level = rules.protection_levels(zones[scenario.zone], entry, scenario.frs)
-        c = site.actor(scenario.actor).capability
-        return _Plain(rules.sl_factor(site.model.sl_reduction_per_level, level, c), {}, {})
-
-    return today
-
-
-@dataclass
-class _Plain:
-    rate: object
-    consequence: dict
-    harm: dict
+def _one(v) -> bool:
+    """Whether a factor is 1 everywhere (nothing acts)."""
+    return bool(np.all(np.asarray(v) == 1.0))
 
 
 def _as_array(v, n: int) -> np.ndarray:
@@ -124,7 +107,7 @@ class _Grid:
 
     def __init__(self, site: Site):
         self.site = site
-        self.fn = _factors_fn()
+        self.fn = rules.scenario_factors
         self.zones = {z.id: np.zeros(7, dtype=int) for z in site.zones}
         self.conduits = {c.id: np.zeros(7, dtype=int) for c in site.conduits}
         self._vector_ok: bool | None = None
@@ -173,21 +156,21 @@ class _Grid:
 
     @staticmethod
     def _unpack(f, n: int):
+        """(rate, consequence, harm) as arrays of length n; factors 1 everywhere left out."""
         rate = _as_array(f.rate, n)
-        cons = {k: _as_array(v, n) for k, v in (f.consequence or {}).items()}
-        harm = {k: _as_array(v, n) for k, v in (f.harm or {}).items()}
+        cons = {k: _as_array(v, n) for k, v in f.consequence.items() if not _one(v)}
+        harm = {k: _as_array(v, n) for k, v in f.harm.items() if not _one(v)}
         return rate, cons, harm
 
     @staticmethod
     def _stack(rows):
         rate = np.array([float(f.rate) for f in rows])
-        keys_c = {k for f in rows for k in (f.consequence or {})}
-        keys_h = {k for f in rows for k in (f.harm or {})}
-        cons = {
-            k: np.array([float((f.consequence or {}).get(k, 1.0)) for f in rows]) for k in keys_c
-        }
-        harm = {k: np.array([float((f.harm or {}).get(k, 1.0)) for f in rows]) for k in keys_h}
-        return rate, cons, harm
+        out = []
+        for part in ("consequence", "harm"):
+            keys = dict.fromkeys(k for f in rows for k in getattr(f, part))
+            arrs = {k: np.array([float(getattr(f, part).get(k, 1.0)) for f in rows]) for k in keys}
+            out.append({k: a for k, a in arrs.items() if not _one(a)})
+        return rate, *out
 
 
 @cache
