@@ -86,7 +86,9 @@ _RTOL = 1e-9  # a measure equal to its tolerance up to rounding holds
 
 def _one(v) -> bool:
     """Whether a factor is 1 everywhere (nothing acts)."""
-    return bool(np.all(np.asarray(v) == 1.0))
+    if isinstance(v, (float, int)):
+        return v == 1.0
+    return bool((np.asarray(v) == 1.0).all())
 
 
 def _as_array(v, n: int) -> np.ndarray:
