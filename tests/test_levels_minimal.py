@@ -458,3 +458,44 @@ def _oracle(site):
 def test_minimal_under_every_model_option(model, seed):
     site = build(_option_zone(np.random.default_rng(100 + seed), model))
     assert minimal(site).vector("Z") == _oracle(site)
+
+
+def lateral_site(bypass):
+    """S starts in O and attacks Z over O-M-Z (and, with ``bypass``, straight over C-OZ).
+
+    Safety severity 4 at 0.1/yr against 1e-4: FR1 must reach 3. The scenario enters Z
+    through the last conduit of each path: C-MZ, and C-OZ with the bypass.
+    """
+    conduits = [{"id": "C-OM", "zones": ["O", "M"]}, {"id": "C-MZ", "zones": ["M", "Z"]}]
+    if bypass:
+        conduits.append({"id": "C-OZ", "zones": ["O", "Z"]})
+    return {
+        "site": {"name": "lateral"},
+        "zones": [{"id": i, "kind": "control"} for i in ("O", "M", "Z")],
+        "conduits": conduits,
+        "threat_actors": [{"id": "A", "capability": 4, "attempt_rate": 1}],
+        "scenarios": [
+            {"id": "S", "zone": "Z", "origin": "O", "actor": "A", "frs": ["FR1"], "rate": 0.1,
+             "consequences": {"safety": {"severity": 4, "probability": 1.0}}}
+        ],
+        "tolerance": {"safety": {4: 1e-4}},
+        "model": dict(MODEL_TODAY),
+    }  # fmt: skip
+
+
+def test_entry_rule_takes_the_last_conduit_of_each_attack_path():
+    site = build(lateral_site(bypass=True))
+    t = target_levels(site, method="rrf", conduit_rule="entry")
+    assert t.vector("C-MZ") == t.vector("C-OZ") == (3, 1, 1, 1, 1, 1, 1)
+    assert t.vector("C-OM") == (1,) * 7  # crossed on the way, not an entry
+    s = t.summary.set_index("id")
+    assert (s.loc["C-MZ", "scenarios"], s.loc["C-OM", "scenarios"]) == (1, 0)
+
+
+def test_minimal_entry_rule_on_a_single_path():
+    # one path O -> M -> Z: C-MZ alone (zones at 0) carries S exactly as the zone would
+    site = build(lateral_site(bypass=False))
+    t = minimal(site, conduit_rule="entry")
+    assert t.vector("Z") == (3, 1, 1, 1, 1, 1, 1)
+    assert t.vector("C-MZ") == (3, 1, 1, 1, 1, 1, 1)
+    assert t.vector("C-OM") == (1,) * 7

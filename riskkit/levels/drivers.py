@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from ..rules import conduit_target, sl_factor, zone_target
+from ..rules import conduit_target, lateral, scenario_paths, sl_factor, zone_target
 from ..site import FRS, Site
 
 CONDUIT_RULES = ("zones_max", "entry")
@@ -68,26 +68,37 @@ def _best(groups: list, cols: dict) -> tuple[dict, dict]:
     """Per (group, FR): the largest scenario level and the scenario that drives it.
 
     The driver is the scenario of the highest level, ties broken by the larger RRF, then by
-    the order of the site file. ``groups[i]`` is scenario i's group (its zone, or its entry
-    conduit), None for no group.
+    the order of the site file. ``groups[i]`` is scenario i's group (its zone) or groups (the
+    conduits it enters through).
     """
     top: dict[tuple, int] = {}
     best: dict[tuple, int] = {}
     slt, rrf = cols["sl_t"], cols["rrf"]
-    for i, (g, frs) in enumerate(zip(groups, cols["frs"])):
-        if g is None:
-            continue
-        for fr in set(frs):
-            key = (g, fr)
-            j = best.get(key)
-            if j is None:
-                best[key], top[key] = i, slt[i]
-                continue
-            if (slt[i], rrf[i]) > (slt[j], rrf[j]):
-                best[key] = i
-            if slt[i] > top[key]:
-                top[key] = slt[i]
+    for i, (gs, frs) in enumerate(zip(groups, cols["frs"])):
+        for g in (gs,) if isinstance(gs, str) else gs:
+            for fr in set(frs):
+                key = (g, fr)
+                j = best.get(key)
+                if j is None:
+                    best[key], top[key] = i, slt[i]
+                    continue
+                if (slt[i], rrf[i]) > (slt[j], rrf[j]):
+                    best[key] = i
+                if slt[i] > top[key]:
+                    top[key] = slt[i]
     return top, best
+
+
+def entries(site: Site, scenario) -> tuple[str, ...]:
+    """The conduits a scenario enters its zone through.
+
+    Its ``entry``; for a scenario with an ``origin`` (attack paths), the last conduit of each
+    of its paths (the target stage's conduit, which the risk rule credits as the entry).
+    """
+    if lateral(scenario):
+        _, stages, _ = scenario_paths(site, scenario)
+        return tuple(dict.fromkeys(c for c, z in stages if z == scenario.zone))
+    return (scenario.entry,) if scenario.entry else ()
 
 
 def _aggregate(site: Site, scen: pd.DataFrame, conduit_rule: str = DEFAULT_CONDUIT_RULE):
@@ -132,8 +143,7 @@ def _zones_max_conduits(site: Site, drivers: list) -> dict:
 
 def _entry_conduits(site: Site, cols: dict, drivers: list) -> dict:
     """``entry``: each FR the largest level of the scenarios entering through it (at least 1)."""
-    entry = [site.scenario(sid).entry for sid in cols["ids"]]
-    top, best = _best(entry, cols)
+    top, best = _best([entries(site, site.scenario(sid)) for sid in cols["ids"]], cols)
     con_rows = {}
     for c in site.conduits:
         vec = []
@@ -275,9 +285,11 @@ def _summary(
     per_zone = Counter(scen["zone"])
     flagged_zone = Counter(z for sid, z in zip(scen.index, scen["zone"]) if sid in flagged)
     if conduit_rule == "entry":
-        entry = [site.scenario(sid).entry for sid in scen.index]
-        per_conduit = Counter(e for e in entry if e)
-        flagged_conduit = Counter(e for sid, e in zip(scen.index, entry) if e and sid in flagged)
+        entry = [entries(site, site.scenario(sid)) for sid in scen.index]
+        per_conduit = Counter(e for es in entry for e in es)
+        flagged_conduit = Counter(
+            e for sid, es in zip(scen.index, entry) if sid in flagged for e in es
+        )
     top = _top_drivers(drivers)
     for kind, table in (("zone", zones), ("conduit", conduits)):
         vals = table[list(FRS)].to_numpy(dtype=int) if len(table) else np.zeros((0, 7), int)

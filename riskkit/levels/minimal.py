@@ -69,6 +69,7 @@ import pandas as pd
 from .. import rules
 from ..rules import FR_INDEX, base_rate_mean, money_per_event
 from ..site import FRS, HARM_CATEGORIES, RawSite, Site, build_site
+from .drivers import entries
 
 FLOOR = 1
 """Least SL-T of a zone or conduit in every FR (as the rrf method's floor)."""
@@ -657,8 +658,8 @@ def minimal_levels(site: Site, risk: pd.DataFrame, options: dict) -> dict:
     if options.get("conduit_rule") == "entry":
         by_conduit: dict[str, list[str]] = {c.id: [] for c in site.conduits}
         for s in site.scenarios:
-            if s.entry:
-                by_conduit[s.entry].append(s.id)
+            for c in entries(site, s):
+                by_conduit[c].append(s.id)
         csols = {}
         for cid, sids in by_conduit.items():
             members = _members(site, risk, grid, "conduit", cid, sids)
