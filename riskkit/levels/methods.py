@@ -7,9 +7,9 @@ each FR (at least 1), and a conduit takes the element-wise max of the zones it j
 SL-T value carries its driver (the scenario, its RRF, the dimension that set it, whether the
 actor's capability capped it), so a reviewer can follow each number back to one scenario.
 
-Three methods, so that an organisation can reproduce its own procedure and compare:
+Four methods, so that an organisation can reproduce its own procedure and compare:
 
-``rrf`` (default)
+``rrf`` (default today; ``minimal`` at merge, see :data:`DEFAULT_METHOD`)
     ℓ = clamp(ceil(log_r RRF), 0, 4), capped at the actor's capability c: SL-T_s = min(ℓ, c),
     r = ``model.sl_reduction_per_level``.
 ``matrix``
@@ -18,6 +18,17 @@ Three methods, so that an organisation can reproduce its own procedure and compa
     every credible actor (one whose unmitigated risk exceeds tolerance) sets its capability
     on the FRs of its scenarios; the capability may be derived from the actor's resources and
     knowledge and lowered for location, traceability and extent (Heinrich et al. 2019).
+``minimal``
+    per zone, the least SL-T vector (by sum, then FR1 first) under which every scenario's
+    harm tolerance and the zone's total ``per_zone_ale`` hold, found by exact enumeration with
+    the risk under each candidate from :func:`riskkit.rules.scenario_factors`; then the site's
+    exceedance points are checked on the simulated aggregate annual loss and levels raised
+    where one fails (:mod:`riskkit.levels.minimal` gives the procedure). Nothing is shared
+    out by the number of scenarios.
+
+A conduit's SL-T follows ``conduit_rule``: ``zones_max`` (today: the element-wise max of its
+two zones) or ``entry`` (from the scenarios that enter through it, under the rule that
+credits it; :data:`~riskkit.levels.drivers.CONDUIT_RULES`).
 
 The risk measures behind the RRF
 --------------------------------
@@ -121,7 +132,13 @@ _OPTIONS = {
         "reduction_rule",
         "floor",
     },
-    "minimal": {*_COMMON, "exceedance", "exceedance_trials", "exceedance_screen"},
+    "minimal": {
+        *_COMMON,
+        "exceedance",
+        "exceedance_trials",
+        "exceedance_screen",
+        "exceedance_steps",
+    },
 }
 
 
@@ -428,7 +445,7 @@ class TargetLevels:
     Attributes
     ----------
     method : str
-        ``rrf``, ``matrix`` or ``capability``.
+        ``rrf``, ``matrix``, ``capability`` or ``minimal``.
     statistic : str
         The decision statistic of the event rate (``mean`` or ``pXX``).
     options : dict
@@ -441,7 +458,8 @@ class TargetLevels:
         Per scenario: ``zone``, ``actor``, ``capability``, ``rrf`` [-], ``dimension``,
         ``required`` (level before the cap), ``sl_t`` (after it), ``capped`` (bool: the cap
         lowered the level), ``frs`` (list), ``residual_rrf`` (RRF / r^sl_t, the reduction an
-        SL cannot give) and the method's own columns (``likelihood_class``, ``credible``, ...).
+        SL cannot give) and the method's own columns (``likelihood_class``, ``credible``,
+        ``protection`` for ``minimal``, ...).
     drivers : pandas.DataFrame
         Long form, one row per (kind, id, FR): ``kind`` (zone/conduit), ``id``, ``fr``,
         ``sl_t``, ``basis`` (``scenario``, or ``floor`` where no scenario asks for 1), ``via``
@@ -451,7 +469,10 @@ class TargetLevels:
         Security PHA Review findings: scenarios whose RRF an SL cannot deliver (ℓ above the
         actor's capability, or RRF above r^4): ``scenario``, ``zone``, ``actor``, ``rrf``,
         ``dimension``, ``required``, ``capability``, ``residual_rrf``, ``reason``, ``message``.
-        These follow from the RRF analysis and are the same for every method.
+        These follow from the RRF analysis and are the same for the rrf, matrix and capability
+        methods; ``minimal`` flags the tolerances no vector reaches (reason ``capability``,
+        ``beyond-sl4`` or ``site-exceedance``), ``residual_rrf`` being the best reachable
+        measure over the tolerance.
     rrfs : pandas.DataFrame
         Every (scenario, dimension) RRF, from :func:`risk_reduction`.
     summary : pandas.DataFrame
@@ -512,10 +533,20 @@ def target_levels(
         Simulation of the unmitigated state; used only for a percentile statistic (run with
         the site's trials and seed when absent). With ``mean`` the closed forms are exact and
         ``sim`` is not used.
-    method : {'rrf', 'matrix', 'capability'}
+    method : {'rrf', 'matrix', 'capability', 'minimal'}, optional
+        Default :data:`DEFAULT_METHOD` (``rrf``; ``minimal`` at merge).
     **options
         Common: ``statistic`` (override ``model.decision_statistic``), ``tail_samples``
-        (default 20000, draws for the exceedance tails).
+        (default 20000, draws for the exceedance tails), ``conduit_rule`` (``zones_max`` or
+        ``entry``; default :data:`~riskkit.levels.drivers.DEFAULT_CONDUIT_RULE`).
+
+        ``minimal``: ``cap`` (default True, for the per-scenario RRF columns kept for
+        reference); ``exceedance`` (default True: check the site's exceedance points on the
+        simulated aggregate annual loss), ``exceedance_trials`` (default ``model.trials``),
+        ``exceedance_screen`` (default 12), ``exceedance_steps`` (default 40). The result's
+        ``meta['exceedance']`` holds each point's estimate, standard error and verdict and
+        ``meta['raises']`` the levels the check added; ``scenarios['protection']`` is each
+        scenario's L with its zone at SL-T.
 
         ``rrf``: ``cap`` (default True): cap ℓ at the actor's capability.
 
@@ -542,8 +573,10 @@ def target_levels(
     -----
     Per scenario of actor capability c, SL-T_s = min(ℓ, c) (``rrf``); then
     SL-T_z[k] = max(1, max over the zone's scenarios tagged k of SL-T_s) and a conduit's
-    SL-T is the element-wise max of its two zones' vectors. Ties between scenarios are broken
-    by the larger RRF, then by the order of the site file.
+    SL-T is the element-wise max of its two zones' vectors (``conduit_rule='zones_max'``) or
+    the max over the scenarios entering through it (``'entry'``). Ties between scenarios are
+    broken by the larger RRF, then by the order of the site file. ``minimal`` replaces the
+    per-scenario levels by the exact per-zone search (:mod:`riskkit.levels.minimal`).
 
     References
     ----------

@@ -35,7 +35,8 @@ tolerances themselves:
    closed-form reduction of the expected number of single events >= x (then of the ALE), the
    best ``exceedance_screen`` (default 12) are simulated, and the one that cuts the total
    relative excess Σ max(0, P_x - p)/p most is taken; repeated until every point holds or no
-   step helps (then flagged).
+   step helps or ``exceedance_steps`` (default 40) levels were added (then flagged). Each
+   round simulates 1 + ``exceedance_screen`` states together.
 
 Drivers: for each zone and FR, the vector one level lower in that FR is infeasible by
 construction (it has a smaller sum); the tolerance it breaks by the largest ratio is the
@@ -493,6 +494,7 @@ def _exceedance_check(
     trials: int,
     seed: int,
     screen: int,
+    max_steps: int = 40,
 ) -> tuple[pd.DataFrame, list, dict]:
     """Raise zone levels until the site's exceedance points hold (see the module notes).
 
@@ -506,7 +508,7 @@ def _exceedance_check(
     vectors = {z.id: (sols[z.id].vector if z.id in sols else np.full(7, FLOOR)) for z in site.zones}
     raises: list = []
     unmit = None
-    for _ in range(7 * len(vectors) * (LEVELS - 1) + 1):
+    for _ in range(int(max_steps) + 1):
         steps = _steps(site, risk, sols, vectors, points, screen)
         plans = {
             "base": "current",
@@ -605,7 +607,8 @@ def minimal_levels(site: Site, risk: pd.DataFrame, options: dict) -> dict:
     options : dict
         ``conduit_rule``; ``exceedance`` (default True: check the site's exceedance points by
         simulation), ``exceedance_trials`` (default ``model.trials``), ``exceedance_screen``
-        (default 12).
+        (default 12: steps simulated per round), ``exceedance_steps`` (default 40: most levels
+        added; a point still failing then is flagged).
 
     Returns
     -------
@@ -637,7 +640,10 @@ def minimal_levels(site: Site, risk: pd.DataFrame, options: dict) -> dict:
     ):
         trials = rules.check_trials(options.get("exceedance_trials") or site.model.trials)
         screen = int(options.get("exceedance_screen", 12))
-        table, raises, zones = _exceedance_check(site, risk, sols, trials, site.model.seed, screen)
+        steps = int(options.get("exceedance_steps", 40))
+        table, raises, zones = _exceedance_check(
+            site, risk, sols, trials, site.model.seed, screen, steps
+        )
         for z, fr, lv, (x, p), _q, u in raises:
             m = _top_contributor(sols[z].members, zones[z], fr)
             drivers[(z, fr)] = {
