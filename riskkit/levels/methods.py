@@ -136,7 +136,7 @@ _OPTIONS = {
         *_COMMON,
         "exceedance",
         "exceedance_trials",
-        "exceedance_screen",
+        "exceedance_batch",
         "exceedance_steps",
     },
 }
@@ -543,7 +543,7 @@ def target_levels(
         ``minimal``: ``cap`` (default True, for the per-scenario RRF columns kept for
         reference); ``exceedance`` (default True: check the site's exceedance points on the
         simulated aggregate annual loss), ``exceedance_trials`` (default ``model.trials``),
-        ``exceedance_screen`` (default 12), ``exceedance_steps`` (default 40). The result's
+        ``exceedance_batch`` (default 12), ``exceedance_steps`` (default no bound). The result's
         ``meta['exceedance']`` holds each point's estimate, standard error and verdict and
         ``meta['raises']`` the levels the check added; ``scenarios['protection']`` is each
         scenario's L with its zone at SL-T.

@@ -31,12 +31,13 @@ tolerances themselves:
    (``exceedance_trials`` years, default ``model.trials``, seed ``model.seed``, common random
    numbers for every candidate) and each point (x, p) of the exceedance tolerance is checked:
    P(L_site >= x) <= p on the estimate, whose standard error sqrt(P(1 - P)/n) is reported.
-   Where a point fails, one level is added at a time: the (zone, FR) steps are ranked by the
-   closed-form reduction of the expected number of single events >= x (then of the ALE), the
-   best ``exceedance_screen`` (default 12) are simulated, and the one that cuts the total
-   relative excess Σ max(0, P_x - p)/p most is taken; repeated until every point holds or no
-   step helps or ``exceedance_steps`` (default 40) levels were added (then flagged). Each
-   round simulates 1 + ``exceedance_screen`` states together.
+   Where a point fails, levels are added: every useful one-level raise (zone, FR) is put in
+   one order by the closed forms (greedy on the cut in Σ_x [Σ_s λ_s G_s(x) + ALE/x] / p: the
+   expected number of single events >= x plus the Markov bound on P(L >= x)), and the
+   shortest prefix of that order under which every point holds is found by a bracketing
+   search, ``exceedance_batch`` (default 12) prefixes simulated together per round. If even
+   the whole order is not enough, every raise is taken and the failing points are flagged.
+   ``exceedance_steps`` bounds the length of the order (default: no bound).
 
 Drivers: for each zone and FR, the vector one level lower in that FR is infeasible by
 construction (it has a smaller sum); the tolerance it breaks by the largest ratio is the
@@ -489,57 +490,93 @@ def _derived_site(site: Site, vectors: dict, probes: list[tuple[str, str, int]])
 
 def _exceedance_check(
     site: Site,
-    risk: pd.DataFrame,
+    risk: dict,
     sols: dict,
     trials: int,
     seed: int,
-    screen: int,
-    max_steps: int = 40,
+    batch: int = 12,
+    max_steps: int | None = None,
 ) -> tuple[pd.DataFrame, list, dict]:
     """Raise zone levels until the site's exceedance points hold (see the module notes).
 
-    Returns the table of points (x, p, estimate, se, holds, unmitigated, trials) at the final
-    vectors, the list of raises (zone, FR, level, point, estimate before, unmitigated
-    estimate) and the final vectors.
+    The candidate raises are put in one order by the closed forms (:func:`_sequence`); the
+    shortest prefix of that order under which every point holds on the simulated aggregate
+    annual loss is found by a bracketing search, each round simulating ``batch`` prefixes
+    together with common random numbers.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Per point at the final vectors: ``x``, ``p``, ``estimate``, ``se``, ``holds``,
+        ``unmitigated`` (the estimate with nothing protecting), ``trials``.
+    raises : list of tuple
+        (zone, FR, level, (x, p) of the point that failed most, its estimate before the
+        raises, its unmitigated estimate), in the order taken.
+    vectors : dict
+        The final zone vectors.
     """
     from ..engine import simulate_many
 
     points = [(float(x), float(p)) for x, p in site.tolerance.financial.exceedance]
-    vectors = {z.id: (sols[z.id].vector if z.id in sols else np.full(7, FLOOR)) for z in site.zones}
-    raises: list = []
-    unmit = None
-    for _ in range(int(max_steps) + 1):
-        steps = _steps(site, risk, sols, vectors, points, screen)
-        plans = {
-            "base": "current",
-            **{f"SLT-PROBE-{i}": [f"SLT-PROBE-{i}"] for i in range(len(steps))},
-        }
-        if unmit is None:
+    base = {z.id: (sols[z.id].vector if z.id in sols else np.full(7, FLOOR)) for z in site.zones}
+    seq = _sequence(sols, risk, base, points, max_steps)
+    derived = _derived_site(site, base, seq)
+    cache: dict[int, list[float]] = {}
+
+    def run(ks):
+        todo = sorted({k for k in ks if k not in cache})
+        if not todo:
+            return
+        plans = {f"k{k}": [f"SLT-PROBE-{i}" for i in range(k)] for k in todo}
+        if 0 not in cache:
             plans["unmitigated"] = "unmitigated"
-        derived = _derived_site(site, vectors, [(z, FRS[p], lv) for z, p, lv in steps])
         sims = simulate_many(derived, plans, trials=trials, seed=seed)
-        est = {k: _probabilities(sim, points) for k, sim in sims.items()}
-        if unmit is None:
-            unmit = est.pop("unmitigated")
-        base = est["base"]
-        excess = _excess(base, points)
-        if excess <= 0:
-            break
-        gains = [excess - _excess(est[f"SLT-PROBE-{i}"], points) for i in range(len(steps))]
-        if not gains or max(gains) <= 0:
-            break
-        i = int(np.argmax(gains))
-        z, p, lv = steps[i]
-        worst = max(range(len(points)), key=lambda j: base[j] / points[j][1])
-        raises.append((z, FRS[p], lv, points[worst], base[worst], unmit[worst]))
-        vectors[z] = vectors[z].copy()
-        vectors[z][p] = lv
+        for name, sim in sims.items():
+            cache[-1 if name == "unmitigated" else int(name[1:])] = _probabilities(sim, points)
+
+    def holds(k):
+        return _excess(cache[k], points) <= 0
+
+    n = len(seq)
+    run([0, *(_grid(1, n, batch - 1) if n else [])])
+    k = 0
+    if not holds(0):
+        lo, hi = 0, None  # lo fails; hi holds
+        while True:
+            done = sorted(k for k in cache if k >= 0)
+            fails = [k for k in done if not holds(k)]
+            oks = [k for k in done if holds(k)]
+            lo = max(fails)
+            hi = min((k for k in oks if k > lo), default=None)
+            if hi is None:  # even every raise is not enough: take them all, flagged below
+                k = n
+                break
+            if hi - lo <= 1:
+                k = hi
+                break
+            run(_grid(lo + 1, hi - 1, batch))
+    est, unmit = cache[k], cache[-1]
+    worst = max(range(len(points)), key=lambda j: cache[0][j] / points[j][1])
+    raises = [(z, fr, lv, points[worst], cache[0][worst], unmit[worst]) for z, fr, lv in seq[:k]]
+    vectors = {zid: v.copy() for zid, v in base.items()}
+    for z, fr, lv in seq[:k]:
+        vectors[z][FR_INDEX[fr]] = max(vectors[z][FR_INDEX[fr]], lv)
     rows = [
         (x, p, q, math.sqrt(q * (1 - q) / trials), q <= p, u, trials)
-        for (x, p), q, u in zip(points, base, unmit)
+        for (x, p), q, u in zip(points, est, unmit)
     ]
     cols = ["x", "p", "estimate", "se", "holds", "unmitigated", "trials"]
     return pd.DataFrame(rows, columns=cols), raises, vectors
+
+
+def _grid(lo: int, hi: int, n: int) -> list[int]:
+    """At most n integers from lo to hi (both included), denser near lo."""
+    if hi < lo:
+        return []
+    if hi - lo + 1 <= n:
+        return list(range(lo, hi + 1))
+    g = np.unique(np.round(np.geomspace(1, hi - lo + 1, n)).astype(int) - 1 + lo)
+    return sorted({int(v) for v in g} | {hi})
 
 
 def _probabilities(sim, points) -> list[float]:
@@ -551,43 +588,54 @@ def _excess(prob: list[float], points) -> float:
     return float(sum(max(0.0, q - p) / p for q, (_, p) in zip(prob, points)))
 
 
-def _steps(site, risk, sols, vectors, points, screen: int) -> list[tuple[str, int, int]]:
-    """The (zone, FR position, new level) steps worth simulating, best closed-form first.
+def _sequence(sols, risk, base, points, max_steps) -> list[tuple[str, str, int]]:
+    """Every useful one-level raise (zone, FR, new level), best first by the closed forms.
 
-    Ranked by the reduction of Σ_s λ_s G_s(x) over the points (the expected number of single
-    events at or above x in a year), then by the reduction of the zone's ALE.
+    Greedy: each step is the raise with the largest cut in
+    Σ_x [Σ_s λ_s G_s(x) + ALE_site / x] / p, the expected number of single events at or above
+    x plus the Markov bound E[L]/x on P(L >= x), each over its tolerable probability; after a
+    step only that zone's raises are scored again. Raises that cut nothing are left out.
     """
-    cand = []
-    for zid, sol in sols.items():
-        money = [m for m in sol.members if m.money]
-        if not money:
-            continue
-        vec = vectors[zid]
-        positions = sorted({p for m in money for p in m.rel})
-        base_tail, base_ale = _zone_tail(money, risk, vec, points)
-        for p in positions:
-            if vec[p] >= LEVELS - 1:
-                continue
-            up = vec.copy()
-            up[p] += 1
-            tail, ale = _zone_tail(money, risk, up, points)
-            gain = (base_tail - tail, base_ale - ale)
-            if gain[0] > 0 or gain[1] > 0:
-                cand.append((gain, zid, p, int(up[p])))
-    cand.sort(key=lambda t: (-t[0][0], -t[0][1]))
-    return [(z, p, lv) for _, z, p, lv in cand[: max(1, int(screen))]]
+    vec = {z: v.copy() for z, v in base.items()}
+    money = {z: [m for m in sol.members if m.money] for z, sol in sols.items()}
+    money = {z: ms for z, ms in money.items() if ms}
+    positions = {z: sorted({p for m in ms for p in m.rel}) for z, ms in money.items()}
 
+    def score(z, v):
+        tail = ale = 0.0
+        for m in money[z]:
+            ix = m.index(v[None, :])[0]
+            lam = float(m.lam[ix])
+            ale += float(m.ale[ix])
+            for x, p in points:
+                tail += lam * float(risk[m.sid].get(f"tail_{x:g}", 0.0)) / p
+        return tail + sum(ale / (x * p) for x, p in points)
 
-def _zone_tail(money: list, risk: pd.DataFrame, vec: np.ndarray, points) -> tuple[float, float]:
-    tail = ale = 0.0
-    v = vec[None, :]
-    for m in money:
-        ix = m.index(v)[0]
-        lam = float(m.lam[ix])
-        ale += float(m.ale[ix])
-        for x, p in points:
-            tail += lam * float(risk[m.sid].get(f"tail_{x:g}", 0.0)) / p
-    return tail, ale
+    def gains(z):
+        now = score(z, vec[z])
+        out = {}
+        for p in positions[z]:
+            if vec[z][p] < LEVELS - 1:
+                up = vec[z].copy()
+                up[p] += 1
+                g = now - score(z, up)
+                if g > 1e-12 * max(now, 1e-300):
+                    out[(z, p)] = g
+        return out
+
+    gain: dict = {}
+    for z in money:
+        gain.update(gains(z))
+    seq = []
+    limit = math.inf if max_steps is None else int(max_steps)
+    while gain and len(seq) < limit:
+        (z, p), _ = max(gain.items(), key=lambda t: t[1])
+        vec[z][p] += 1
+        seq.append((z, FRS[p], int(vec[z][p])))
+        for key in [k for k in gain if k[0] == z]:
+            del gain[key]
+        gain.update(gains(z))
+    return seq
 
 
 # --------------------------------------------------------------------------------------------
@@ -606,9 +654,9 @@ def minimal_levels(site: Site, risk: pd.DataFrame, options: dict) -> dict:
         rate and the exceedance tails G_s(x)).
     options : dict
         ``conduit_rule``; ``exceedance`` (default True: check the site's exceedance points by
-        simulation), ``exceedance_trials`` (default ``model.trials``), ``exceedance_screen``
-        (default 12: steps simulated per round), ``exceedance_steps`` (default 40: most levels
-        added; a point still failing then is flagged).
+        simulation), ``exceedance_trials`` (default ``model.trials``), ``exceedance_batch``
+        (default 12: prefixes of the raise order simulated per round), ``exceedance_steps``
+        (default None: no bound on the raises considered).
 
     Returns
     -------
@@ -639,10 +687,10 @@ def minimal_levels(site: Site, risk: pd.DataFrame, options: dict) -> dict:
         and any(m.money for sol in sols.values() for m in sol.members)
     ):
         trials = rules.check_trials(options.get("exceedance_trials") or site.model.trials)
-        screen = int(options.get("exceedance_screen", 12))
-        steps = int(options.get("exceedance_steps", 40))
+        batch = max(2, int(options.get("exceedance_batch", 12)))
+        steps = options.get("exceedance_steps")
         table, raises, zones = _exceedance_check(
-            site, risk, sols, trials, site.model.seed, screen, steps
+            site, risk, sols, trials, site.model.seed, batch, steps
         )
         for z, fr, lv, (x, p), _q, u in raises:
             m = _top_contributor(sols[z].members, zones[z], fr)
