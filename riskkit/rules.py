@@ -14,6 +14,14 @@ Rules and their functions
   arrays of candidate levels);
 - the SL rate factor r^-min(L, c): :func:`sl_factor` (:func:`stage_factor` is the factor of
   one barrier, the unit later rules such as attack paths combine);
+- what protection does to a scenario (every model option: ``sl_effect``, ``fr_roles``,
+  ``layering``, attack paths, LOPA layers): :class:`Factors`, :func:`scenario_factors`, built
+  from :func:`sl_effect` (:func:`sl_effect_table`, :func:`capability_step`),
+  :func:`fr_split`, :func:`barrier_factor`, :func:`response_factor`, :func:`lopa_factor`,
+  :func:`target_factors`; the zones and conduits it reads: :func:`scenario_elements`; whether
+  it keeps today's form r^-min(L, c): :func:`separable`;
+- attack paths: :func:`scenario_paths`, :func:`stage_probabilities`, :func:`path_reach`,
+  :func:`path_probabilities`, :func:`reach_probability`;
 - the product of effects prod(1 - d): :func:`effect_product`;
 - which countermeasure effects act on a scenario, and which candidates touch it:
   :func:`scenario_effects`, :func:`touching`;
@@ -30,6 +38,10 @@ References
 .. [1] IEC 62443-3-3:2013, clause 4.2 (security levels) and Annex A (SL vectors).
 .. [2] IEC 62443-3-2:2020, clause 4.6 (ZCR 5: detailed risk assessment, countermeasures).
 .. [3] IEC 62443-1-1:2009, clause 6.3 (reference model, Purdue levels).
+.. [4] The Open Group (2020). *Risk Analysis (O-RA)*, Open FAIR (threat capability vs
+   resistance strength).
+.. [5] CCPS (2001). *Layer of Protection Analysis*, AIChE (IPLs and PFDs).
+.. [6] ISA-TR84.00.09-2017, *Cybersecurity related to the functional safety lifecycle*.
 """
 
 from __future__ import annotations

@@ -88,11 +88,22 @@ def test_sl_effect_orders_is_sl_factor():
 
 
 def test_closed_forms_unchanged_under_old_options(refinery_site):
-    """The default options are today's: the closed form of every scenario is today's rule."""
-    df = expected_losses(refinery_site)
-    r = refinery_site.model.sl_reduction_per_level
+    """Under today's options the closed form of every scenario without an origin is today's
+    rule, and the engine's rate factor is the same number."""
+    from riskkit.engine.simulation import _scenario_runs
+    from riskkit.io import site_to_dict
+    from riskkit.site import RawSite, build_site
+
+    d = with_model(site_to_dict(refinery_site), **OLD)
+    site = build_site(RawSite(data=d, file="<test>"))
+    df = expected_losses(site)
+    r = site.model.sl_reduction_per_level
+    keep = [not rules.lateral(s) for s in site.scenarios]
+    assert sum(keep) >= 10
     expect = [sl_factor(r, L, c) for L, c in zip(df["protection"], df["capability"])]
-    np.testing.assert_array_equal(df["sl_factor"].to_numpy(), expect)
+    np.testing.assert_array_equal(df["sl_factor"].to_numpy()[keep], np.array(expect)[keep])
+    runs = _scenario_runs(site, [resolve_state(site)])
+    np.testing.assert_array_equal([p.views[0].sl_factor for p in runs], df["sl_factor"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,6 +283,20 @@ def test_paths_monte_carlo_agrees(make_site, case):
     site = make_site(path_site(zones, conduits))
     exact = _mc_agrees(site, trials=5000)
     assert exact == pytest.approx(100 * 1000 * rate_factor(site), rel=1e-12)
+    # attempts simulated stage by stage: each stage open independently, success if some
+    # path is fully open; the success fraction matches the reach within 4 SE
+    s = site.scenarios[0]
+    _, stages, index = rules.scenario_paths(site, s)
+    zones_, conduits_ = achieved_levels(site, resolve_state(site))
+    p = rules.stage_probabilities(site, s, zones_, conduits_, stages)
+    rng = np.random.default_rng(2026)
+    n = 400_000
+    open_ = rng.random((n, len(stages))) < p
+    ok = np.zeros(n, dtype=bool)
+    for ix in index:
+        ok |= open_[:, list(ix)].all(axis=1)
+    q = rate_factor(site)
+    assert abs(ok.mean() - q) <= 4 * math.sqrt(q * (1 - q) / n)
 
 
 @pytest.mark.parametrize(

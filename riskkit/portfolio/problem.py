@@ -18,6 +18,7 @@ from ..rules import (
     State,
     achieved_levels,
     annualised_cost,
+    fr_positions,
     fr_protection,
     lopa_factor,
     money_per_event,
@@ -46,6 +47,10 @@ SUBSET_MAX = 12
 
 TABLE_MAX = 16
 """Largest block whose losses are tabulated for every subset (2^16 entries)."""
+
+STATES_MAX = 1 << 14
+"""Most SL-A states of one block the exact ``logspace``/``product`` forms of a block outside
+today's form enumerate (:meth:`_Block.level_states`)."""
 
 ENUMERATE_MAX = 22
 """Most candidates ``method='enumerate'`` accepts (2^22 plans)."""
@@ -89,6 +94,7 @@ class _Block:
     elems: tuple = ()  # ((kind, id), ...) zones and conduits the factors read
     vec_base: np.ndarray | None = None  # (E, 7) SL-A of each element in the base state
     vec_cand: np.ndarray | None = None  # (m, E, 7) levels each candidate sets (0 where none)
+    mask: np.ndarray | None = None  # (E, 7) the FRs of each element the factors read
     cats: tuple = ()  # money categories, in the order of ``money``
     _states: tuple | None = None  # cache of level_states()
 
@@ -175,27 +181,26 @@ class _Block:
         Raises
         ------
         ValueError
-            More than :data:`TABLE_MAX` candidates with a security-level effect on the block.
+            More than :data:`STATES_MAX` states.
         """
         if self._states is not None:
             return self._states
-        sl = [j for j in range(self.m) if (self.vec_cand[j] > self.vec_base).any()]
-        if len(sl) > TABLE_MAX:
-            raise ValueError(
-                f"{self.sid} has {len(sl)} candidates raising the SL-A of its zones and"
-                " conduits and its factors are not r^-min(L, c) of its zone and entry (model"
-                f" options or an attack path): the exact formulation handles at most {TABLE_MAX}"
-            )
-        codes = np.arange(2 ** len(sl))
-        bits = np.zeros((len(codes), self.m), dtype=bool)
-        bits[:, sl] = (codes[:, None] >> np.arange(len(sl))) & 1
-        zones, conduits = self.levels(bits)
-        vec = np.stack(
-            [(zones if k == "zone" else conduits)[i] for k, i in self.elems], axis=1
-        ).reshape(len(codes), len(self.elems), 7)
-        _, first = np.unique(vec.reshape(len(codes), -1), axis=0, return_index=True)
-        first = np.sort(first)  # code 0 (the base state) first
-        states = vec[first]
+        # only the FRs the factors read count (rules.scenario_elements): project the rest out
+        cand = np.where(self.mask[None], self.vec_cand, 0)
+        states = self.vec_base[None].copy()
+        for j in range(self.m):
+            if not (cand[j] > self.vec_base).any():
+                continue
+            grown = np.concatenate([states, np.maximum(states, cand[j][None])])
+            _, first = np.unique(grown.reshape(len(grown), -1), axis=0, return_index=True)
+            states = grown[np.sort(first)]  # the base state stays first
+            if len(states) > STATES_MAX:
+                raise ValueError(
+                    f"the candidates of {self.sid} reach more than {STATES_MAX} SL-A states of"
+                    " its zones and conduits, and its factors are not r^-min(L, c) of its zone"
+                    " and entry (model options or an attack path): too many for the exact"
+                    " formulation; use method='subset' or fewer security-level candidates"
+                )
         z = {i: states[:, e] for e, (k, i) in enumerate(self.elems) if k == "zone"}
         c = {i: states[:, e] for e, (k, i) in enumerate(self.elems) if k == "conduit"}
         fac = scenario_factors(self.site, self.scenario, z, c)
@@ -209,7 +214,7 @@ class _Block:
                 base = self.vec_base[e, k]
                 for lv in np.unique(states[:, e, k]):
                     if lv > base:
-                        who = np.flatnonzero(self.vec_cand[:, e, k] >= lv)
+                        who = np.flatnonzero(cand[:, e, k] >= lv)
                         support.append((e, k, int(lv), who))
         self._states = (states, rate, cons, support)
         return self._states
@@ -324,7 +329,11 @@ class Problem:
         def per_fr(z, e):
             return fr_protection(z[s.zone], e[s.entry] if s.entry else None, s.frs)
 
-        elems = tuple(scenario_elements(site, s))
+        elem_frs = scenario_elements(site, s)
+        elems = tuple(elem_frs)
+        mask = np.zeros((len(elems), 7), dtype=bool)
+        for e, key in enumerate(elems):
+            mask[e, fr_positions(elem_frs[key])] = True
         pick = {"zone": zones, "conduit": conduits}
         vec_base = np.array([pick[k][i] for k, i in elems], dtype=int).reshape(len(elems), 7)
         vec_cand = np.zeros((len(tids), len(elems), 7), dtype=int)
@@ -373,6 +382,7 @@ class Problem:
             elems=elems,
             vec_base=vec_base,
             vec_cand=vec_cand,
+            mask=mask,
             cats=tuple(cats),
             r=float(site.model.sl_reduction_per_level),
             cap=int(cur["capability"]),
