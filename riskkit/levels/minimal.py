@@ -115,27 +115,32 @@ class _Grid:
         self.fn = rules.scenario_factors
         self.zones = {z.id: np.zeros(7, dtype=int) for z in site.zones}
         self.conduits = {c.id: np.zeros(7, dtype=int) for c in site.conduits}
-        self._vector_ok: bool | None = None
+        self._vector_ok: dict[tuple, bool] = {}
 
     def factors(self, scenario, kind: str, ident: str, vectors: np.ndarray):
-        """Rate (n,), consequence {cat: (n,)}, harm {h: (n,)} at each row of ``vectors``."""
+        """Rate (n,), consequence {cat: (n,)}, harm {h: (n,)} at each row of ``vectors``.
+
+        One array call of the rule where it keeps the leading axis (checked once per kind of
+        scenario, with and without attack paths and entry, against one call per row); one call
+        per row otherwise.
+        """
         table = self.zones if kind == "zone" else self.conduits
         keep = table[ident]
         n = len(vectors)
+        key = (kind, rules.lateral(scenario), bool(scenario.entry))
         try:
-            if self._vector_ok is not False:
+            if self._vector_ok.get(key) is not False:
                 try:
                     table[ident] = vectors
                     f = self.fn(self.site, scenario, self.zones, self.conduits)
                     out = self._unpack(f, n)
                 except (TypeError, ValueError, IndexError):
-                    self._vector_ok = False
+                    self._vector_ok[key] = False
                 else:
-                    if self._vector_ok is None:  # check the array call once against rows
-                        self._vector_ok = self._same(
-                            out, self._rows(table, ident, scenario, vectors)
-                        )
-                    if self._vector_ok:
+                    if key not in self._vector_ok:
+                        rows = self._rows(table, ident, scenario, vectors)
+                        self._vector_ok[key] = self._same(out, rows)
+                    if self._vector_ok[key]:
                         return out
             return self._rows(table, ident, scenario, vectors)
         finally:
