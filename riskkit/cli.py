@@ -216,20 +216,27 @@ def export(site_path, out):
 @click.argument("site_path", type=click.Path(exists=True))
 @click.option(
     "--method",
-    type=click.Choice(["rrf", "matrix", "capability"]),
-    default="rrf",
+    type=click.Choice(["rrf", "matrix", "capability", "minimal"]),
+    default="rrf",  # new default at merge: 'minimal' (riskkit.levels.DEFAULT_METHOD)
     show_default=True,
     help="How SL-T is derived.",
 )
+@click.option(
+    "--conduit-rule",
+    type=click.Choice(["zones_max", "entry"]),
+    default="zones_max",  # new default at merge: 'entry' (riskkit.levels.DEFAULT_CONDUIT_RULE)
+    show_default=True,
+    help="A conduit's SL-T: the larger of its zones, or from the scenarios entering through it.",
+)
 @click.option("--plan", multiple=True, help="Candidate countermeasure id added to SL-A (repeat).")
 @click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON.")
-def levels(site_path, method, plan, as_json):
+def levels(site_path, method, conduit_rule, plan, as_json):
     """Print SL-T per zone and conduit with their driving scenarios, flags and SL gaps."""
     from .levels import gaps, target_levels
 
     site = _load(site_path)
     try:
-        t = target_levels(site, method=method)
+        t = target_levels(site, method=method, conduit_rule=conduit_rule)
         g = gaps(site, t, plan=list(plan) or None)
     except SiteError as e:  # a site value the method cannot use (e.g. the decision statistic)
         _fail_site(e, site_path)
@@ -302,12 +309,24 @@ def _print_levels(site, t, g) -> None:
     d = t.drivers[(t.drivers["kind"] == "zone") & (t.drivers["basis"] == "scenario")]
     cols = ["id", "fr", "sl_t", "scenario", "actor", "rrf", "dimension", "required"]
     cols += ["capability", "capped"]
-    click.echo("\nDrivers (zones; a conduit takes the larger of its two zones):")
+    if t.options.get("conduit_rule") == "entry":
+        click.echo("\nDrivers (zones; a conduit's come from the scenarios entering through it):")
+    else:
+        click.echo("\nDrivers (zones; a conduit takes the larger of its two zones):")
     if len(d):
         click.echo(text_table(_rows(d[cols]), cols))
         _legend(_DRIVER_LEGEND)
     else:
         click.echo("  (no scenario drives an SL-T: every zone is at the floor of 1)")
+    ex = t.meta.get("exceedance")
+    if ex is not None and len(ex):
+        click.echo("\nSite exceedance on aggregate annual loss, zones at SL-T (simulated):")
+        for r in ex.itertuples():
+            verdict = "holds" if r.holds else "FAILS"
+            click.echo(
+                f"  P(L >= {r.x:,.0f}) = {r.estimate:.4f} (SE {r.se:.4f}, {r.trials:,} years)"
+                f" against {r.p:g}: {verdict}"
+            )
     if len(t.flags):
         click.echo("\nSecurity PHA Review findings (an SL alone cannot reach tolerance):")
         for m in t.flags["message"]:

@@ -744,7 +744,7 @@ def test_slt_methods_and_the_old_names_still_import():
     from riskkit.levels import _KIND_PURDUE, METHODS, SLT_METHODS
     from riskkit.rules import KIND_PURDUE
 
-    assert SLT_METHODS == ("rrf", "matrix", "capability") and METHODS is SLT_METHODS
+    assert SLT_METHODS == ("rrf", "matrix", "capability", "minimal") and METHODS is SLT_METHODS
     assert _KIND_PURDUE is KIND_PURDUE  # one map, in riskkit.rules
     with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
         levels_pkg.no_such_name  # noqa: B018

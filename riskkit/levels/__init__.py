@@ -4,7 +4,9 @@ Modules (each imports only those above it, and :mod:`riskkit.rules` for every mo
 
 - :mod:`~riskkit.levels.drivers`: zone and conduit SL-T vectors from scenario levels, each
   value with its driver; review flags and the per-zone summary;
-- :mod:`~riskkit.levels.methods`: the three methods (``rrf``, ``matrix``, ``capability``),
+- :mod:`~riskkit.levels.minimal`: the ``minimal`` method (exact least SL-T per zone, site
+  exceedance on aggregate annual loss);
+- :mod:`~riskkit.levels.methods`: the methods (``rrf``, ``matrix``, ``capability``, ``minimal``),
   the risk measures behind the RRF, :class:`TargetLevels` and :func:`target_levels` (its
   module notes give the model);
 - :mod:`~riskkit.levels.gap_analysis`: SL-T against SL-C and SL-A (:func:`gaps`);
@@ -17,8 +19,11 @@ from __future__ import annotations
 
 from .. import _forward
 from .checks import CHECK_COLUMNS, MODEL_CHECKS, SEVERITIES, model_checks
+from .drivers import CONDUIT_RULES, DEFAULT_CONDUIT_RULE
 from .gap_analysis import Gaps, gaps
 from .methods import (
+    COMPARED_METHODS,
+    DEFAULT_METHOD,
     METHODS,
     SLT_METHODS,
     TargetLevels,
@@ -33,6 +38,10 @@ from .methods import (
 
 __all__ = [
     "SLT_METHODS",
+    "DEFAULT_METHOD",
+    "COMPARED_METHODS",
+    "CONDUIT_RULES",
+    "DEFAULT_CONDUIT_RULE",
     "METHODS",
     "TargetLevels",
     "Gaps",

@@ -7,9 +7,9 @@ each FR (at least 1), and a conduit takes the element-wise max of the zones it j
 SL-T value carries its driver (the scenario, its RRF, the dimension that set it, whether the
 actor's capability capped it), so a reviewer can follow each number back to one scenario.
 
-Three methods, so that an organisation can reproduce its own procedure and compare:
+Four methods, so that an organisation can reproduce its own procedure and compare:
 
-``rrf`` (default)
+``rrf`` (default today; ``minimal`` at merge, see :data:`DEFAULT_METHOD`)
     ℓ = clamp(ceil(log_r RRF), 0, 4), capped at the actor's capability c: SL-T_s = min(ℓ, c),
     r = ``model.sl_reduction_per_level``.
 ``matrix``
@@ -18,6 +18,17 @@ Three methods, so that an organisation can reproduce its own procedure and compa
     every credible actor (one whose unmitigated risk exceeds tolerance) sets its capability
     on the FRs of its scenarios; the capability may be derived from the actor's resources and
     knowledge and lowered for location, traceability and extent (Heinrich et al. 2019).
+``minimal``
+    per zone, the least SL-T vector (by sum, then FR1 first) under which every scenario's
+    harm tolerance and the zone's total ``per_zone_ale`` hold, found by exact enumeration with
+    the risk under each candidate from :func:`riskkit.rules.scenario_factors`; then the site's
+    exceedance points are checked on the simulated aggregate annual loss and levels raised
+    where one fails (:mod:`riskkit.levels.minimal` gives the procedure). Nothing is shared
+    out by the number of scenarios.
+
+A conduit's SL-T follows ``conduit_rule``: ``zones_max`` (today: the element-wise max of its
+two zones) or ``entry`` (from the scenarios that enter through it, under the rule that
+credits it; :data:`~riskkit.levels.drivers.CONDUIT_RULES`).
 
 The risk measures behind the RRF
 --------------------------------
@@ -81,25 +92,38 @@ from ..rules import (
     KIND_PURDUE,
     harm_at_least,
     money_terms,
+    protection_levels,
     required_levels,
     sl_factor,
 )
 from ..site import FRS, HARM_CATEGORIES, Problem, Site, SiteError
-from .drivers import _aggregate, _flags, _summary
+from .drivers import (
+    CONDUIT_RULES,
+    DEFAULT_CONDUIT_RULE,
+    FLAG_COLUMNS,
+    _aggregate,
+    _aggregate_minimal,
+    _flags,
+    _summary,
+)
+from .minimal import minimal_levels
 
-SLT_METHODS = ("rrf", "matrix", "capability")
+SLT_METHODS = ("rrf", "matrix", "capability", "minimal")
 """Methods of :func:`target_levels` (how SL-T is derived)."""
+
+DEFAULT_METHOD = "rrf"  # new default at merge: 'minimal'
+"""The method :func:`target_levels` uses when none is given."""
 
 METHODS = SLT_METHODS
 """Old name of :data:`SLT_METHODS`, kept for existing imports."""
 _KIND_PURDUE = KIND_PURDUE  # old name; the map lives in riskkit.rules
 
+_COMMON = {"statistic", "tail_samples", "conduit_rule"}
 _OPTIONS = {
-    "rrf": {"statistic", "tail_samples", "cap"},
-    "matrix": {"statistic", "tail_samples", "cap", "severity_map"},
+    "rrf": {*_COMMON, "cap"},
+    "matrix": {*_COMMON, "cap", "severity_map"},
     "capability": {
-        "statistic",
-        "tail_samples",
+        *_COMMON,
         "derive",
         "credible",
         "scope",
@@ -107,6 +131,13 @@ _OPTIONS = {
         "reductions",
         "reduction_rule",
         "floor",
+    },
+    "minimal": {
+        *_COMMON,
+        "exceedance",
+        "exceedance_trials",
+        "exceedance_batch",
+        "exceedance_steps",
     },
 }
 
@@ -297,16 +328,17 @@ def scenario_risk(
     df["zone"] = ex["zone"]
     df["actor"] = ex["actor"]
     df["capability"] = ex["capability"].astype(int)
-    df["frs"] = [list(site.scenario(s).frs) for s in ex.index]
+    recs = [site.scenario(s) for s in ex.index]
+    df["frs"] = [list(s.frs) for s in recs]
     df["rate"] = rate
     df["mean_rate"] = ex["event_rate"].astype(float)
     df["loss_per_event"] = ex["loss_per_event"].astype(float)
     df["ale"] = df["rate"] * df["loss_per_event"]
-    df["money"] = [bool(site.scenario(s).consequences.money()) for s in ex.index]
+    df["money"] = [bool(s.consequences.money()) for s in recs]
     for h in HARM_CATEGORIES:
         sev, prob = [], []
-        for s in ex.index:
-            harm = getattr(site.scenario(s).consequences, h)
+        for s in recs:
+            harm = getattr(s.consequences, h)
             ok = harm is not None and harm.severity > 0
             sev.append(harm.severity if ok else 0)
             prob.append(harm.probability if ok else 0.0)
@@ -362,36 +394,43 @@ def risk_reduction(site: Site, risk: pd.DataFrame) -> pd.DataFrame:
     """
     tol = site.tolerance
     rows = []
+    if not len(risk):
+        return pd.DataFrame(rows, columns=_RRF_COLUMNS)
+    ids = list(risk.index)
     for h in HARM_CATEGORIES:
-        table = getattr(tol, h)
-        for sid, rec in risk.iterrows():
-            sev = int(rec[f"{h}_severity"])
-            if sev <= 0 or rec[f"{h}_probability"] <= 0:
+        table = sorted(getattr(tol, h).items())
+        for sid, sev, prob, rate in zip(
+            ids, risk[f"{h}_severity"], risk[f"{h}_probability"], risk[f"{h}_rate"]
+        ):
+            sev = int(sev)
+            if sev <= 0 or prob <= 0:
                 continue
-            for k, f in sorted(table.items()):
+            for k, f in table:
                 if sev >= k:
-                    m = float(harm_at_least(sev, rec[f"{h}_rate"], k))
+                    m = float(harm_at_least(sev, rate, k))
                     rows.append((sid, f"{h}>={k}", h, float(k), m, float(f), m / f))
     fin = tol.financial
-    money = risk[risk["money"] & (risk["loss_per_event"] > 0)] if len(risk) else risk
+    money = risk[risk["money"] & (risk["loss_per_event"] > 0)]
     if fin.per_zone_ale is not None and len(money):
-        n_zone = money.groupby("zone").size()
-        for sid, rec in money.iterrows():
-            share = fin.per_zone_ale / n_zone[rec["zone"]]
-            m = float(rec["ale"])
+        n_zone = money.groupby("zone").size().to_dict()
+        for sid, zone, ale in zip(money.index, money["zone"], money["ale"]):
+            share = fin.per_zone_ale / n_zone[zone]
+            m = float(ale)
             rows.append((sid, "financial:ale", "ale", np.nan, m, share, m / share))
     n_site = len(money)
+    rates = [float(v) for v in money["rate"]]
     for x, p in fin.exceedance:
         p_s = p / n_site if n_site else p
         denom = -math.log1p(-p_s) if p_s < 1 else np.inf
-        for sid, rec in money.iterrows():
-            lam_g = float(rec["rate"]) * float(rec[f"tail_{x:g}"])
+        label = f"financial:P(L>={x:g})"
+        for sid, rate, tail in zip(money.index, rates, money[f"tail_{x:g}"]):
+            lam_g = rate * float(tail)
             measure = -math.expm1(-lam_g)
-            rows.append(
-                (sid, f"financial:P(L>={x:g})", "exceedance", float(x), measure, p_s, lam_g / denom)
-            )
-    cols = ["scenario", "dimension", "category", "threshold", "measure", "tolerable", "rrf"]
-    return pd.DataFrame(rows, columns=cols)
+            rows.append((sid, label, "exceedance", float(x), measure, p_s, lam_g / denom))
+    return pd.DataFrame(rows, columns=_RRF_COLUMNS)
+
+
+_RRF_COLUMNS = ["scenario", "dimension", "category", "threshold", "measure", "tolerable", "rrf"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -406,7 +445,7 @@ class TargetLevels:
     Attributes
     ----------
     method : str
-        ``rrf``, ``matrix`` or ``capability``.
+        ``rrf``, ``matrix``, ``capability`` or ``minimal``.
     statistic : str
         The decision statistic of the event rate (``mean`` or ``pXX``).
     options : dict
@@ -419,7 +458,8 @@ class TargetLevels:
         Per scenario: ``zone``, ``actor``, ``capability``, ``rrf`` [-], ``dimension``,
         ``required`` (level before the cap), ``sl_t`` (after it), ``capped`` (bool: the cap
         lowered the level), ``frs`` (list), ``residual_rrf`` (RRF / r^sl_t, the reduction an
-        SL cannot give) and the method's own columns (``likelihood_class``, ``credible``, ...).
+        SL cannot give) and the method's own columns (``likelihood_class``, ``credible``,
+        ``protection`` for ``minimal``, ...).
     drivers : pandas.DataFrame
         Long form, one row per (kind, id, FR): ``kind`` (zone/conduit), ``id``, ``fr``,
         ``sl_t``, ``basis`` (``scenario``, or ``floor`` where no scenario asks for 1), ``via``
@@ -429,7 +469,10 @@ class TargetLevels:
         Security PHA Review findings: scenarios whose RRF an SL cannot deliver (ℓ above the
         actor's capability, or RRF above r^4): ``scenario``, ``zone``, ``actor``, ``rrf``,
         ``dimension``, ``required``, ``capability``, ``residual_rrf``, ``reason``, ``message``.
-        These follow from the RRF analysis and are the same for every method.
+        These follow from the RRF analysis and are the same for the rrf, matrix and capability
+        methods; ``minimal`` flags the tolerances no vector reaches (reason ``capability``,
+        ``beyond-sl4`` or ``site-exceedance``), ``residual_rrf`` being the best reachable
+        measure over the tolerance.
     rrfs : pandas.DataFrame
         Every (scenario, dimension) RRF, from :func:`risk_reduction`.
     summary : pandas.DataFrame
@@ -478,7 +521,9 @@ class TargetLevels:
 # --------------------------------------------------------------------------------------------
 
 
-def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -> TargetLevels:
+def target_levels(
+    site: Site, sim: Any = None, method: str | None = None, **options
+) -> TargetLevels:
     """SL-T vector of every zone and conduit (62443-3-2 ZCR 5.7), traceable to scenarios.
 
     Parameters
@@ -488,10 +533,20 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
         Simulation of the unmitigated state; used only for a percentile statistic (run with
         the site's trials and seed when absent). With ``mean`` the closed forms are exact and
         ``sim`` is not used.
-    method : {'rrf', 'matrix', 'capability'}
+    method : {'rrf', 'matrix', 'capability', 'minimal'}, optional
+        Default :data:`DEFAULT_METHOD` (``rrf``; ``minimal`` at merge).
     **options
         Common: ``statistic`` (override ``model.decision_statistic``), ``tail_samples``
-        (default 20000, draws for the exceedance tails).
+        (default 20000, draws for the exceedance tails), ``conduit_rule`` (``zones_max`` or
+        ``entry``; default :data:`~riskkit.levels.drivers.DEFAULT_CONDUIT_RULE`).
+
+        ``minimal``: ``cap`` (default True, for the per-scenario RRF columns kept for
+        reference); ``exceedance`` (default True: check the site's exceedance points on the
+        simulated aggregate annual loss), ``exceedance_trials`` (default ``model.trials``),
+        ``exceedance_batch`` (default 12), ``exceedance_steps`` (default no bound). The result's
+        ``meta['exceedance']`` holds each point's estimate, standard error and verdict and
+        ``meta['raises']`` the levels the check added; ``scenarios['protection']`` is each
+        scenario's L with its zone at SL-T.
 
         ``rrf``: ``cap`` (default True): cap ℓ at the actor's capability.
 
@@ -518,13 +573,16 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
     -----
     Per scenario of actor capability c, SL-T_s = min(ℓ, c) (``rrf``); then
     SL-T_z[k] = max(1, max over the zone's scenarios tagged k of SL-T_s) and a conduit's
-    SL-T is the element-wise max of its two zones' vectors. Ties between scenarios are broken
-    by the larger RRF, then by the order of the site file.
+    SL-T is the element-wise max of its two zones' vectors (``conduit_rule='zones_max'``) or
+    the max over the scenarios entering through it (``'entry'``). Ties between scenarios are
+    broken by the larger RRF, then by the order of the site file. ``minimal`` replaces the
+    per-scenario levels by the exact per-zone search (:mod:`riskkit.levels.minimal`).
 
     References
     ----------
     .. [1] IEC 62443-3-2:2020, clause 4.6.7 (ZCR 5.7: determine SL-T).
     """
+    method = DEFAULT_METHOD if method is None else method
     _check_options(method, options)
     stat = _statistic(site, options.get("statistic"))
     r = float(site.model.sl_reduction_per_level)
@@ -537,11 +595,21 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
     ).astype(int)
     scen["capped"] = scen["sl_t"] < scen["required"]
     scen["residual_rrf"] = scen["rrf"] * sl_factor(r, scen["rrf_level"], scen["capability"])
-    zones, conduits, drivers = _aggregate(site, scen)
-    flags = _flags(scen, r)
-    summary = _summary(site, zones, conduits, drivers, scen, flags)
+    rule = _conduit_rule(options.get("conduit_rule"))
+    meta: dict = {}
+    if method == "minimal":
+        res = minimal_levels(site, risk, {**options, "conduit_rule": rule})
+        zones, conduits, drivers = _aggregate_minimal(site, res, rule)
+        flags = pd.DataFrame(res["flags"], columns=FLAG_COLUMNS)
+        scen["protection"] = _protection(zones, scen)
+        meta = {"exceedance": res["exceedance"], "raises": res["raises"]}
+    else:
+        zones, conduits, drivers = _aggregate(site, scen, rule)
+        flags = _flags(scen, r)
+    summary = _summary(site, zones, conduits, drivers, scen, flags, rule)
     used = {k: v for k, v in options.items() if k != "statistic"}
-    if method in ("rrf", "matrix"):
+    used["conduit_rule"] = rule
+    if method in ("rrf", "matrix", "minimal"):
         used["cap"] = cap
     return TargetLevels(
         method=method,
@@ -555,6 +623,7 @@ def target_levels(site: Site, sim: Any = None, method: str = "rrf", **options) -
         rrfs=rrfs,
         summary=summary,
         r=r,
+        meta=meta,
     )
 
 
@@ -568,6 +637,30 @@ def _check_options(method: str, options: Mapping) -> None:
             f"unknown option {bad[0]!r} for method {method!r}; options are"
             f" {', '.join(sorted(_OPTIONS[method]))}"
         )
+
+
+def _protection(zones: pd.DataFrame, scen: pd.DataFrame) -> list[int]:
+    """Each scenario's protection L with its zone at SL-T (conduits at 0), one call per FR set."""
+    vec = zones[list(FRS)].to_numpy(dtype=int)
+    row = {z: i for i, z in enumerate(zones.index)}
+    out = np.zeros(len(scen), dtype=int)
+    groups: dict[tuple, list[int]] = {}
+    for i, frs in enumerate(scen["frs"]):
+        groups.setdefault(tuple(frs), []).append(i)
+    zi = np.array([row[z] for z in scen["zone"]], dtype=int)
+    for frs, idx in groups.items():
+        out[idx] = protection_levels(vec[zi[idx]], None, list(frs)) if frs else 0
+    return out.tolist()
+
+
+def _conduit_rule(given: str | None) -> str:
+    """The conduit rule: ``given`` or :data:`DEFAULT_CONDUIT_RULE`, refused if unknown."""
+    rule = DEFAULT_CONDUIT_RULE if given is None else given
+    if rule not in CONDUIT_RULES:
+        raise ValueError(
+            f"conduit_rule must be one of {', '.join(CONDUIT_RULES)}, {rule!r} was given"
+        )
+    return rule
 
 
 def _statistic(site: Site, given: str | None) -> str:
@@ -586,7 +679,7 @@ def _statistic(site: Site, given: str | None) -> str:
 
 def _required_levels(site: Site, method: str, risk, scen: pd.DataFrame, options) -> bool:
     """Fill ``scen['required']`` by ``method``; whether the actor's capability caps SL-T."""
-    if method == "rrf":
+    if method in ("rrf", "minimal"):
         scen["required"] = scen["rrf_level"]
         return bool(options.get("cap", True))
     if method == "matrix":
@@ -608,7 +701,7 @@ def _scenario_rrf(site: Site, risk: pd.DataFrame, rrfs: pd.DataFrame, r: float) 
         best = best.set_index("scenario")
         scen.loc[best.index, "rrf"] = best["rrf"].astype(float)
         scen.loc[best.index, "dimension"] = best["dimension"]
-    scen["rrf_level"] = [required_level(v, r) for v in scen["rrf"]]
+    scen["rrf_level"] = np.asarray(required_levels(scen["rrf"].to_numpy(float), r), dtype=int)
     scen["frs"] = risk["frs"]
     return scen
 
@@ -714,8 +807,12 @@ def _capability_levels(site: Site, scen: pd.DataFrame, options: Mapping) -> None
     scen["required"] = np.where(scen["credible"], scen["threat_level"], 0).astype(int)
 
 
+COMPARED_METHODS = ("rrf", "matrix", "capability")  # new default at merge: SLT_METHODS
+"""Methods :func:`compare_methods` runs when none are given."""
+
+
 def compare_methods(
-    site: Site, sim: Any = None, methods: Iterable[str] = SLT_METHODS, **options
+    site: Site, sim: Any = None, methods: Iterable[str] = COMPARED_METHODS, **options
 ) -> pd.DataFrame:
     """SL-T of every zone, conduit and FR under several methods, side by side.
 
