@@ -660,7 +660,9 @@ def sl_robustness(
     seed : int, optional
         Default ``site.model.seed``.
     targets : TargetLevels, optional
-        The reported SL-T (default :func:`riskkit.target_levels` of ``site``, method rrf).
+        The reported SL-T of the rrf method with ``conduit_rule='zones_max'``; targets of
+        another method or conduit rule are replaced by those (the per-draw levels follow the
+        rrf method, so only its levels can be compared).
     cap : bool
         Cap each scenario's level at its actor's capability (as the rrf method does).
 
@@ -674,7 +676,11 @@ def sl_robustness(
     """
     from .levels import target_levels
 
-    tl = targets if targets is not None else target_levels(site)
+    tl = targets
+    if tl is None or tl.method != "rrf" or tl.options.get("conduit_rule") != "zones_max":
+        # the per-draw levels below follow the rrf method with zones_max conduits; compare
+        # them with the same method's reported levels, whatever the site's default method
+        tl = target_levels(site, method="rrf", conduit_rule="zones_max")
     draws = int(draws)
     sd = _seed(site, seed)
     theta = _draws(families(site), draws, sd)
