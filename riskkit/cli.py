@@ -774,24 +774,58 @@ def _refuse_other_site(site_path, previous) -> None:
     default="auto",
     show_default=True,
 )
-@click.option("--time-limit", type=float, default=None, help="Seconds for the solver.")
+@click.option(
+    "--time-limit",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds for the optimiser; when it stops the search, the plan states its gap.",
+)
+@click.option("--no-time-limit", is_flag=True, help="Search until the plan is proven optimal.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show the search (best plan, bound, gap) on stderr; default: when it is a terminal.",
+)
 @trials_option()
 @seed_option()
 @click.option(
     "--top", type=click.IntRange(min=0), default=15, show_default=True, help="Ranking rows shown."
 )
 def plan(
-    site_path, budget, budget_kind, old_kind, constraints, method, time_limit, trials, seed, top
+    site_path,
+    budget,
+    budget_kind,
+    old_kind,
+    constraints,
+    method,
+    time_limit,
+    no_time_limit,
+    progress,
+    trials,
+    seed,
+    top,
 ):
     """Rank the candidate countermeasures and print the optimal plan within a budget."""
     from .portfolio import InfeasiblePlan
 
     budget_kind = old_kind or budget_kind
     site = _load(site_path)
+    if progress is None:
+        progress = _stderr_is_terminal()
+    report = (lambda r: click.echo(r.text(site.currency), err=True)) if progress else None
     try:
         with _quiet_numerics():
             ranking, best, quick = _plan_results(
-                site, budget, budget_kind, constraints, method, time_limit, trials, seed
+                site,
+                budget,
+                budget_kind,
+                constraints,
+                method,
+                None if no_time_limit else time_limit,
+                trials,
+                seed,
+                report,
             )
     except InfeasiblePlan as e:
         click.echo(f"no plan: {e}", err=True)
@@ -808,7 +842,17 @@ def plan(
     _print_plan(site, best, quick, budget_kind)
 
 
-def _plan_results(site, budget, budget_kind, constraints, method, time_limit, trials, seed):
+def _stderr_is_terminal() -> bool:
+    """Whether stderr is an interactive terminal (where the progress display goes)."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _plan_results(
+    site, budget, budget_kind, constraints, method, time_limit, trials, seed, progress=None
+):
     """The ranking, the optimal plan (simulated) and the greedy plan that ``plan`` prints."""
     from .portfolio import greedy, optimize, prioritize
 
@@ -820,6 +864,7 @@ def _plan_results(site, budget, budget_kind, constraints, method, time_limit, tr
         constraints,
         method=method,
         time_limit=time_limit,
+        progress=progress,
         simulate=True,  # the printed plan shows its simulated ALE, VaR99 and ES99
         trials=trials,
         seed=seed,
@@ -910,6 +955,7 @@ def _print_plan(site, best, quick, budget_kind: str) -> None:
         if math.isfinite(best.bound) and math.isfinite(best.gap):
             click.echo(
                 f"solver stopped early: bound {_money(best.bound)}, gap {_money(best.gap, '.2%')}"
+                f" ({best.optimality})"
             )
         else:
             click.echo("solver stopped early, before it had a bound: optimality is not proven")
