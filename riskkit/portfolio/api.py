@@ -94,7 +94,8 @@ def optimize(
         Exclusive groups and mandatory candidates always hold.
     method : {'auto', 'subset', 'logspace', 'product', 'enumerate'}
         The formulation (module notes); ``auto`` takes ``subset`` for scenarios touched by at
-        most 12 candidates and ``logspace`` for larger ones.
+        most 12 candidates and ``logspace`` for larger ones, and for the largest of them too
+        where the program's subset columns would exceed 8,192.
     time_limit : float or None, default 60
         Seconds for the whole call [s] (building the problem and the program, the greedy
         start, the cut loop, HiGHS; a share is kept for finishing the plan); None for no
