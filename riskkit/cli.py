@@ -811,7 +811,19 @@ def _refuse_other_site(site_path, previous) -> None:
     default="auto",
     show_default=True,
 )
-@click.option("--time-limit", type=float, default=None, help="Seconds for the solver.")
+@click.option(
+    "--time-limit",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds for the optimiser; when it stops the search, the plan states its gap.",
+)
+@click.option("--no-time-limit", is_flag=True, help="Search until the plan is proven optimal.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show the search (best plan, bound, gap) on stderr; default: when it is a terminal.",
+)
 @trials_option()
 @seed_option()
 @click.option(
@@ -826,6 +838,8 @@ def plan(
     constraints,
     method,
     time_limit,
+    no_time_limit,
+    progress,
     trials,
     seed,
     top,
@@ -836,6 +850,9 @@ def plan(
 
     budget_kind = old_kind or budget_kind
     site = _load(site_path)
+    if progress is None:
+        progress = _stderr_is_terminal()
+    report = (lambda r: click.echo(r.text(site.currency), err=True)) if progress else None
     try:
         with _quiet_numerics():
             ranking, best, quick = _plan_results(
@@ -844,10 +861,11 @@ def plan(
                 budget_kind,
                 constraints,
                 method,
-                time_limit,
+                None if no_time_limit else time_limit,
                 trials,
                 seed,
                 safety_first,
+                report,
             )
     except InfeasiblePlan as e:
         click.echo(f"no plan: {e}", err=True)
@@ -864,8 +882,25 @@ def plan(
     _print_plan(site, best, quick, budget_kind)
 
 
+def _stderr_is_terminal() -> bool:
+    """Whether stderr is an interactive terminal (where the progress display goes)."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def _plan_results(
-    site, budget, budget_kind, constraints, method, time_limit, trials, seed, safety_first=False
+    site,
+    budget,
+    budget_kind,
+    constraints,
+    method,
+    time_limit,
+    trials,
+    seed,
+    safety_first=False,
+    progress=None,
 ):
     """The ranking, the optimal plan (simulated) and the greedy plan that ``plan`` prints."""
     from .portfolio import greedy, optimize, prioritize
@@ -878,6 +913,7 @@ def _plan_results(
         constraints,
         method=method,
         time_limit=time_limit,
+        progress=progress,
         simulate=True,  # the printed plan shows its simulated ALE, VaR99 and ES99
         trials=trials,
         seed=seed,
@@ -971,6 +1007,7 @@ def _print_plan(site, best, quick, budget_kind: str) -> None:
         if math.isfinite(best.bound) and math.isfinite(best.gap):
             click.echo(
                 f"solver stopped early: bound {_money(best.bound)}, gap {_money(best.gap, '.2%')}"
+                f" ({best.optimality})"
             )
         else:
             click.echo("solver stopped early, before it had a bound: optimality is not proven")

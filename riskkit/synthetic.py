@@ -47,6 +47,42 @@ def synthetic_site(
     -------
     Site
     """
+    data = synthetic_data(
+        n_scenarios,
+        n_candidates,
+        per_scenario,
+        seed,
+        sl_share=sl_share,
+        group_share=group_share,
+        n_mandatory=n_mandatory,
+        harm=harm,
+        tolerance=tolerance,
+    )
+    return build_site(RawSite(data=data, file="<synthetic>"))
+
+
+def synthetic_data(
+    n_scenarios: int = 60,
+    n_candidates: int = 40,
+    per_scenario: float = 5.0,
+    seed: int = 0,
+    *,
+    sl_share: float = 0.25,
+    group_share: float = 0.15,
+    n_mandatory: int = 0,
+    harm: bool = True,
+    tolerance: dict | None = None,
+) -> dict:
+    """The site file content of :func:`synthetic_site` (same arguments), as plain data.
+
+    For writing large sites to YAML (``yaml.safe_dump(synthetic_data(5000, 500))``) to time
+    loading and the command line; ``build_site(RawSite(data=...))`` of it is the site
+    :func:`synthetic_site` returns.
+
+    Returns
+    -------
+    dict
+    """
     rng = np.random.default_rng(seed)
     zones, conduits = _zones_and_conduits(rng, n_scenarios)
     scenarios = [_scenario(rng, s, conduits, harm) for s in range(n_scenarios)]
@@ -79,7 +115,7 @@ def synthetic_site(
         },
         "model": {"trials": 2000, "seed": int(seed)},
     }
-    return build_site(RawSite(data=data, file="<synthetic>"))
+    return data
 
 
 _FRS = [f"FR{k}" for k in range(1, 8)]

@@ -75,9 +75,12 @@ ways; binary x_i says whether candidate i is in the plan.
     relaxation.
 
 ``auto`` (default) takes ``subset`` for blocks of at most 12 candidates and ``logspace`` for
-larger ones; ``enumerate`` tries every plan (at most 22 candidates). Whatever the method, the
+larger ones, and moves the largest blocks to ``logspace`` where the subset columns of the
+program would exceed 8,192 (:data:`riskkit.portfolio.milp.SUBSET_COLUMNS`); ``enumerate``
+tries every plan (at most 22 candidates). Whatever the method, the
 chosen plan's objective is recomputed exactly with :func:`riskkit.exposure.expected_losses`,
-and if a time limit stops HiGHS, the solver's bound and relative gap are reported.
+and if a time limit stops HiGHS (60 s by default), the proven bound and relative gap are
+reported (:attr:`Plan.optimality`); ``progress=`` follows the search.
 
 The zero factors of a reduction of exactly 1 are floored at 1e-12 in ``logspace`` and
 ``product`` (a relative error of at most 1e-12 of that term); ``subset`` uses them as they are.
@@ -140,7 +143,7 @@ from .problem import (
 from .problem import (
     _Instance as _Instance,
 )
-from .results import Attribution, Frontier, KBest, Plan, Ranking
+from .results import Attribution, Frontier, KBest, Plan, Progress, Ranking
 
 __all__ = [
     "BUDGET_KINDS",
@@ -149,6 +152,7 @@ __all__ = [
     "InfeasiblePlan",
     "Problem",
     "Plan",
+    "Progress",
     "Ranking",
     "Attribution",
     "Frontier",

@@ -6,7 +6,7 @@ import dataclasses
 import math
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from .enumeration import _enumerate, _enumerate_diagnosis
 from .heuristics import _greedy_runs, _seeds
 from .milp import _MIP, _diagnose
 from .problem import (
+    MIP_REL_GAP,
     InfeasiblePlan,
     Problem,
     _check_budget,
@@ -36,11 +37,20 @@ from .problem import (
 from .results import (
     KBest,
     Plan,
+    Progress,
     Ranking,
     _rosi,
     _simulate_plans,
 )
-from .setup import _check_time_limit, _Setup, _setup, _wants_simulation
+from .setup import (
+    DEFAULT_TIME_LIMIT,
+    _check_gap,
+    _check_time_limit,
+    _Setup,
+    _setup,
+    _solve_plan,
+    _wants_simulation,
+)
 
 
 def optimize(
@@ -49,7 +59,7 @@ def optimize(
     budget_kind: str = "annualised",
     constraints: Iterable[str] | str = (),
     method: str = "auto",
-    time_limit: float | None = None,
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
     *,
     include: Iterable[str] = (),
     exclude: Iterable[str] = (),
@@ -59,6 +69,8 @@ def optimize(
     seed: int | None = None,
     problem: Problem | None = None,
     safety_first: bool = False,  # new default at merge: True
+    gap: float = MIP_REL_GAP,
+    progress: Callable[[Progress], Any] | None = None,
 ) -> Plan:
     """The plan that minimises the expected residual annual loss of the site within a budget.
 
@@ -91,12 +103,14 @@ def optimize(
         Exclusive groups and mandatory candidates always hold.
     method : {'auto', 'subset', 'logspace', 'product', 'enumerate'}
         The formulation (module notes); ``auto`` takes ``subset`` for scenarios touched by at
-        most 12 candidates and ``logspace`` for larger ones.
-    time_limit : float, optional
-        Seconds for the whole call [s] (building the problem and the program, the cut loop,
-        HiGHS); if it stops the search, the better of HiGHS's incumbent and the greedy plan
-        is returned with status ``time_limit``, HiGHS's dual bound and the relative gap
-        (the bound is NaN if HiGHS did not get to run).
+        most 12 candidates and ``logspace`` for larger ones, and for the largest of them too
+        where the program's subset columns would exceed 8,192.
+    time_limit : float or None, default 60
+        Seconds for the whole call [s] (building the problem and the program, the greedy
+        start, the cut loop, HiGHS; a share is kept for finishing the plan); None for no
+        limit. If it stops the search, the best plan found is returned with status
+        ``time_limit``, the proven bound and the relative gap (:attr:`Plan.optimality`
+        says it in words; the bound is NaN if HiGHS did not get to run).
     include, exclude : iterable of str
         Candidates forced into or out of the plan.
     targets : TargetLevels, optional
@@ -119,6 +133,13 @@ def optimize(
         budget. Scenarios no plan can bring within tolerance are named, not constrained.
         :attr:`Plan.safety` (:class:`SafetyFirst`) is set only with this option. Today's
         default is False; it becomes True at the merge of issue 10.
+    gap : float, default 1e-7
+        Relative gap at which the search stops [-]: (exact expected loss of the best plan
+        - proven bound) / expected loss. The default asks for the optimum; 0.01 accepts a
+        plan proven within 1 % of it (status ``gap``).
+    progress : callable, optional
+        Called with a :class:`Progress` (best plan so far, bound, gap, seconds) at each
+        better plan, raised bound (at most once a second) and cut round.
 
     Returns
     -------
@@ -141,6 +162,7 @@ def optimize(
     """
     t0 = time.perf_counter()
     _check_time_limit(time_limit)
+    gap = _check_gap(gap)
     _cost_kind(budget_kind)
     b = _check_budget(budget)
     job = _setup(site, problem, budget_kind, constraints, targets, include, exclude, t0)
@@ -148,17 +170,24 @@ def optimize(
     if safety_first:
         plan = _safety_first(job, b, method, time_limit)
     else:
-        plan = _best(job, b, method, time_limit)
+        plan = _best(job, b, method, time_limit, gap, progress)
     if _wants_simulation(simulate, trials, seed):
         plan = plan.simulate(trials, seed)
     return plan
 
 
-def _best(job: _Setup, budget: float, method: str, time_limit: float | None) -> Plan:
+def _best(
+    job: _Setup,
+    budget: float,
+    method: str,
+    time_limit: float | None,
+    gap: float = MIP_REL_GAP,
+    progress=None,
+) -> Plan:
     """The optimal plan of a prepared problem within ``budget`` (enumerated or solved)."""
     if method == "enumerate":
         return _enumerated(job, budget)
-    return _solved(job, budget, method, time_limit)
+    return _solved(job, budget, method, time_limit, gap, progress)
 
 
 def _least_budget(job: _Setup, method: str, time_limit: float | None):
@@ -400,32 +429,16 @@ def _enumerated(job: _Setup, budget: float) -> Plan:
     return job.plan(x, budget, "enumerate", status="optimal", bound=best[0][0], seconds=seconds)
 
 
-def _solved(job: _Setup, budget: float, method: str, time_limit: float | None) -> Plan:
-    """The optimal plan by the MIP; with the greedy plan if a time limit stopped HiGHS.
-
-    ``time_limit`` counts from the start of the call (:attr:`_Setup.t0`): building the
-    problem and the program and the cut loop spend it, HiGHS gets what is left.
-    """
-    inst, rules, cost, lo, hi = job.inst, job.rules, job.cost, job.lo, job.hi
-    mip = _MIP(inst, rules, job.kind, method)
-    sol = mip.solve(budget, lo, hi, time_limit, start=job.t0)
-    if sol.x is None and sol.status == "infeasible":
-        raise InfeasiblePlan(_diagnose(mip, inst, rules, budget, cost, lo, hi, job.kind))
-    x, label = sol.x, mip.method
-    if sol.status != "optimal":
-        # stopped early: keep the better of HiGHS's incumbent and the greedy plan
-        gx = _greedy_runs(inst, rules, cost, budget, (lo > 0)[None], hi)[0][0]
-        if not rules.violations(gx) and (
-            x is None or inst.total(gx[None])[0] < inst.total(x[None])[0]
-        ):
-            x, label = gx, f"{mip.method}+greedy"
-    if x is None:
-        raise RuntimeError(
-            f"HiGHS found no plan within the time limit of {time_limit} s (status"
-            f" {sol.status}) and greedy breaks the constraints; raise time_limit"
-        )
-    x = _prune(inst, rules, x, lo, cost)
-    return job.plan(x, budget, label, sol, seconds=job.elapsed())
+def _solved(
+    job: _Setup,
+    budget: float,
+    method: str,
+    time_limit: float | None,
+    gap: float = MIP_REL_GAP,
+    progress=None,
+) -> Plan:
+    """The optimal plan by the MIP, or the best found with its gap (:func:`_solve_plan`)."""
+    return _solve_plan(job, budget, method, time_limit, gap=gap, progress=progress)
 
 
 def greedy(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ import pandas as pd
 from ..site import Site
 from .constraints import _precheck, _prune
 from .heuristics import _greedy_runs
-from .milp import _MIP, _diagnose, _joint_roadmap
+from .milp import _MIP, LARGE_CANDIDATES, _diagnose, _joint_roadmap
 from .problem import (
     InfeasiblePlan,
     Problem,
@@ -20,9 +20,18 @@ from .problem import (
 from .results import (
     Frontier,
     Plan,
+    Progress,
     _simulate_plans,
 )
-from .setup import _check_time_limit, _Setup, _setup, _wants_simulation
+from .setup import (
+    DEFAULT_TIME_LIMIT,
+    FINISH_MAX,
+    FINISH_SHARE,
+    _check_time_limit,
+    _Setup,
+    _setup,
+    _wants_simulation,
+)
 
 
 def frontier(
@@ -34,12 +43,13 @@ def frontier(
     *,
     constraints: Iterable[str] | str = (),
     method: str = "auto",
-    time_limit: float | None = None,
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
     targets: Any = None,
     simulate: bool | None = None,
     trials: int | None = None,
     seed: int | None = None,
     problem: Problem | None = None,
+    progress: Callable[[Progress], Any] | None = None,
 ) -> Frontier:
     """The efficient frontier: the exact optimal plan at each budget, with greedy beside it.
 
@@ -64,8 +74,14 @@ def frontier(
         ``'joint'``: the chain of nested plans that minimises the summed expected loss over
         all the budgets, one program for all steps (exact, much slower: a time limit of
         ``time_limit`` or 60 s, falling back to ``'myopic'`` if no roadmap is found).
-    constraints, method, time_limit, targets, problem
-        As for :func:`optimize` (``time_limit`` per budget).
+    constraints, method, targets, problem
+        As for :func:`optimize`.
+    time_limit : float or None, default 60
+        Seconds for each budget's solve [s] (None: no limit); a point stopped by it keeps
+        its status ``time_limit``, bound and gap in :attr:`Frontier.points`.
+    progress : callable, optional
+        Called with a :class:`Progress` during each budget's solve (its ``step`` and
+        ``steps`` say which budget), as for :func:`optimize`.
     simulate : bool, optional
         Simulate every plan on common random numbers for ``sim_ale``, ``var99`` and
         ``es99`` (the frontier against VaR99). None (default): only if ``trials`` or
@@ -92,9 +108,23 @@ def frontier(
     if budgets is None:
         budgets = _default_budgets(job, mip, n, time_limit)
     budgets = np.unique(np.asarray([_check_budget(b) for b in budgets], dtype=float))
-    opt = [_solve_point(job, mip, b, job.lo, time_limit) for b in budgets]
+    gx = _greedy_at(job, budgets)
+    large = job.inst.n >= LARGE_CANDIDATES or bool(mip.terms)
+    opt = [
+        _solve_point(
+            job,
+            mip,
+            b,
+            job.lo,
+            time_limit,
+            x0=gx[k] if large else None,
+            progress=progress,
+            where=(b, k, len(budgets)),
+        )
+        for k, b in enumerate(budgets)
+    ]
     points = pd.DataFrame([row for _, row in opt])
-    _add_greedy(points, job, budgets)
+    _add_greedy(points, job, budgets, gx)
     gseq = _greedy_sequence(job)
     nested_df, nested_plans = None, []
     if nested:
@@ -150,9 +180,24 @@ def _default_budgets(job: _Setup, mip: _MIP, n: int, time_limit) -> np.ndarray:
     return np.linspace(low, float(cost @ top_x), n)
 
 
-def _solve_point(job: _Setup, mip: _MIP, budget: float, lo_x, time_limit):
-    """The optimal plan within ``budget`` keeping ``lo_x``, and its row (plan None if none)."""
-    sol = mip.solve(budget, lo_x, job.hi, time_limit)
+def _solve_point(
+    job: _Setup, mip: _MIP, budget: float, lo_x, time_limit, x0=None, progress=None, where=None
+):
+    """The optimal plan within ``budget`` keeping ``lo_x``, and its row (plan None if none).
+
+    ``x0`` is a start plan (the greedy plan of that budget for large programs).
+    """
+    reserve = 0.0 if time_limit is None else min(FINISH_SHARE * time_limit, FINISH_MAX)
+    sol = mip.solve(
+        budget,
+        lo_x,
+        job.hi,
+        time_limit,
+        x0=x0,
+        progress=progress,
+        where=where or (budget, 0, 1),
+        reserve=reserve,
+    )
     if sol.x is None:
         return None, {"budget": budget, "status": sol.status}
     x = _prune(job.inst, job.rules, sol.x, lo_x, job.cost)
@@ -160,11 +205,15 @@ def _solve_point(job: _Setup, mip: _MIP, budget: float, lo_x, time_limit):
     return plan, {"budget": budget, **plan.overview()}
 
 
-def _add_greedy(points: pd.DataFrame, job: _Setup, budgets: np.ndarray) -> None:
-    """Greedy at every budget in one vectorised run: its columns of ``points``, in place."""
-    inst, cost, lo = job.inst, job.cost, job.lo
-    starts = np.repeat((lo > 0)[None], len(budgets), axis=0)
-    gx, _ = _greedy_runs(inst, job.rules, cost, budgets, starts, job.hi)
+def _greedy_at(job: _Setup, budgets: np.ndarray) -> np.ndarray:
+    """The greedy plan at every budget, (K, n), in one vectorised run."""
+    starts = np.repeat((job.lo > 0)[None], len(budgets), axis=0)
+    return _greedy_runs(job.inst, job.rules, job.cost, budgets, starts, job.hi)[0]
+
+
+def _add_greedy(points: pd.DataFrame, job: _Setup, budgets: np.ndarray, gx: np.ndarray) -> None:
+    """The greedy plans ``gx`` (K, n) at the budgets: their columns of ``points``, in place."""
+    inst, cost = job.inst, job.cost
     g_ale = inst.total(gx)
     g_ale[gx.astype(float) @ cost > budgets * (1 + 1e-12) + 1e-9] = np.nan  # below the forced
     points["greedy_ale"] = g_ale

@@ -69,16 +69,51 @@ def _greedy_runs(inst, rules, cost, budget, starts, hi, record=False, batch=256)
             if record and rows[0] == 0:
                 seq.append((int(j[0]), np.nan))
     codes = inst.codes(x)
+    cache: dict = {}
+    dirty = None
     while True:
-        gain = inst.gains(x, codes)
+        gain = _gains(inst, x, codes, cache, dirty)
         elig = eligible() & (gain > tol)
         rows, j = add(gain)
         if not len(rows):
             break
         codes[rows] |= inst.bitmat[j[rows]]
+        dirty = set()
+        for c in np.unique(j[rows]):
+            dirty.update(inst.candidate_blocks[c].tolist())
         if record and rows[0] == 0:
             seq.append((int(j[0]), float(gain[0, j[0]])))
     return x, seq
+
+
+def _gains(inst, x: np.ndarray, codes: np.ndarray, cache=None, dirty=None) -> np.ndarray:
+    """Reduction of expected loss [currency/yr] from adding each candidate to plans (P, n).
+
+    :meth:`Problem.gains`, with each block too large to tabulate evaluated once for all
+    its one-candidate additions (one call per block instead of one per candidate). With a
+    ``cache`` (a dict kept between calls on the same plans), only the large blocks in
+    ``dirty`` (indices; None for all) are evaluated again, the others taken from the cache.
+    """
+    tab, off, pb, pc, pbit, inc, big = inst.flat()
+    if not big:
+        return inst.gains(x, codes)
+    cur = codes[:, pb]
+    vals = tab[off[pb] + cur] - tab[off[pb] + (cur | pbit)]
+    g = np.asarray(inc.T @ vals.T).T if len(pb) else np.zeros((x.shape[0], inst.n))
+    cache = {} if cache is None else cache
+    p = x.shape[0]
+    for b in big:
+        blk = inst.blocks[b]
+        if b not in cache or dirty is None or b in dirty:
+            m = blk.m
+            bits = x[:, blk.idx]
+            now, _ = blk.evaluate(bits)
+            alt = np.repeat(bits[:, None, :], m, axis=1)  # (P, m, m): row j adds candidate j
+            alt[:, np.arange(m), np.arange(m)] = True
+            after, _ = blk.evaluate(alt.reshape(p * m, m))
+            cache[b] = now[:, None] - after.reshape(p, m)
+        g[:, blk.idx] += cache[b]
+    return g
 
 
 def _seeds(inst, cost, budget, lo, hi, depth):

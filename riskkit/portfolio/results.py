@@ -19,6 +19,68 @@ from .problem import (
 )
 
 
+@dataclass(frozen=True)
+class Progress:
+    """One report of a running optimisation, passed to the ``progress`` callable.
+
+    :func:`optimize` and :func:`frontier` call ``progress(report)`` when the search finds
+    a better plan, when HiGHS raises its bound (at most every ``PROGRESS_EVERY`` seconds)
+    and when a cut round or a budget ends. The values are exact: ``incumbent`` is the
+    closed-form expected loss of the best plan found so far, ``bound`` a proven lower bound
+    on every plan within the budget and constraints.
+
+    Attributes
+    ----------
+    seconds : float
+        Since the call started [s].
+    incumbent : float
+        Expected residual loss of the best plan so far [currency/yr]; inf before the first.
+    bound : float
+        Lower bound on the optimum [currency/yr]; -inf before HiGHS has one.
+    gap : float
+        (incumbent - bound) / incumbent [-]; inf while either is unknown.
+    event : str
+        ``start`` (the greedy start plan), ``plan`` (a better plan), ``bound`` (HiGHS raised
+        its bound), ``round`` (a cut round ended), ``done``.
+    round : int
+        Cut round of the outer approximation (1 for formulations without cuts).
+    nodes : int
+        Branch-and-bound nodes explored by HiGHS in this round.
+    budget : float or None
+        The budget of this solve [currency/yr or currency]; None for no budget.
+    step : int
+        Budget number within a :func:`frontier` (0 for :func:`optimize`).
+    steps : int
+        Budgets of the frontier (1 for :func:`optimize`).
+    """
+
+    seconds: float
+    incumbent: float
+    bound: float
+    gap: float
+    event: str
+    round: int = 1
+    nodes: int = 0
+    budget: float | None = None
+    step: int = 0
+    steps: int = 1
+
+    def text(self, currency: str = "") -> str:
+        """One line for a terminal: time, best plan, bound and gap."""
+        unit = f" {currency}/yr" if currency else ""
+
+        def money(v: float) -> str:
+            return f"{v:,.0f}" if np.isfinite(v) else "-"
+
+        gap = f"{self.gap:.2%}" if np.isfinite(self.gap) else "-"
+        where = f"budget {self.step + 1}/{self.steps} " if self.steps > 1 else ""
+        return (
+            f"[{self.seconds:6.1f} s] {where}best plan {money(self.incumbent)}{unit},"
+            f" bound {money(self.bound)}{unit}, gap {gap} (round {self.round},"
+            f" {self.nodes} nodes, {self.event})"
+        )
+
+
 @dataclass
 class Plan:
     """A plan (a set of candidate countermeasures) with its cost, risk and provenance.
@@ -44,8 +106,10 @@ class Plan:
         partial enumeration of depth 2); ``...+greedy`` when a time limit stopped HiGHS and
         the greedy plan was better than its incumbent.
     status : str
-        ``optimal``; ``time_limit`` (HiGHS stopped early: see ``bound`` and ``gap``);
-        ``heuristic`` for greedy plans; ``given`` for a plan evaluated as given.
+        ``optimal``; ``gap`` (the search stopped at a relative gap above HiGHS's tolerance:
+        the ``gap`` asked of :func:`optimize`, or what the tangent cuts left); ``time_limit``
+        (stopped by the time limit: see ``bound`` and ``gap``); ``heuristic`` for greedy
+        plans; ``given`` for a plan evaluated as given. :attr:`optimality` says it in words.
     bound : float
         Lower bound on the expected ALE of every plan within the budget and constraints
         [currency/yr] (the optimum itself for greedy plans compared with it; NaN if unknown).
@@ -103,6 +167,37 @@ class Plan:
     _attribution: Any = field(default=None, repr=False, compare=False)
     _problem: Any = field(default=None, repr=False, compare=False)
     _summary: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def proven_optimal(self) -> bool:
+        """Whether the plan is proven optimal (up to HiGHS's relative tolerance 1e-7)."""
+        return self.status == "optimal"
+
+    @property
+    def optimality(self) -> str:
+        """How far from optimal the plan may be, as a sentence.
+
+        ``proven optimal``; for a search stopped early, the proven bound and the largest
+        possible excess over the optimum (the relative gap); for greedy plans, their excess
+        over the optimum where it was computed.
+        """
+        cur = self.currency
+        if self.status == "optimal":
+            return "proven optimal"
+        if self.status in ("given", "heuristic"):
+            what = "a greedy plan" if self.status == "heuristic" else "a plan as given"
+            if np.isfinite(self.gap) and np.isfinite(self.bound):
+                return f"{what}: {self.gap:.2%} above the optimum of {self.bound:,.0f} {cur}/yr"
+            return f"{what}: its distance from the optimum is not known"
+        why = "stopped by the time limit" if self.status == "time_limit" else "stopped"
+        if self.status == "gap":
+            why = "stopped at the requested gap"
+        if np.isfinite(self.gap) and np.isfinite(self.bound):
+            return (
+                f"within {self.gap:.2%} of the optimum ({why}): no plan within the budget and"
+                f" constraints has an expected loss below {self.bound:,.0f} {cur}/yr"
+            )
+        return f"not proven optimal ({why} before the solver had a bound)"
 
     @property
     def reduction(self) -> float:
