@@ -25,7 +25,7 @@ out = None  # output folder of the run (results are shared between notebooks thr
 previous = None  # an earlier output folder, for "what changed"
 fast = False  # quick look: fewer trials, coarser frontier
 constraints = None  # plan constraints: e.g. ["close_gaps", "meet_tolerance"]
-safety_first = False  # harm tolerances before money (new default at merge: True)
+safety_first = True  # harm tolerances before money
 
 # %%
 from IPython.display import Markdown, display

@@ -217,14 +217,14 @@ def export(site_path, out):
 @click.option(
     "--method",
     type=click.Choice(["rrf", "matrix", "capability", "minimal"]),
-    default="rrf",  # new default at merge: 'minimal' (riskkit.levels.DEFAULT_METHOD)
+    default="minimal",  # riskkit.levels.DEFAULT_METHOD (rrf before model v2)
     show_default=True,
     help="How SL-T is derived.",
 )
 @click.option(
     "--conduit-rule",
     type=click.Choice(["zones_max", "entry"]),
-    default="zones_max",  # new default at merge: 'entry' (riskkit.levels.DEFAULT_CONDUIT_RULE)
+    default="entry",  # riskkit.levels.DEFAULT_CONDUIT_RULE (zones_max before model v2)
     show_default=True,
     help="A conduit's SL-T: the larger of its zones, or from the scenarios entering through it.",
 )
@@ -593,7 +593,7 @@ def safety_first_option(fn):
     return click.option(
         "--safety-first/--no-safety-first",
         "safety_first",
-        default=False,  # new default at merge: True
+        default=True,  # off before model v2
         show_default=True,
         help="Harm first: the plan meets every harm tolerance that some plan can meet "
         "whenever the budget allows, then the least expected loss; otherwise the output "

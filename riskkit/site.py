@@ -627,7 +627,7 @@ class ModelSettings(_Record):
     seed: int = Field(62443, ge=0)
 
     # P(an attempt beats level L): 'orders' r^-min(L, c), or 'capability' (logistic per step)
-    sl_effect: Literal[SL_EFFECTS] = "orders"  # type: ignore[valid-type]  # new default at merge: 'capability'
+    sl_effect: Literal[SL_EFFECTS] = "capability"  # type: ignore[valid-type]  # was "orders" before model v2
     # the capability curve: pass probability of one step = ceiling * logistic((c - l - mid)/scale)
     capability_scale: float = Field(0.375, gt=0, le=10)
     capability_midpoint: float = Field(0.25, ge=-4, le=4)
@@ -635,13 +635,13 @@ class ModelSettings(_Record):
     # optional table P(attempt beats L | c): 4 rows L = 1..4, 4 columns c = 1..4
     sl_effect_table: list[_TableRow] | None = Field(None, min_length=4, max_length=4)
     # 'frequency': every FR prevents; 'split': FR1-FR5 prevent, FR6/FR7 scale consequence
-    fr_roles: Literal[FR_ROLES] = "frequency"  # type: ignore[valid-type]  # new default at merge: 'split'
+    fr_roles: Literal[FR_ROLES] = "split"  # type: ignore[valid-type]  # was "frequency" before model v2
     response_reduction_per_level: float = Field(0.3, ge=0, lt=1)
     response_categories: list[Literal[MONEY_CATEGORIES]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: ["production", "recovery"]
     )
     # 'max': the stronger of zone and entry conduit per FR; 'independent': two barriers
-    layering: Literal[LAYERINGS] = "max"  # type: ignore[valid-type]  # new default at merge: 'independent'
+    layering: Literal[LAYERINGS] = "independent"  # type: ignore[valid-type]  # was "max" before model v2
     # FRs that make a stage of an attack path a barrier
     lateral_frs: list[FR] = Field(default_factory=lambda: ["FR1", "FR2", "FR5"], min_length=1)
 

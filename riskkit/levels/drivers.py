@@ -27,7 +27,7 @@ protection of a scenario is the stronger of its zone and its entry conduit in ea
 conduit alone must carry the scenarios entering through it).
 """
 
-DEFAULT_CONDUIT_RULE = "zones_max"  # new default at merge: 'entry'
+DEFAULT_CONDUIT_RULE = "entry"  # "zones_max" before model v2
 
 DRIVER_COLUMNS = [
     "kind",

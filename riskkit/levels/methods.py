@@ -9,7 +9,7 @@ actor's capability capped it), so a reviewer can follow each number back to one 
 
 Four methods, so that an organisation can reproduce its own procedure and compare:
 
-``rrf`` (default today; ``minimal`` at merge, see :data:`DEFAULT_METHOD`)
+``minimal`` (default, see :data:`DEFAULT_METHOD`; ``rrf`` was the default before model v2)
     ℓ = clamp(ceil(log_r RRF), 0, 4), capped at the actor's capability c: SL-T_s = min(ℓ, c),
     r = ``model.sl_reduction_per_level``.
 ``matrix``
@@ -111,7 +111,7 @@ from .minimal import minimal_levels
 SLT_METHODS = ("rrf", "matrix", "capability", "minimal")
 """Methods of :func:`target_levels` (how SL-T is derived)."""
 
-DEFAULT_METHOD = "rrf"  # new default at merge: 'minimal'
+DEFAULT_METHOD = "minimal"  # "rrf" before model v2
 """The method :func:`target_levels` uses when none is given."""
 
 METHODS = SLT_METHODS
@@ -534,7 +534,7 @@ def target_levels(
         the site's trials and seed when absent). With ``mean`` the closed forms are exact and
         ``sim`` is not used.
     method : {'rrf', 'matrix', 'capability', 'minimal'}, optional
-        Default :data:`DEFAULT_METHOD` (``rrf``; ``minimal`` at merge).
+        Default :data:`DEFAULT_METHOD` (``minimal``).
     **options
         Common: ``statistic`` (override ``model.decision_statistic``), ``tail_samples``
         (default 20000, draws for the exceedance tails), ``conduit_rule`` (``zones_max`` or
@@ -807,7 +807,7 @@ def _capability_levels(site: Site, scen: pd.DataFrame, options: Mapping) -> None
     scen["required"] = np.where(scen["credible"], scen["threat_level"], 0).astype(int)
 
 
-COMPARED_METHODS = ("rrf", "matrix", "capability")  # new default at merge: SLT_METHODS
+COMPARED_METHODS = SLT_METHODS  # ("rrf", "matrix", "capability") before model v2
 """Methods :func:`compare_methods` runs when none are given."""
 
 

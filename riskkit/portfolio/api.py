@@ -68,7 +68,7 @@ def optimize(
     trials: int | None = None,
     seed: int | None = None,
     problem: Problem | None = None,
-    safety_first: bool = False,  # new default at merge: True
+    safety_first: bool = True,  # False before model v2
     gap: float = MIP_REL_GAP,
     progress: Callable[[Progress], Any] | None = None,
 ) -> Plan:
@@ -325,7 +325,7 @@ def least_total_cost(
     site: Site,
     constraints: Iterable[str] | str = (),
     *,
-    safety_first: bool = False,  # new default at merge: True
+    safety_first: bool = True,  # False before model v2
     method: str = "auto",
     time_limit: float | None = None,
     include: Iterable[str] = (),

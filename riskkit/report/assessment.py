@@ -96,7 +96,7 @@ class Assessment:
         the budget allows (:func:`riskkit.optimize` with ``safety_first=True``); without a
         given budget, where the least-total-cost budget does not allow it, the plan is the
         one with the least total cost of risk among those meeting them
-        (:func:`riskkit.report.plans.safety_first_plan`). New default at merge: True.
+        (:func:`riskkit.report.plans.safety_first_plan`). Default True (False before model v2).
 
     Notes
     -----
@@ -122,7 +122,7 @@ class Assessment:
         fast: bool = False,
         cache: str | os.PathLike | None = None,
         constraints: Iterable[str] | str | None = None,
-        safety_first: bool = False,  # new default at merge: True
+        safety_first: bool = True,  # False before model v2
     ):
         self.site = site if isinstance(site, Site) else load_site(site)
         self.constraints = _constraint_names(constraints)
@@ -167,7 +167,7 @@ class Assessment:
         fast=False,
         out=None,
         constraints=None,
-        safety_first=False,  # new default at merge: True
+        safety_first=True,  # False before model v2
     ) -> Assessment:
         """The assessment a notebook's parameters cell describes.
 

@@ -885,7 +885,7 @@ def assess(
     min_free_mb: float = MIN_FREE_MB,
     pdf: bool = False,
     constraints: Iterable[str] | None = None,
-    safety_first: bool = False,  # new default at merge: True
+    safety_first: bool = True,  # False before model v2
 ) -> AssessResult:
     """Run a full assessment of a site into a fresh output folder.
 
