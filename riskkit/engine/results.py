@@ -79,7 +79,9 @@ _MEASURES = [
     *(f"{m}{round(q * 100)}" for m in ("var", "es") for q in QUANTILES),
     "p_zero",
 ]
-_INTERVALS = [f"{m}{round(q * 100)}_{e}" for m in ("var", "es") for q in QUANTILES for e in ("lo", "hi")]
+_INTERVALS = [
+    f"{m}{round(q * 100)}_{end}" for m in ("var", "es") for q in QUANTILES for end in ("lo", "hi")
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,7 +359,8 @@ class Simulation:
 
     def _not_kept(self, what: str, missing: Iterable[str]) -> ValueError:
         missing = list(missing)
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        shown = ", ".join(missing[:5]) + more
         return ValueError(
             f"{what} needs the per-trial losses of scenarios {shown}, which this run of"
             f" {self.trials:,} trials did not keep; simulate again with"
@@ -478,9 +481,7 @@ class Simulation:
             )
         # each scenario's mean count: its exact integer total over the trials, divided once
         means = {j: np.float64(t) / self.trials for j, t in self._harm_sum[category].items()}
-        sev = {
-            j: self.site.scenarios[j].consequences.harms()[category].severity for j in means
-        }
+        sev = {j: self.site.scenarios[j].consequences.harms()[category].severity for j in means}
         members = self._members(level)
         out = np.zeros((len(members), len(SEVERITY_CLASSES)))
         for i, (_, cols) in enumerate(members):

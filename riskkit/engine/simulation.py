@@ -568,8 +568,11 @@ def _resolve_keep(site: Site, keep: Any, trials: int, states: int) -> list[int]:
 def _groups(
     plans: list[_ScenarioRun], trials: int, states: int, kept: set[int]
 ) -> list[list[_ScenarioRun]]:
-    """Consecutive scenarios drawn together: each run of kept scenarios (they are held
-    anyway), and the others by :data:`GROUP_BYTES`."""
+    """Consecutive scenarios drawn together.
+
+    Each run of kept scenarios is one group (their columns are held anyway); the others go
+    by :data:`GROUP_BYTES`.
+    """
     size = max(1, int(GROUP_BYTES // max(float(trials) * states * _CELL_BYTES, 1.0)))
     groups: list[list[_ScenarioRun]] = []
     for is_kept, run in itertools.groupby(plans, key=lambda p: p.col in kept):
