@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -123,14 +124,18 @@ def order_interval(n: int, q: float, confidence: float = CONFIDENCE) -> tuple[in
     ----------
     .. [1] David, H. A., Nagaraja, H. N. (2003). *Order Statistics*, 3rd ed., sec. 7.1.
     """
-    from scipy.special import bdtr  # the binomial CDF; scipy.stats costs more to import
-
     a = (1.0 - confidence) / 2.0
     sd = math.sqrt(n * q * (1.0 - q))
     lo = max(0, math.floor(n * q - 10.0 * sd) - 10)
     hi = min(n, math.ceil(n * q + 10.0 * sd) + 10)
     ks = np.arange(lo, hi + 1)
-    cdf = bdtr(ks, n, q)  # P(B <= k)
+    # P(B = k) from log-gamma; the window holds all but < 1e-20 of the mass, so its cumulative
+    # sum is P(B <= k)
+    log_fact = np.array(
+        [math.lgamma(k + 1.0) + math.lgamma(n - k + 1.0) for k in range(lo, hi + 1)]
+    )
+    log_pmf = math.lgamma(n + 1.0) - log_fact + ks * math.log(q) + (n - ks) * math.log1p(-q)
+    cdf = np.cumsum(np.exp(log_pmf))
     last = len(ks) - 1
     l1 = int(ks[min(int(np.searchsorted(cdf, a, side="left")), last)])  # 1-based
     u1 = int(ks[min(int(np.searchsorted(cdf, 1.0 - a, side="left")), last)]) + 1
@@ -138,9 +143,8 @@ def order_interval(n: int, q: float, confidence: float = CONFIDENCE) -> tuple[in
 
 
 def _normal_z(confidence: float) -> float:
-    from scipy.special import ndtri
-
-    return float(ndtri(0.5 + confidence / 2.0))
+    """The standard normal quantile at (1 + confidence) / 2."""
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
 
 def _column_stats(x: np.ndarray, intervals: bool = True, confidence: float = CONFIDENCE) -> dict:
