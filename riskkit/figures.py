@@ -392,6 +392,13 @@ def zone_diagram(
 # --------------------------------------------------------------------------------------------
 
 
+def _sim_title(title: str, trials: int | None) -> str:
+    """An escaped figure title, with the simulated years behind it as a subtitle if given."""
+    if trials is None:
+        return _e(title)
+    return f"{_e(title)}<br><sup>Monte Carlo: {int(trials):,} simulated years</sup>"
+
+
 def _as_curve(c) -> tuple[np.ndarray, np.ndarray]:
     """(loss, probability) arrays from a Series (index = loss) or a two-column DataFrame."""
     if isinstance(c, pd.Series):
@@ -413,6 +420,7 @@ def exceedance_curves(
     tolerance: Sequence[tuple[float, float]] = (),
     currency: str = "",
     title: str = "Loss exceedance: P(annual loss >= x)",
+    trials: int | None = None,
 ) -> go.Figure:
     """Loss exceedance curves of several states against the tolerance curve.
 
@@ -427,6 +435,8 @@ def exceedance_curves(
         a state is within tolerance where its curve stays below every point.
     currency : str
     title : str
+    trials : int, optional
+        Simulated years behind the curves, shown under the title.
 
     Returns
     -------
@@ -463,7 +473,7 @@ def exceedance_curves(
         )
     fig.update_layout(
         **_LAYOUT,
-        title=_e(title),
+        title=_sim_title(title, trials),
         xaxis=dict(type="log", title=f"annual loss x [{cur}]", exponentformat="SI"),
         yaxis=dict(type="log", title="P(annual loss >= x)", exponentformat="power"),
         legend=dict(orientation="h", y=-0.18),
@@ -478,6 +488,7 @@ def ale_by_zone(
     tolerance: float | None = None,
     currency: str = "",
     title: str = "Expected annual loss per zone",
+    trials: int | None = None,
 ) -> go.Figure:
     """Grouped bars of ALE per zone, one bar per state, with Monte Carlo error bars.
 
@@ -491,6 +502,8 @@ def ale_by_zone(
         ``per_zone_ale`` [currency/yr], drawn as a horizontal line.
     currency : str
     title : str
+    trials : int, optional
+        Simulated years behind the ALEs and their error bars, shown under the title.
 
     Returns
     -------
@@ -532,7 +545,7 @@ def ale_by_zone(
         )
     fig.update_layout(
         **_LAYOUT,
-        title=_e(title),
+        title=_sim_title(title, trials),
         barmode="group",
         xaxis=dict(title="zone"),
         yaxis=dict(type="log", title=f"ALE [{cur}/yr] (log scale)", exponentformat="SI"),
@@ -546,6 +559,7 @@ def severity_frequencies(
     freq: pd.DataFrame,
     tolerance=None,
     title: str = "Frequency of harm by severity class",
+    trials: int | None = None,
 ) -> go.Figure:
     """Frequencies of safety and environmental events of each severity class or worse.
 
@@ -558,6 +572,8 @@ def severity_frequencies(
         ``site.tolerance``; its per-scenario tolerable frequencies are drawn as markers (a
         reference: the site total may exceed them while each scenario stays within).
     title : str
+    trials : int, optional
+        Simulated years behind the frequencies, shown under the title.
 
     Returns
     -------
@@ -604,7 +620,7 @@ def severity_frequencies(
     fig.update_xaxes(title_text="severity class k")
     fig.update_layout(
         **_LAYOUT,
-        title=_e(title),
+        title=_sim_title(title, trials),
         barmode="group",
         legend=dict(orientation="h", y=-0.15),
         height=440,

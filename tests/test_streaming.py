@@ -263,3 +263,60 @@ def test_summary_intervals_bracket_the_estimates_and_keep_the_old_columns(water_
             assert (new[f"{c}_lo"] <= new[c]).all() and (new[c] <= new[f"{c}_hi"]).all()
     site = s.summary("site", intervals=True).iloc[0]
     assert site["var99_lo"] < site["var99_hi"] and site["es99_lo"] < site["es99_hi"]
+
+
+# --------------------------------------------------------------------------------------------
+# Precision in the outputs: intervals on the command line, trials behind figures and tables
+# --------------------------------------------------------------------------------------------
+
+
+def test_cli_simulate_shows_intervals_only_when_asked(repo_root):
+    import json
+
+    from click.testing import CliRunner
+
+    from riskkit.cli import cli
+
+    site = str(repo_root / "data" / "sites" / "example-water")
+    args = ["simulate", site, "--trials", "2000", "--seed", "3"]
+    plain = CliRunner().invoke(cli, args)
+    assert plain.exit_code == 0, plain.output
+    assert "95% CI" not in plain.output
+    text = CliRunner().invoke(cli, [*args, "--intervals"])
+    assert text.exit_code == 0, text.output
+    assert "VaR99 95% CI" in text.output and "2,000 simulated years" in text.output
+    data = json.loads(CliRunner().invoke(cli, [*args, "--intervals", "--json"]).stdout)
+    row = data["summary"]["site"]
+    assert row["var99_lo"] <= row["var99"] <= row["var99_hi"]
+    assert row["es99_lo"] <= row["es99"] <= row["es99_hi"]
+    old = json.loads(CliRunner().invoke(cli, [*args, "--json"]).stdout)["summary"]["site"]
+    assert "var99_lo" not in old and all(old[k] == row[k] for k in old)
+
+
+def test_figures_name_the_simulated_years_behind_them(water_site):
+    from riskkit import figures
+
+    s = simulate(water_site, trials=1234, seed=1)
+    curves = {"current": s.exceedance("site", 20)["site"]}
+    assert "simulated years" not in figures.exceedance_curves(curves).layout.title.text
+    for fig in (
+        figures.exceedance_curves(curves, trials=s.trials),
+        figures.ale_by_zone(s.summary()[["ale"]], s.summary()[["ale_se"]], trials=s.trials),
+        figures.severity_frequencies(s.summary("site"), trials=s.trials),
+    ):
+        assert "1,234 simulated years" in fig.layout.title.text
+
+
+def test_risk_table_states_its_trials_and_carries_intervals_on_request(tiny_site):
+    from riskkit import report
+
+    A = report.Assessment(tiny_site, trials=300, seed=4, budget=10_000)
+    plain = report.risk_table(A, "zone", ["current"])
+    assert "var99_lo" not in plain.data.columns
+    assert "300 simulated years, seed 4" in plain.to_html()
+    wide = report.risk_table(A, "site", ["unmitigated", "current"], intervals=True)
+    got = wide.data.loc[("current", "site")]
+    want = A.simulation("current").summary("site", intervals=True).loc["site"]
+    for c in ("var99", "var99_lo", "var99_hi", "es99_lo", "es99_hi"):
+        assert got[c] == want[c]
+    assert "95 % CI" in wide.to_html()  # the columns have human labels
