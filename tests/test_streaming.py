@@ -320,3 +320,24 @@ def test_risk_table_states_its_trials_and_carries_intervals_on_request(tiny_site
     for c in ("var99", "var99_lo", "var99_hi", "es99_lo", "es99_hi"):
         assert got[c] == want[c]
     assert "95 % CI" in wide.to_html()  # the columns have human labels
+
+
+def test_streamed_run_on_a_dask_cluster_equals_the_local_one(water_site, monkeypatch):
+    distributed = pytest.importorskip("dask.distributed")
+    monkeypatch.setattr(sim_mod, "GROUP_BYTES", 1)  # one scenario per group: many rounds
+    kw = dict(trials=BLOCK + 321, seed=9, chunk_size=BLOCK, keep_scenarios=["W-02", "W-03"])
+    local = simulate(water_site, **kw)
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"
+    )
+    try:
+        with distributed.Client(cluster) as client:
+            remote = simulate(water_site, client=client, **kw)
+    finally:
+        cluster.close()
+    for level in LEVELS:
+        pd.testing.assert_frame_equal(
+            local.summary(level, True), remote.summary(level, True), check_exact=True
+        )
+    np.testing.assert_array_equal(local.losses("scenario"), remote.losses("scenario"))
+    np.testing.assert_array_equal(local.losses("zone"), remote.losses("zone"))
