@@ -147,11 +147,22 @@ def _normal_z(confidence: float) -> float:
     return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
 
-def _column_stats(x: np.ndarray, intervals: bool = True, confidence: float = CONFIDENCE) -> dict:
+def _interval_ranks(n: int, confidence: float = CONFIDENCE) -> list[tuple[int, int]]:
+    """:func:`order_interval` of each of :data:`QUANTILES` (the same for every column)."""
+    return [order_interval(n, q, confidence) for q in QUANTILES]
+
+
+def _column_stats(
+    x: np.ndarray,
+    intervals: bool = True,
+    confidence: float = CONFIDENCE,
+    ranks: list[tuple[int, int]] | None = None,
+) -> dict:
     """ALE, its SE, VaR, ES and P(0) of one column of ``n`` annual losses (and intervals).
 
     The same numpy calls, in the same order, whatever keeps the column: the numbers depend
-    only on the column's values.
+    only on the column's values. ``ranks``: :func:`_interval_ranks` of ``n`` and
+    ``confidence``, computed once for many columns.
     """
     n = x.size
     ks = _ranks(n)
@@ -170,7 +181,8 @@ def _column_stats(x: np.ndarray, intervals: bool = True, confidence: float = CON
         row[f"es{round(q * 100)}"] = es[q]
     row["p_zero"] = np.count_nonzero(x == 0) / n
     if intervals:
-        ranks = [order_interval(n, q, confidence) for q in QUANTILES]
+        if ranks is None:
+            ranks = _interval_ranks(n, confidence)
         part.partition(sorted({r for lu in ranks for r in lu}))  # in place: values read above
         z = _normal_z(confidence)
         for q, (lo, hi) in zip(QUANTILES, ranks):
@@ -229,6 +241,7 @@ class _Totals:
             for cat, cols in self.harm_cols.items()
         }
         self.stats: dict[int, dict] = {}
+        self.ranks = _interval_ranks(trials) if trials else None
         self.harm_sum: dict[str, dict[int, int]] = {cat: {} for cat in harm}
 
     def views(self, cols: list[int], harm_cols: dict[str, list[int]]):
@@ -257,7 +270,7 @@ class _Totals:
         for col in cols:
             x = out.loss[:, out.pos[col]]
             if col not in self.kept_pos:
-                self.stats[col] = _column_stats(x)
+                self.stats[col] = _column_stats(x, ranks=self.ranks)
             self.zone[:, self.zone_of[col]] += x  # site order: the sums of a full table
             self.site[:, 0] += x
             kept = self.kept_pos.get(col)
@@ -507,17 +520,18 @@ class Simulation:
         for key in (("rows", level, True), ("rows", level, intervals)):
             if key in self._cache:
                 return self._cache[key]
+        ranks = _interval_ranks(self.trials) if intervals else None
         if level == "scenario":
             kept = {c: i for i, c in enumerate(self._keep)}
             rows = [
                 self._stats[j]
                 if j not in kept
-                else _column_stats(self._loss[:, kept[j]], intervals)
+                else _column_stats(self._loss[:, kept[j]], intervals, ranks=ranks)
                 for j in range(len(self.scenarios))
             ]
         else:
             arr = self._level_array(level)
-            rows = [_column_stats(arr[:, k], intervals) for k in range(arr.shape[1])]
+            rows = [_column_stats(arr[:, k], intervals, ranks=ranks) for k in range(arr.shape[1])]
         self._cache[("rows", level, intervals)] = rows
         return rows
 

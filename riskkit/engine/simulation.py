@@ -526,7 +526,7 @@ def _run(
             pool.shutdown()
 
 
-GROUP_BYTES = 1 << 28
+GROUP_BYTES = 1 << 26
 """Memory of the scenario columns drawn together, all states together [bytes].
 
 A run draws the scenarios in groups of whole columns (every trial of each) and folds each
