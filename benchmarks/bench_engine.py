@@ -259,7 +259,7 @@ def bench_refinery(repeat, lines, sizes, workers):
 
         t_summ = summ()
         sims, peak = peak_memory(one)
-        held = sum(s._loss.nbytes + sum(a.nbytes for a in s._harm.values()) for s in sims.values())
+        held = sum(s.nbytes for s in sims.values())
         del sims
         sims, peak_par = peak_memory(par)
         del sims

@@ -53,6 +53,7 @@ figures.ale_by_zone(
     A.ale_table("zone", "ale_se", states),
     tolerance=S.tolerance.financial.per_zone_ale,
     currency=S.currency,
+    trials=A.trials,
 ).show()
 
 # %%
@@ -84,7 +85,10 @@ figures.scenario_risk(
 
 # %%
 figures.exceedance_curves(
-    A.exceedance(states), S.tolerance.financial.exceedance, currency=S.currency
+    A.exceedance(states),
+    S.tolerance.financial.exceedance,
+    currency=S.currency,
+    trials=A.trials,
 ).show()
 
 # %%
@@ -99,7 +103,7 @@ display(Markdown(report.method_note(A)))
 # scenario*; the per-scenario check is in the tolerance table below.
 
 # %%
-figures.severity_frequencies(A.severity(states), S.tolerance).show()
+figures.severity_frequencies(A.severity(states), S.tolerance, trials=A.trials).show()
 
 # %% [markdown]
 # ## Against tolerance

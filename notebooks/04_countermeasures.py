@@ -92,7 +92,10 @@ display(report.styled(report.plan_view(A), hide_index=True, currency=S.currency)
 # %%
 states = ("current", "plan")
 figures.exceedance_curves(
-    A.exceedance(states), S.tolerance.financial.exceedance, currency=S.currency
+    A.exceedance(states),
+    S.tolerance.financial.exceedance,
+    currency=S.currency,
+    trials=A.trials,
 ).show()
 
 # %%
@@ -101,6 +104,7 @@ figures.ale_by_zone(
     A.ale_table("zone", "ale_se"),
     tolerance=S.tolerance.financial.per_zone_ale,
     currency=S.currency,
+    trials=A.trials,
 ).show()
 
 # %% [markdown]

@@ -385,13 +385,19 @@ def _print_gaps(g) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option(
+    "--intervals/--no-intervals",
+    default=False,  # new default at merge: --intervals
+    show_default=True,
+    help="Add 95 % confidence intervals of VaR and ES (order-statistic and plug-in normal).",
+)
+@click.option(
     "--precision",
     callback=lambda ctx, param, value: _precision_value(value),
     default=None,
     help="Pick the trials for this 95 % relative precision of ALE, e.g. 1%; a pilot of"
     " --trials years estimates how many.",
 )
-def simulate(site_path, trials, seed, state, plan, level, workers, as_json, precision):
+def simulate(site_path, trials, seed, state, plan, level, workers, as_json, intervals, precision):
     """Monte Carlo annual losses: ALE, VaR, expected shortfall and harm frequencies.
 
     \b
@@ -404,6 +410,7 @@ def simulate(site_path, trials, seed, state, plan, level, workers, as_json, prec
       ES99       mean loss of the worst 1 % of years
       P(0)       share of simulated years without any loss
       safety_geK / environment_geK  events per year of harm severity class K or above
+      VaR99 CI, ES99 CI  95 % confidence intervals (with --intervals)
     """  # noqa: D301  (\b is click's "do not rewrap" marker)
     import pandas as pd
 
@@ -423,9 +430,9 @@ def simulate(site_path, trials, seed, state, plan, level, workers, as_json, prec
                 plan=ids or None,
                 workers=workers or None,
             )
-            table = sim.summary(level)
+            table = sim.summary(level, intervals)
             if level != "site":
-                table = pd.concat([table, sim.summary("site")])
+                table = pd.concat([table, sim.summary("site", intervals)])
             scenarios = sim.summary("scenario")
     except SiteError as e:  # a site value the engine cannot simulate
         _fail_site(e, site_path)
@@ -449,7 +456,7 @@ def simulate(site_path, trials, seed, state, plan, level, workers, as_json, prec
         }
         click.echo(_json_text(out))
     else:
-        _print_simulation(site, sim, table)
+        _print_simulation(site, sim, table, intervals)
 
 
 def _first_non_finite(table):
@@ -506,7 +513,7 @@ def _simulate_notes(site, ids, sim) -> None:
             )
 
 
-def _print_simulation(site, sim, table) -> None:
+def _print_simulation(site, sim, table, intervals: bool = False) -> None:
     """The ``simulate`` text: money measures per row, a legend, then harm frequencies."""
     from .format import money_text, number, text_table
 
@@ -528,11 +535,24 @@ def _print_simulation(site, sim, table) -> None:
     heads = {key: "", **money, "p_zero": "P(0)"}
     fmt = {c: money_text for c in money}
     fmt["p_zero"] = "{:.3f}".format
-    click.echo(text_table(rows, [key, *money, "p_zero"], heads, fmt))
+    cols = [key, *money, "p_zero"]
+    if intervals:  # the 95 % intervals of VaR99 and ES99, as "low - high"
+        for m, head in (("var99", "VaR99 95% CI"), ("es99", "ES99 95% CI")):
+            for r in rows:
+                r[f"{m}_ci"] = f"{money_text(r[f'{m}_lo'])} - {money_text(r[f'{m}_hi'])}"
+            heads[f"{m}_ci"] = head
+            cols.append(f"{m}_ci")
+    click.echo(text_table(rows, cols, heads, fmt))
     _legend(
         "ALE: simulated, +-SE its Monte Carlo error; exact ALE: closed form, no sampling"
         " error; VaR95/VaR99: loss exceeded 1 year in 20/100; ES99: mean of the worst 1 %"
         " of years; P(0): share of years without loss"
+        + (
+            f"; CI: 95 % confidence interval from the {sim.trials:,} simulated years"
+            " (VaR: order statistics; ES: normal, plug-in variance)"
+            if intervals
+            else ""
+        )
     )
     harm = table.filter(regex="^(safety|environment)_ge")
     harm = harm.loc[:, (harm != 0).any()]

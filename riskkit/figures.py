@@ -404,6 +404,13 @@ def zone_diagram(
 # --------------------------------------------------------------------------------------------
 
 
+def _sim_title(title: str, trials: int | None) -> str:
+    """An escaped figure title, with the simulated years behind it as a subtitle if given."""
+    if trials is None:
+        return _e(title)
+    return f"{_e(title)}<br><sup>Monte Carlo: {int(trials):,} simulated years</sup>"
+
+
 def _as_curve(c) -> tuple[np.ndarray, np.ndarray]:
     """(loss, probability) arrays from a Series (index = loss) or a two-column DataFrame."""
     if isinstance(c, pd.Series):
@@ -425,6 +432,7 @@ def exceedance_curves(
     tolerance: Sequence[tuple[float, float]] = (),
     currency: str = "",
     title: str = "Loss exceedance: P(annual loss >= x)",
+    trials: int | None = None,
 ) -> go.Figure:
     """Loss exceedance curves of several states against the tolerance curve.
 
@@ -439,6 +447,8 @@ def exceedance_curves(
         a state is within tolerance where its curve stays below every point.
     currency : str
     title : str
+    trials : int, optional
+        Simulated years behind the curves, shown under the title.
 
     Returns
     -------
@@ -475,7 +485,7 @@ def exceedance_curves(
         )
     fig.update_layout(
         **_LAYOUT,
-        title=_e(title),
+        title=_sim_title(title, trials),
         xaxis=dict(type="log", title=f"annual loss x [{cur}]", exponentformat="SI"),
         yaxis=dict(type="log", title="P(annual loss >= x)", exponentformat="power"),
         legend=dict(orientation="h", y=-0.18),
@@ -490,6 +500,7 @@ def ale_by_zone(
     tolerance: float | None = None,
     currency: str = "",
     title: str = "Expected annual loss per zone",
+    trials: int | None = None,
 ) -> go.Figure:
     """Grouped bars of ALE per zone, one bar per state, with Monte Carlo error bars.
 
@@ -503,6 +514,8 @@ def ale_by_zone(
         ``per_zone_ale`` [currency/yr], drawn as a horizontal line.
     currency : str
     title : str
+    trials : int, optional
+        Simulated years behind the ALEs and their error bars, shown under the title.
 
     Returns
     -------
@@ -544,7 +557,7 @@ def ale_by_zone(
         )
     fig.update_layout(
         **_LAYOUT,
-        title=_e(title),
+        title=_sim_title(title, trials),
         barmode="group",
         xaxis=dict(title="zone"),
         yaxis=dict(type="log", title=f"ALE [{cur}/yr] (log scale)", exponentformat="SI"),
@@ -558,6 +571,7 @@ def severity_frequencies(
     freq: pd.DataFrame,
     tolerance=None,
     title: str = "Frequency of harm by severity class",
+    trials: int | None = None,
 ) -> go.Figure:
     """Frequencies of safety and environmental events of each severity class or worse.
 
@@ -570,6 +584,8 @@ def severity_frequencies(
         ``site.tolerance``; its per-scenario tolerable frequencies are drawn as markers (a
         reference: the site total may exceed them while each scenario stays within).
     title : str
+    trials : int, optional
+        Simulated years behind the frequencies, shown under the title.
 
     Returns
     -------
@@ -616,7 +632,7 @@ def severity_frequencies(
     fig.update_xaxes(title_text="severity class k")
     fig.update_layout(
         **_LAYOUT,
-        title=_e(title),
+        title=_sim_title(title, trials),
         barmode="group",
         legend=dict(orientation="h", y=-0.15),
         height=440,

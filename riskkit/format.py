@@ -59,6 +59,13 @@ LABELS: dict[str, tuple[str, str | None]] = {
     "es95": ("Mean of the worst 5 % of years (ES 95 %)", "money"),
     "es99": ("Mean of the worst 1 % of years (ES 99 %)", "money"),
     "p_zero": ("Share of years without loss", None),
+    # 95 % confidence intervals of the tail measures (Simulation.summary(intervals=True))
+    **{
+        f"{m}{q}_{end}": (f"{'VaR' if m == 'var' else 'ES'} {q} %, 95 % CI {side}", "money")
+        for m in ("var", "es")
+        for q in (90, 95, 99)
+        for end, side in (("lo", "low"), ("hi", "high"))
+    },
     "ale_unmitigated": ("Expected annual loss, unmitigated", "money/yr"),
     "ale_current": ("Expected annual loss today", "money/yr"),
     "ale_plan": ("Expected annual loss with the plan", "money/yr"),

@@ -7,8 +7,9 @@ Modules (data flows down the list; each imports only those above it, and
   Poisson counts by inversion, per-trial sums of per-event values;
 - :mod:`~riskkit.engine.limits`: site values the engine cannot simulate, refused as problems
   naming the field (rates, trials beyond memory);
-- :mod:`~riskkit.engine.results`: :class:`Simulation`, the result of a run, and its risk
-  measures;
+- :mod:`~riskkit.engine.results`: :class:`Simulation`, the result of a run, its risk
+  measures and their confidence intervals, and what a run keeps (zone and site totals per
+  trial, per-scenario statistics streamed group by group of scenarios);
 - :mod:`~riskkit.engine.simulation`: what each scenario draws, chunks of trials, workers,
   and the public calls :func:`simulate` and :func:`simulate_many` (its module notes explain
   the common random numbers);
@@ -22,11 +23,19 @@ from __future__ import annotations
 from .. import _forward
 from .limits import MAX_EVENTS_PER_YEAR
 from .moments import moments
-from .results import LEVELS, QUANTILES, Simulation
-from .simulation import DEFAULT_CHUNK, MAX_EVENTS, simulate, simulate_many
+from .results import CONFIDENCE, LEVELS, QUANTILES, Simulation
+from .simulation import (
+    DEFAULT_CHUNK,
+    GROUP_BYTES,
+    KEEP_BYTES,
+    MAX_EVENTS,
+    simulate,
+    simulate_many,
+)
 from .streams import BLOCK
 
 __all__ = [
+    "CONFIDENCE",
     "LEVELS",
     "QUANTILES",
     "Simulation",
@@ -35,6 +44,8 @@ __all__ = [
     "moments",
     "BLOCK",
     "DEFAULT_CHUNK",
+    "GROUP_BYTES",
+    "KEEP_BYTES",
     "MAX_EVENTS",
     "MAX_EVENTS_PER_YEAR",
 ]

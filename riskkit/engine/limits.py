@@ -59,21 +59,36 @@ def _available_memory() -> float:
         return math.inf
 
 
-def _check_memory(site: Site, trials: int, states: int, from_site: bool) -> None:
+def _check_memory(
+    site: Site,
+    trials: int,
+    states: int,
+    from_site: bool,
+    kept: int | None = None,
+    group: int = 1,
+) -> None:
     """Refuse a run whose result tables alone exceed the machine's memory.
+
+    A run holds, per state, the losses of every trial for each zone and the site (float64),
+    the columns of the ``kept`` scenarios (loss float64 and int32 harm counts per category)
+    and, while it draws them, one group of ``group`` scenario columns (``kept=None``: every
+    scenario kept, as :func:`simulate` did before its results were streamed).
 
     Raises a :class:`SiteError` on ``model.trials`` when the trials come from the site file,
     else a :class:`MemoryError` whose message says how much the tables need.
     """
     n = len(site.scenarios)
-    # losses (float64) and harm counts (int32 per harm category) per trial and scenario
-    need = float(trials) * states * max(n, 1) * (8 + 4 * len(HARM_CATEGORIES))
+    cell = 8 + 4 * len(HARM_CATEGORIES)  # one trial of one scenario: loss and harm counts
+    kept = n if kept is None else kept
+    per_trial = (len(site.zones) + 1) * 8 + (kept + max(group, 1)) * cell
+    need = float(trials) * states * per_trial
     have = _available_memory()
     if need <= have:
         return
     msg = (
-        f"not enough memory for {trials:,} trials: the tables of {n} scenarios need"
-        f" {need / 1e9:,.3g} GB, the machine has {have / 1e9:,.3g} GB"
+        f"not enough memory for {trials:,} trials: the tables of {len(site.zones)} zones,"
+        f" the site and {kept} kept of {n} scenarios need {need / 1e9:,.3g} GB, the machine"
+        f" has {have / 1e9:,.3g} GB"
     )
     if from_site:
         problem = Problem(site.source or site.name, "model", "trials", msg, "use fewer trials")

@@ -69,8 +69,9 @@ References
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,10 +89,10 @@ from ..rules import (
 )
 from ..site import HARM_CATEGORIES, Site
 from .limits import MAX_EVENTS_PER_YEAR, _check_memory, _check_rates, _rate_problem
-from .results import Simulation
+from .results import Simulation, _Totals
 from .streams import BLOCK, _join, _poisson_counts, _segment_sum, _stream
 
-__all__ = ["simulate", "simulate_many", "DEFAULT_CHUNK", "MAX_EVENTS"]
+__all__ = ["simulate", "simulate_many", "DEFAULT_CHUNK", "MAX_EVENTS", "GROUP_BYTES", "KEEP_BYTES"]
 
 DEFAULT_CHUNK = 1 << 16
 """Trials simulated together [trials], a multiple of :data:`BLOCK`; bounds the memory of
@@ -216,12 +217,17 @@ def _label(site: Site, sid: str, cid: str, spec: Any, reductions: dict[str, Any]
 
 @dataclass
 class _Out:
-    """Per-state outputs filled by the chunks (columns are scenarios)."""
+    """Per-state outputs filled by the chunks for a group of scenarios.
 
-    loss: np.ndarray | None  # (trials, scenarios) float64, Fortran order
-    harm: dict[str, np.ndarray]  # category -> (trials, scenarios with that harm) int32
-    harm_cols: dict[str, list[int]]  # category -> scenario columns
-    rates: np.ndarray | None = None  # (trials, scenarios) float64, when asked
+    Columns are the group's scenarios (``pos`` maps a scenario's column in the site to its
+    column here); the rows are the run's trials.
+    """
+
+    loss: np.ndarray | None  # (trials, group scenarios) float64, Fortran order
+    harm: dict[str, np.ndarray]  # category -> (trials, group scenarios with that harm) int32
+    harm_cols: dict[str, list[int]]  # category -> scenario columns (site numbering)
+    rates: np.ndarray | None = None  # (trials, scenarios) float64, when asked (every scenario)
+    pos: dict[int, int] = field(default_factory=dict)  # site column -> column of ``loss``
 
 
 def _factor(view: _View, red: dict[str, Any]) -> float | np.ndarray:
@@ -422,7 +428,7 @@ class _Chunk:
                 harm[cat] = _segment_sum(hit.astype(np.int64), *seg)
             for i in idx:
                 o = outs[i]
-                o.loss[sub, plan.col] = loss
+                o.loss[sub, o.pos[plan.col]] = loss
                 for cat, h in harm.items():
                     o.harm[cat][sub, o.harm_cols[cat].index(plan.col)] = h
 
@@ -471,7 +477,14 @@ def _run(
     events: bool = True,
     rates: bool = False,
     client: Any = None,
-) -> list[_Out]:
+    keep: Sequence[int] = (),
+) -> list[Any]:
+    """Simulate ``states``: their :class:`_Totals` (or, for ``events=False``, their rates).
+
+    The scenarios are drawn in groups of whole columns (:func:`_groups`); each group's
+    chunks of trials run on the workers, then the group is folded into every state's
+    totals, in the site's order of scenarios, before the next group is drawn.
+    """
     if client is not None:
         workers = max(1, sum(client.nthreads().values()))
     else:
@@ -479,40 +492,138 @@ def _run(
     chunk = _chunk_trials(chunk_size, trials, workers)
     _check_rates(site)
     plans = _scenario_runs(site, states)
-    outs = _outputs(plans, len(states), trials, events, rates)
     starts = range(0, trials, chunk)
-    if client is not None:
-        _run_on_cluster(client, site, seed, plans, events, rates, outs, starts, chunk, trials)
-        return outs
+    pool = None
+    if client is None and workers > 1 and len(starts) > 1:
+        pool = ThreadPoolExecutor(max_workers=min(workers, len(starts)))
 
-    def one(a: int) -> None:
-        _Chunk(site, seed, plans, events, a, min(a + chunk, trials)).run(outs)
+    def simulate_group(group: list[_ScenarioRun], outs: list[_Out]) -> None:
+        if client is not None:
+            _run_on_cluster(client, site, seed, group, events, rates, outs, starts, chunk, trials)
+            return
 
-    if workers == 1 or len(starts) == 1:
-        for a in starts:
-            one(a)
-    else:
-        with ThreadPoolExecutor(max_workers=min(workers, len(starts))) as ex:
-            for fut in [ex.submit(one, a) for a in starts]:
+        def one(a: int) -> None:
+            _Chunk(site, seed, group, events, a, min(a + chunk, trials)).run(outs)
+
+        if pool is None:
+            for a in starts:
+                one(a)
+        else:
+            for fut in [pool.submit(one, a) for a in starts]:
                 fut.result()
-    return outs
+
+    try:
+        if not events:  # parameters only (event rates): every scenario at once
+            outs = _outputs(plans, len(states), trials, events, rates)
+            simulate_group(plans, outs)
+            return outs
+        totals = [_Totals(site, trials, keep, _harm_members(plans)) for _ in states]
+        for group in _groups(plans, trials, len(states), set(keep)):
+            cols = [p.col for p in group]
+            views = [t.views(cols, _harm_members(group)) for t in totals]
+            in_place = all(v is not None for v in views)
+            if in_place:
+                outs = [_out(group, *v) for v in views]
+            else:
+                outs = _outputs(group, len(states), trials, events, rates)
+            simulate_group(group, outs)
+            for t, o in zip(totals, outs):
+                t.fold(o, cols, in_place)
+            del outs, views  # the group's columns: free before the next group
+        return totals
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+GROUP_BYTES = 1 << 26
+"""Memory of the scenario columns drawn together, all states together [bytes].
+
+A run draws the scenarios in groups of whole columns (every trial of each) and folds each
+group into the zone and site totals before drawing the next, so memory beyond the totals is
+bounded by this (a group has at least one scenario). More groups redraw the quantities that
+scenarios share (actors' attempts, countermeasure effects) once per group; the numbers never
+depend on the grouping.
+"""
+
+KEEP_BYTES = 1 << 28
+"""``keep_scenarios=None`` keeps every scenario's per-trial columns when they take at most
+this much memory, all states together [bytes], and none otherwise."""
+
+_CELL_BYTES = 8 + 4 * len(HARM_CATEGORIES)
+"""Bytes of one trial of one scenario in one state: the loss and the harm counts."""
+
+
+def _resolve_keep(site: Site, keep: Any, trials: int, states: int) -> list[int]:
+    """Site columns of the scenarios whose per-trial losses a run keeps (sorted)."""
+    n = len(site.scenarios)
+    if keep is None:
+        small = float(trials) * states * n * _CELL_BYTES <= KEEP_BYTES
+        return list(range(n)) if small else []
+    if keep is True:
+        return list(range(n))
+    if keep is False:
+        return []
+    if isinstance(keep, str):
+        keep = [keep]
+    col = {s.id: j for j, s in enumerate(site.scenarios)}
+    cols = set()
+    for sid in keep:
+        if sid not in col:
+            raise ValueError(f"keep_scenarios: no scenario {sid!r} in site {site.name!r}")
+        cols.add(col[sid])
+    return sorted(cols)
+
+
+def _groups(
+    plans: list[_ScenarioRun], trials: int, states: int, kept: set[int]
+) -> list[list[_ScenarioRun]]:
+    """Consecutive scenarios drawn together.
+
+    Each run of kept scenarios is one group (their columns are held anyway); the others go
+    by :data:`GROUP_BYTES`.
+    """
+    size = max(1, int(GROUP_BYTES // max(float(trials) * states * _CELL_BYTES, 1.0)))
+    groups: list[list[_ScenarioRun]] = []
+    for is_kept, run in itertools.groupby(plans, key=lambda p: p.col in kept):
+        run = list(run)
+        if is_kept:
+            groups.append(run)
+        else:
+            groups += [run[i : i + size] for i in range(0, len(run), size)]
+    return groups
+
+
+def _harm_members(plans: list[_ScenarioRun]) -> dict[str, list[int]]:
+    """Category -> site columns of the ``plans`` that have that harm."""
+    return {cat: [p.col for p in plans if cat in p.harms] for cat in HARM_CATEGORIES}
+
+
+def _out(plans: list[_ScenarioRun], loss, harm, rates=None) -> _Out:
+    return _Out(
+        loss=loss,
+        harm=harm,
+        harm_cols=_harm_members(plans),
+        rates=rates,
+        pos={p.col: i for i, p in enumerate(plans)},
+    )
 
 
 def _outputs(plans: list[_ScenarioRun], states: int, trials: int, events: bool, rates: bool):
-    """Zeroed outputs of ``states`` states for ``trials`` trials."""
+    """Zeroed outputs of ``states`` states for ``trials`` trials of the scenarios ``plans``."""
     outs = []
+    members = _harm_members(plans)
     for _ in range(states):
-        harm_cols = {cat: [p.col for p in plans if cat in p.harms] for cat in HARM_CATEGORIES}
         outs.append(
-            _Out(
+            _out(
+                plans,
                 loss=np.zeros((trials, len(plans)), order="F") if events else None,
                 harm={
                     cat: np.zeros((trials, len(cols)), dtype=np.int32, order="F")
-                    for cat, cols in harm_cols.items()
+                    for cat, cols in members.items()
                 }
                 if events
                 else {},
-                harm_cols=harm_cols,
                 rates=np.zeros((trials, len(plans)), order="F") if rates else None,
             )
         )
@@ -564,13 +675,18 @@ def _run_on_cluster(client, site, seed, plans, events, rates, outs, starts, chun
         fut.release()
 
 
-def _resolve_run(site: Site, trials, seed, states: int = 1) -> tuple[int, int]:
+def _resolve_run(
+    site: Site, trials, seed, states: int = 1, keep: Any = None
+) -> tuple[int, int, list[int]]:
+    """Trials, seed and the kept scenario columns of a run, after the memory check."""
     # at least MIN_TRIALS, as in the site file: fewer years cannot estimate VaR99 / ES99
     from_site = trials is None
     trials = _check_int("trials", site.model.trials if from_site else trials, MIN_TRIALS)
     seed = _check_int("seed", site.model.seed if seed is None else seed, 0)
-    _check_memory(site, trials, states, from_site)
-    return trials, seed
+    cols = _resolve_keep(site, keep, trials, states)
+    group = min(len(site.scenarios), max(1, GROUP_BYTES // (trials * states * _CELL_BYTES)))
+    _check_memory(site, trials, states, from_site, kept=len(cols), group=group)
+    return trials, seed, cols
 
 
 def simulate(
@@ -583,6 +699,7 @@ def simulate(
     chunk_size: int | None = None,
     workers: int | None = 1,
     client: Any = None,
+    keep_scenarios: bool | str | Iterable[str] | None = None,
 ) -> Simulation:
     """Simulate annual losses of every scenario of ``site`` in one state.
 
@@ -613,6 +730,14 @@ def simulate(
         chunks are sized for the cluster's threads); the results come back to this process.
         Bit-identical to a local run with the same seed: every block of trials draws from
         its own streams wherever it runs. Needs riskkit installed on the workers.
+    keep_scenarios : bool, str or iterable of str, optional
+        Scenarios whose per-trial losses and harm counts the result keeps, for
+        ``losses('scenario')``, ``harm_counts`` and ``exceedance('scenario')``: ids, ``True``
+        (every scenario) or ``False`` (none). Default ``None``: every scenario when their
+        tables take at most :data:`KEEP_BYTES`, none otherwise. Each kept scenario costs 12
+        to 16 bytes per trial; the zone and site losses of every trial and the statistics of
+        every scenario (``summary('scenario')``) are kept whatever this says, and never
+        depend on it.
 
     Returns
     -------
@@ -634,9 +759,9 @@ def simulate(
     .. [1] IEC 62443-3-2:2020, clause 4.6 (ZCR 5.x: unmitigated and residual risk).
     """
     st = resolve_state(site, state, plan)
-    trials, seed = _resolve_run(site, trials, seed)
+    trials, seed, keep = _resolve_run(site, trials, seed, keep=keep_scenarios)
     workers = _resolve_workers(workers)
-    (out,) = _run(site, [st], trials, seed, chunk_size, workers, client=client)
+    (out,) = _run(site, [st], trials, seed, chunk_size, workers, client=client, keep=keep)
     return Simulation(site, trials, seed, st, out, chunk_size, workers)
 
 
@@ -649,6 +774,7 @@ def simulate_many(
     chunk_size: int | None = None,
     workers: int | None = 1,
     client: Any = None,
+    keep_scenarios: bool | str | Iterable[str] | None = None,
 ) -> dict[str, Simulation]:
     """Simulate several states or plans in one pass, sharing every random draw.
 
@@ -664,6 +790,9 @@ def simulate_many(
         maps each name to itself.
     trials, seed, chunk_size, workers, client
         As for :func:`simulate`.
+    keep_scenarios : bool, str or iterable of str, optional
+        As for :func:`simulate`, for every state (the default weighs the tables of all
+        states together).
 
     Returns
     -------
@@ -687,11 +816,11 @@ def simulate_many(
             st = resolve_state(site, "plan", list(spec))
         names.append(str(name))
         states.append(st)
-    trials, seed = _resolve_run(site, trials, seed, max(len(states), 1))
+    trials, seed, keep = _resolve_run(site, trials, seed, max(len(states), 1), keep_scenarios)
     workers = _resolve_workers(workers)
     if not states:
         return {}
-    outs = _run(site, states, trials, seed, chunk_size, workers, client=client)
+    outs = _run(site, states, trials, seed, chunk_size, workers, client=client, keep=keep)
     return {
         n: Simulation(site, trials, seed, st, o, chunk_size, workers)
         for n, st, o in zip(names, states, outs)

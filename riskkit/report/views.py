@@ -253,12 +253,38 @@ def checks_markdown(checks: pd.DataFrame) -> str:
 _RISK_COLS = ["ale", "ale_se", "var95", "var99", "es99", "p_zero", "expected_ale"]
 
 
-def risk_table(A: Assessment, level: str = "zone", states: Iterable[str] | None = None):
-    """Styled risk measures per state and zone (or site): ALE, its SE, VaR, ES, P(no loss)."""
+_CI_COLS = ["var99_lo", "var99_hi", "es99_lo", "es99_hi"]
+
+
+def risk_table(
+    A: Assessment,
+    level: str = "zone",
+    states: Iterable[str] | None = None,
+    intervals: bool = False,  # new default at merge: True
+):
+    """Styled risk measures per state and zone (or site): ALE, its SE, VaR, ES, P(no loss).
+
+    With ``intervals``, the 95 % confidence intervals of VaR99 and ES99 as four more columns
+    (:meth:`riskkit.engine.Simulation.summary`). The caption says how many simulated years
+    are behind the table.
+    """
     df = A.risk(level, states)
     key = {"zone": "zone", "site": "site", "scenario": "scenario"}[level]
-    df = df.set_index(["state", key])[_RISK_COLS]
-    return styled(df, currency=A.site.currency)
+    cols = list(_RISK_COLS)
+    if intervals:
+        ci = [
+            A.simulation(st).summary(level, intervals=True)[_CI_COLS].reset_index().assign(state=st)
+            for st in dict.fromkeys(df["state"])
+        ]
+        df = df.merge(pd.concat(ci), on=["state", key], how="left")
+        cols += _CI_COLS
+    df = df.set_index(["state", key])[cols]
+    return styled(df, currency=A.site.currency).set_caption(trials_caption(A))
+
+
+def trials_caption(A: Assessment) -> str:
+    """Under a simulated table or figure: the simulated years and seed behind it."""
+    return f"Monte Carlo: {A.trials:,} simulated years, seed {A.seed}."
 
 
 def tolerance_markdown(tol: pd.DataFrame) -> str:
