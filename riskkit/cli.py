@@ -386,7 +386,7 @@ def _print_gaps(g) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option(
     "--intervals/--no-intervals",
-    default=False,  # new default at merge: --intervals
+    default=True,
     show_default=True,
     help="Add 95 % confidence intervals of VaR and ES (order-statistic and plug-in normal).",
 )

@@ -63,7 +63,7 @@ def cp_site(make_site, scenarios, countermeasures=(), zones=None, actors=None, r
         "threat_actors": actors or [{"id": "A", "capability": 4, "attempt_rate": 1}],
         "scenarios": list(scenarios),
         "countermeasures": list(countermeasures),
-        "model": {"sl_reduction_per_level": r},
+        "model": {"sl_reduction_per_level": r, "sl_effect": "orders"},  # the r^-min(L, c) rule
     }
     return make_site(d)
 

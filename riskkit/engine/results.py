@@ -189,7 +189,10 @@ def _column_stats(
             row[f"var{round(q * 100)}_lo"] = float(part[lo])
             row[f"var{round(q * 100)}_hi"] = float(part[hi])
         for q in QUANTILES:
-            row[f"es{round(q * 100)}_lo"] = float(es[q] - z * es_se[q])
+            # ES >= VaR: the normal interval's lower end never goes below VaR's own lower end
+            # (a heavy tail on few years can push it below zero otherwise)
+            lo_es = max(es[q] - z * es_se[q], row[f"var{round(q * 100)}_lo"])
+            row[f"es{round(q * 100)}_lo"] = float(lo_es)
             row[f"es{round(q * 100)}_hi"] = float(es[q] + z * es_se[q])
     return row
 

@@ -260,7 +260,7 @@ def risk_table(
     A: Assessment,
     level: str = "zone",
     states: Iterable[str] | None = None,
-    intervals: bool = False,  # new default at merge: True
+    intervals: bool = True,
 ):
     """Styled risk measures per state and zone (or site): ALE, its SE, VaR, ES, P(no loss).
 
