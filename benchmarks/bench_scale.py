@@ -3,13 +3,14 @@
 Each measurement runs in its own child process on a generated site
 (:func:`riskkit.synthetic.synthetic_site`, seed 2026), so its peak resident memory is its own
 (``ru_maxrss`` of the child from ``wait4``). Times are wall times of the operation alone,
-measured inside the child after the imports and after the site is generated in memory, except
+measured inside the child after the imports and after the site is generated in memory (with
+the CPU time of the operation, the steadier figure on a shared machine), except
 ``validate`` (the CLI end to end: interpreter start, imports, load, inventory) and ``load``
 (``load_site`` of a YAML file written beforehand, next to ``bare``: ``yaml.load`` with
 libyaml's ``CSafeLoader`` of the same text, the floor ``load`` is compared with).
 
 The grid follows the issue: 10^2, 10^3, 10^4 scenarios; 10, 10^2, 5*10^2 candidates; trials
-where relevant. By default (sized to fit in about 10 minutes on a 2-core machine) each command
+where relevant. By default (sized to fit in about 10 minutes on an idle 2-core machine) each command
 runs along one axis at a time:
 
 - scenarios axis (10 candidates): load, bare, validate, levels, simulate (1,000 trials), plan;
@@ -104,36 +105,36 @@ def child(task: dict) -> dict:
         import yaml
 
         text = Path(task["path"]).read_text(encoding="utf-8")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if cmd == "load":
             riskkit.load_site(task["path"])
         else:
             yaml.load(text, Loader=yaml.CSafeLoader)
-        return {"seconds": time.perf_counter() - t0}
+        return {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0}
     site = _site(n, c)
     if cmd == "levels":
         from riskkit.levels import gaps, target_levels
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         gaps(site, target_levels(site))
-        return {"seconds": time.perf_counter() - t0}
+        return {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0}
     if cmd == "simulate":
         from riskkit.engine import simulate
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         simulate(site, trials=trials, seed=0)
-        return {"seconds": time.perf_counter() - t0}
+        return {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0}
     if cmd == "plan":
         from riskkit import portfolio as P
 
         budget = 0.25 * P.plan_costs(site)["annualised_cost"].sum()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         plan = P.optimize(site, budget, simulate=False, time_limit=task["limit"])
         gap = getattr(plan, "gap", None)
         note = str(getattr(plan, "status", ""))
         if isinstance(gap, float) and gap == gap:
             note += f", gap {gap:.2%}"
-        return {"seconds": time.perf_counter() - t0, "note": note}
+        return {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0, "note": note}
     raise ValueError(f"unknown command {cmd!r}")
 
 
@@ -150,6 +151,7 @@ class Row:
     c: int
     trials: int | None = None
     seconds: float | None = None
+    cpu: float | None = None
     rss_mb: float | None = None
     status: str = "ok"
     note: str = ""
@@ -161,7 +163,11 @@ class Row:
 
 
 def run_child(argv: list[str], timeout: float) -> tuple[dict | None, float, float, str]:
-    """Run ``argv``; (its last JSON line or None, wall [s], peak RSS [MB], status)."""
+    """Run ``argv``; (its last JSON line or None, wall [s], peak RSS [MB], status).
+
+    The child's whole CPU time (user + system, from ``wait4``) is added to the JSON (an empty
+    one when the child printed none) as ``child_cpu`` [s].
+    """
     env = {**os.environ, **CHILD_ENV, "PYTHONHASHSEED": "0"}
     with tempfile.TemporaryFile("w+") as out:
         t0 = time.perf_counter()
@@ -190,6 +196,10 @@ def run_child(argv: list[str], timeout: float) -> tuple[dict | None, float, floa
         if line.startswith("{"):
             result = json.loads(line)
             break
+    if result is None and status == "ok":
+        result = {}
+    if result is not None:
+        result["child_cpu"] = usage.ru_utime + usage.ru_stime
     return result, wall, rss, status
 
 
@@ -197,8 +207,9 @@ def measure(task: dict, timeout: float) -> tuple[dict | None, float, float, str]
     me = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(task)]
     if task["cmd"] == "validate":
         argv = [sys.executable, "-m", "riskkit", "validate", task["path"]]
-        _, wall, rss, status = run_child(argv, timeout)
-        return {"seconds": wall}, wall, rss, status
+        res, wall, rss, status = run_child(argv, timeout)
+        cpu = (res or {}).get("child_cpu")
+        return {"seconds": wall, "cpu": cpu}, wall, rss, status
     return run_child(me, timeout)
 
 
@@ -235,7 +246,7 @@ def plan_grid(full: bool, quick: bool, sizes=None) -> list[Row]:
 
 def run(args) -> tuple[list[Row], dict]:
     work = Path(tempfile.mkdtemp(prefix="riskkit-bench-scale-"))
-    info: dict = {"files": {}}
+    info: dict = {"files": {}, "load_average": os.getloadavg()[0]}
     try:
         sizes = tuple(
             tuple(int(float(x)) for x in given.split(",")) if given else default
@@ -272,14 +283,15 @@ def run(args) -> tuple[list[Row], dict]:
             res, wall, rss, status = measure(task, args.timeout)
             row.rss_mb, row.status = rss, status
             if status == "ok" and res is not None:
-                row.seconds = res["seconds"]
+                row.seconds, row.cpu = res["seconds"], res.get("cpu")
                 row.note = res.get("note", "")
             else:
                 stopped.add((row.cmd, row.axis, fixed))
             shown = f"{row.seconds:.3f} s" if row.seconds is not None else row.status
+            shown += f" (cpu {row.cpu:.3f} s)" if row.cpu is not None else ""
             print(
                 f"{row.cmd:9s} {row.axis:10s} n={row.n:>6} c={row.c:>4} t={row.trials or '':>7}"
-                f"  {shown:>12}  {rss:7.0f} MB  {row.note}",
+                f"  {shown:>28}  {rss:7.0f} MB  {row.note}",
                 flush=True,
             )
     finally:
@@ -320,7 +332,7 @@ def plot(rows: list[Row], base_rss: dict[str, float], stem: Path) -> str:
         fig = make_subplots(
             rows=2,
             cols=3,
-            subplot_titles=[f"time against {a}" for a in axes]
+            subplot_titles=[f"CPU time against {a}" for a in axes]
             + [f"peak memory above imports against {a}" for a in axes],
         )
         palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
@@ -333,7 +345,7 @@ def plot(rows: list[Row], base_rss: dict[str, float], stem: Path) -> str:
             style = {"mode": "lines+markers", "legendgroup": cmd, "name": cmd,
                      "line": {"color": colour[cmd]}}  # fmt: skip
             fig.add_trace(
-                go.Scatter(x=xs, y=[r.seconds for r in done], showlegend=cmd not in shown,
+                go.Scatter(x=xs, y=[r.cpu or r.seconds for r in done], showlegend=cmd not in shown,
                            **style),
                 row=1, col=col,
             )  # fmt: skip
@@ -346,7 +358,7 @@ def plot(rows: list[Row], base_rss: dict[str, float], stem: Path) -> str:
         fig.update_xaxes(type="log")
         fig.update_yaxes(type="log")
         for col in (1, 2, 3):
-            fig.update_yaxes(title_text="wall time [s]", row=1, col=col)
+            fig.update_yaxes(title_text="CPU time [s]", row=1, col=col)
             fig.update_yaxes(title_text="peak RSS above imports [MB]", row=2, col=col)
         fig.update_layout(width=1500, height=900, title="riskkit: growth with the work (log-log)")
         png = stem.with_suffix(".png")
@@ -364,11 +376,11 @@ def plot(rows: list[Row], base_rss: dict[str, float], stem: Path) -> str:
         plt = None
     if plt is not None:
         fig2, axs = plt.subplots(2, 3, figsize=(15, 9))
-        for (cmd, axis, fixed), rs in groups.items():
+        for (cmd, axis, _fixed), rs in groups.items():
             col = ["scenarios", "candidates", "trials"].index(axis)
             done = [r for r in rs if r.seconds is not None]
             xs = [r.size for r in done]
-            axs[0][col].loglog(xs, [r.seconds for r in done], "o-", label=f"{cmd} ({fixed})")
+            axs[0][col].loglog(xs, [r.cpu or r.seconds for r in done], "o-", label=cmd)
             axs[1][col].loglog(xs, [max(r.rss_mb - base_rss[r.cmd], 1.0) for r in done], "o-")
         for a in axs[0]:
             a.legend(fontsize=7)
@@ -400,55 +412,62 @@ def plot(rows: list[Row], base_rss: dict[str, float], stem: Path) -> str:
 
 def report(rows: list[Row], info: dict, args, took: float, plot_note: str) -> str:
     base = info["baseline_rss_mb"]
-    bare = {(r.n, r.c): r.seconds for r in rows if r.cmd == "bare" and r.seconds}
+    bare = {(r.n, r.c): r.cpu for r in rows if r.cmd == "bare" and r.cpu}
     lines = [
         "# Scale: time and memory against scenarios, candidates and trials",
         "",
         f"`python benchmarks/bench_scale.py{' --full' if args.full else ''}"
         f"{' --quick' if args.quick else ''}` on {platform.platform()}, Python"
-        f" {platform.python_version()}, {os.cpu_count()} CPUs (shared: other jobs ran at the"
-        f" same time, so single times may be off by a factor up to ~2); {took / 60:.1f} min in"
-        f" all. Sites from `riskkit.synthetic.synthetic_site(n, c, seed={SEED})`. Each figure"
+        f" {platform.python_version()}, {os.cpu_count()} CPUs, load average"
+        f" {info['load_average']:.1f} at the start (other jobs share the machine: wall times"
+        f" include waiting for a core; CPU times do not); {took / 60:.1f} min in all. Sites"
+        f" from `riskkit.synthetic.synthetic_site(n, c, seed={SEED})`. Each figure"
         " is one run in its own child process; time is the operation alone (the site already"
         " generated in memory), except `validate` (the CLI end to end) and `load`/`bare` (the"
         " YAML file of the same site, written beforehand). Peak memory is the child's peak"
         " resident set; the memory slopes are of the peak above a child that only makes the"
         " same imports (" + ", ".join(f"{k} {v:.0f} MB" for k, v in sorted(base.items())) + ").",
         "",
-        "| command | axis | scenarios | candidates | trials | time [s] | peak RSS [MB] | note |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "| command | axis | scenarios | candidates | trials | wall [s] | CPU [s] | peak RSS [MB]"
+        " | note |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         t = f"{r.seconds:.3f}" if r.seconds is not None else "-"
+        cpu = f"{r.cpu:.3f}" if r.cpu is not None else "-"
         rss = f"{r.rss_mb:.0f}" if r.rss_mb is not None else "-"
         note = r.note if r.status == "ok" else r.status
-        if r.cmd == "load" and r.seconds and bare.get((r.n, r.c)):
-            note = f"{r.seconds / bare[(r.n, r.c)]:.2f}x bare CSafeLoader"
+        if r.cmd == "load" and r.cpu and bare.get((r.n, r.c)):
+            note = f"{r.cpu / bare[(r.n, r.c)]:.2f}x bare CSafeLoader (CPU)"
         if r.cmd in ("load", "bare", "validate") and (r.n, r.c) in info["files"]:
             size = info["files"][(r.n, r.c)][0] / 1e6
             note = (note + "; " if note else "") + f"{size:.1f} MB file"
         lines.append(
-            f"| {r.cmd} | {r.axis} | {r.n:,} | {r.c} | {r.trials or ''} | {t} | {rss} | {note} |"
+            f"| {r.cmd} | {r.axis} | {r.n:,} | {r.c} | {r.trials or ''} | {t} | {cpu} | {rss}"
+            f" | {note} |"
         )
     lines += [
         "",
         "## Fitted growth (log-log slopes)",
         "",
         "b in time ~ size^b (and memory above the imports ~ size^b), least squares over the"
-        " sizes that finished along each axis: 1 is linear, 2 quadratic; a slope from sizes"
+        " sizes that finished along each axis (CPU time is the steadier on a shared machine:"
+        " wall time includes waiting for a core): 1 is linear, 2 quadratic; a slope from sizes"
         " whose times are under ~0.1 s mostly measures fixed costs.",
         "",
-        "| command | axis | other size fixed | sizes | time slope | memory slope |",
-        "|---|---|---|---|---:|---:|",
+        "| command | axis | other size fixed | sizes | CPU time slope | wall time slope"
+        " | memory slope |",
+        "|---|---|---|---|---:|---:|---:|",
     ]
     for (cmd, axis, fixed), rs in series(rows).items():
         done = [r for r in rs if r.seconds is not None]
-        ts = slope([(r.size, r.seconds) for r in done])
+        ts = slope([(r.size, r.cpu or r.seconds) for r in done])
+        ws = slope([(r.size, r.seconds) for r in done])
         ms = slope([(r.size, (r.rss_mb or 0) - base[cmd]) for r in done])
         other = f"{'candidates' if axis == 'scenarios' else 'scenarios'} = {fixed:,}"
         sizes = ", ".join(f"{r.size:,}" for r in done) or "-"
         fmt = lambda v: f"{v:.2f}" if v is not None else "-"  # noqa: E731
-        lines.append(f"| {cmd} | {axis} | {other} | {sizes} | {fmt(ts)} | {fmt(ms)} |")
+        lines.append(f"| {cmd} | {axis} | {other} | {sizes} | {fmt(ts)} | {fmt(ws)} | {fmt(ms)} |")
     lines += ["", f"Plot: {plot_note}.", ""]
     return "\n".join(lines)
 
