@@ -23,6 +23,7 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -301,6 +302,16 @@ class _Constructors:
                 problem_mark=node.start_mark,
             ) from None
 
+    def construct_mapping(self, node, deep=False):
+        """A mapping; notes whether any mapping repeats a key (reported after loading)."""
+        if not getattr(self, "_duplicates", False) and isinstance(node, yaml.MappingNode):
+            keys = [
+                k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode) and k.value != "<<"
+            ]
+            if len(set(keys)) < len(keys):
+                self._duplicates = True
+        return super().construct_mapping(node, deep=deep)
+
 
 class _Loader(_Constructors, yaml.SafeLoader):
     """The pure-Python safe loader with the refusing constructors."""
@@ -341,8 +352,7 @@ def _prescan(text: str, max_depth: int, max_records: int | None, loader=None) ->
     values and the depth it stands for, so a "billion laughs" file or a 100,000-level
     nesting is refused at its first offending event, in well under a second.
     """
-    max_records = MAX_RECORDS // 100 if max_records is None else max_records  # a table cell
-    max_nodes = NODES_PER_RECORD * max(max_records, 100)
+    max_records, max_nodes = _bounds(max_records)
     frames: list[list] = []  # open collections: [is sequence, anchor, nodes at start, deepest]
     anchors: dict[str, tuple[int, int]] = {}  # anchor -> (values it stands for, its depth)
     nodes = records = 0
@@ -377,12 +387,65 @@ def _clip(text: str, limit: int = 24) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+class _OverLimit(Exception):
+    """Raised by the bounded composer's hooks; the event pre-scan then words the refusal."""
+
+
+class _Bounded(_FAST):  # type: ignore[misc,valid-type]
+    """The fast loader, counting nodes, records and depth as it composes (one parse).
+
+    libyaml's composer calls ``descend_resolver`` before it composes each node (not for
+    aliases) and ``ascend_resolver`` after, so the bounds of :func:`_prescan` can be checked
+    during composition, before anything deeper is read. Only for text without anchors (and so
+    without aliases, which the hooks cannot see).
+    """
+
+    def __init__(self, text: str, max_depth: int, max_nodes: int, max_records: int):
+        super().__init__(text)
+        self._parents: list[type] = []
+        self._limits = (max_depth, max_nodes, max_records)
+        self._counts = [0, 0]  # nodes, records
+
+    def descend_resolver(self, current_node, current_index):
+        parents = self._parents
+        parents.append(type(current_node))
+        counts = self._counts
+        counts[0] += 1
+        depth = len(parents)
+        if depth == 3 and parents[2] is yaml.SequenceNode and parents[1] is yaml.MappingNode:
+            counts[1] += 1  # an item of a top-level section list: a record
+        max_depth, max_nodes, max_records = self._limits
+        if depth > max_depth or counts[0] > max_nodes or counts[1] > max_records:
+            raise _OverLimit
+
+    def ascend_resolver(self):
+        self._parents.pop()
+
+
+def _bounds(max_records: int | None) -> tuple[int, int]:
+    """The record and value limits :func:`_prescan` applies, as ``(records, values)``."""
+    max_records = MAX_RECORDS // 100 if max_records is None else max_records  # a table cell
+    return max_records, NODES_PER_RECORD * max(max_records, 100)
+
+
 def _compose(text: str, max_depth: int, max_records: int | None = None):
     """A bounded loader over ``text`` and its document's root node (None when empty).
 
-    A syntax error is reported as the pure-Python loader words it (the messages users know).
+    Text without anchors is parsed once, by libyaml, with the bounds checked as nodes are
+    composed; where a bound is passed, :func:`_prescan` finds and words the refusal at its
+    event. Text with anchors is pre-scanned first (aliases count as what they stand for). A
+    syntax error is reported as the pure-Python loader words it (the messages users know).
     """
     try:
+        if "&" not in text and _FAST is not _Loader:
+            records, nodes = _bounds(max_records)
+            loader = _Bounded(text, max_depth, nodes, records)
+            try:
+                return loader, loader.get_single_node()
+            except _OverLimit:
+                loader.dispose()
+                _prescan(text, max_depth, max_records)  # raises the refusal at its event
+                raise _refusal("more values or nesting than the limits allow", None) from None
         _prescan(text, max_depth, max_records)
         loader = _FAST(text)
         return loader, loader.get_single_node()
@@ -446,21 +509,36 @@ def _read_yaml(p: Path, limits: Limits | None = None) -> RawSite:
             ]
         ) from None
     try:
-        loader, node = _compose(text, limits.max_depth, limits.max_records)
+        bounds = (limits.max_depth, limits.max_records)
+        loader, node = _compose(text, *bounds)
     except yaml.MarkedYAMLError as e:
         raise SiteError([_yaml_syntax_problem(p, e)]) from None
     except yaml.YAMLError as e:
         raise SiteError([Problem(str(p), None, None, f"YAML error: {e}")]) from None
     raw = RawSite(data={}, file=str(p))
-    labels = _record_origins(node, p, raw)
+    eager = _EAGER_LINES or "&" in text  # anchors: one walk, each shared node once
+    labels = _record_origins(node, p, raw) if eager else {}
     try:
         data = None if node is None else loader.construct_document(node)
     except _Refused as e:
+        if not eager:  # the tree was walked by the constructor: read it afresh for the lines
+            labels = _record_origins(_compose(text, *bounds)[1], p, raw)
         raise SiteError([_located(raw, labels, e)]) from None
     finally:
+        duplicates = getattr(loader, "_duplicates", False)
         loader.dispose()
+    if not eager:
+        if duplicates:  # a problem to report with its lines: read the tree afresh (the
+            # constructor flattens merge keys in place)
+            _record_origins(_compose(text, *bounds)[1], p, raw)
+        else:
+            _record_starts(node, p, raw, text)
     raw.data = {} if data is None else data
     return raw
+
+
+_EAGER_LINES = False
+"""Walk every field's line at load time rather than on first use (the tests compare both)."""
 
 
 def _located(raw: RawSite, labels: dict, e: _Refused) -> Problem:
@@ -499,6 +577,125 @@ def _record_origins(node, p: Path, raw: RawSite) -> dict:
             _field_lines(vnode, "", fields, raw, key)
             raw.origins[(key, None)] = (str(p), knode.start_mark.line + 1, fields)
     return labels
+
+
+def _record_starts(node, p: Path, raw: RawSite, text: str) -> None:
+    """Fill ``raw.origins`` and ``raw.section_lines`` with the line of each record and section.
+
+    The lines of the fields inside a record are found only when a problem asks for them
+    (:class:`_FieldLines`), by composing that record's own text again; the document is parsed
+    once. Only for a tree without duplicate keys (:func:`_record_origins` reports those).
+    """
+    if not isinstance(node, yaml.MappingNode):
+        return
+    source = _Source(text)
+    for knode, vnode in node.value:
+        key = knode.value
+        raw.section_lines[key] = knode.start_mark.line + 1
+        if isinstance(vnode, yaml.SequenceNode):
+            for i, item in enumerate(vnode.value):
+                fields = _FieldLines(source, item) if isinstance(item, yaml.MappingNode) else {}
+                raw.origins[(key, i)] = (str(p), item.start_mark.line + 1, fields)
+        elif isinstance(vnode, yaml.MappingNode):
+            raw.origins[(key, None)] = (
+                str(p),
+                knode.start_mark.line + 1,
+                _FieldLines(source, vnode),
+            )
+
+
+class _Source:
+    """The text of a YAML file, split into lines on first use, and its full parse if needed."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self._lines: list[str] | None = None
+        self._spans: dict | None = None
+
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines
+
+    def full_fields(self, start: tuple[int, int]) -> dict[str, int]:
+        """Field lines of the mapping that starts at ``start`` (line, column).
+
+        From a full parse of the file: the fallback where a record's text does not read alone.
+        """
+        if self._spans is None:
+            self._spans = {}
+            loader = _FAST(self.text)
+            try:
+                root = loader.get_single_node()
+            finally:
+                loader.dispose()
+            for _, vnode in root.value if isinstance(root, yaml.MappingNode) else []:
+                items = vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]
+                for item in items:
+                    if isinstance(item, yaml.MappingNode):
+                        fields: dict[str, int] = {}
+                        _field_lines(item, "", fields, RawSite(data={}, file=""), "")
+                        mark = item.start_mark
+                        self._spans[(mark.line, mark.column)] = fields
+        return self._spans.get(start, {})
+
+
+class _FieldLines(Mapping):
+    """The line of each field of one record by dotted path, found on first use.
+
+    The record's text (from its start mark to its end mark, columns kept) is composed alone
+    and walked as :func:`_field_lines` walks the whole tree; lines are shifted back to the
+    file's. Where that text does not compose to a mapping (a rare flow layout), the lines
+    come from one full parse of the file, shared by all records.
+    """
+
+    __slots__ = ("_source", "_start", "_end", "_fields")
+
+    def __init__(self, source: _Source, node):
+        self._source = source
+        self._start = (node.start_mark.line, node.start_mark.column)
+        self._end = (node.end_mark.line, node.end_mark.column)
+        self._fields: dict[str, int] | None = None
+
+    def _load(self) -> dict[str, int]:
+        if self._fields is None:
+            self._fields = self._alone()
+            if self._fields is None:
+                self._fields = self._source.full_fields(self._start)
+        return self._fields
+
+    def _alone(self) -> dict[str, int] | None:
+        (l0, c0), (l1, c1) = self._start, self._end
+        lines = self._source.lines[l0 : l1 + 1]
+        if not lines:
+            return None
+        lines[-1] = lines[-1][:c1] if l1 > l0 else lines[-1][: max(c1, c0)]
+        lines[0] = " " * c0 + lines[0][c0:]
+        loader = _FAST("\n".join(lines) + "\n")
+        try:
+            node = loader.get_single_node()
+        except yaml.YAMLError:
+            return None
+        finally:
+            loader.dispose()
+        if not isinstance(node, yaml.MappingNode) or node.start_mark.column != c0:
+            return None
+        fields: dict[str, int] = {}
+        _field_lines(node, "", fields, RawSite(data={}, file=""), "")
+        return {path: line + l0 for path, line in fields.items()}
+
+    def __getitem__(self, key):
+        return self._load()[key]
+
+    def __contains__(self, key):
+        return key in self._load()
+
+    def __iter__(self):
+        return iter(self._load())
+
+    def __len__(self):
+        return len(self._load())
 
 
 def _node_id(item, section: str, index: int) -> str:

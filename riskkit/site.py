@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -844,8 +845,9 @@ _TAGS = {
 }
 
 
-def _field_names() -> set[str]:
-    """Every field name of every record kind, for did-you-mean hints."""
+@functools.cache
+def _field_names() -> frozenset[str]:
+    """Every field name of every record kind, for did-you-mean hints (built once)."""
     from . import distributions
 
     names: set[str] = set()
@@ -856,7 +858,7 @@ def _field_names() -> set[str]:
     for m in models:
         for name, info in m.model_fields.items():
             names.add(info.alias or name)
-    return names
+    return frozenset(names)
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -1072,6 +1074,7 @@ class _Cross:
         self.raw, self.built = raw, built
         self.out: list[Problem] = []
         self.ids: dict[str, set] = {sec: set() for sec in SECTIONS}
+        self._known: dict[str, str] = {}  # the "known: ..." hint of each section, once built
         # a section that is not a list was reported already; references into it are not
         self.broken = {
             sec for sec in SECTIONS if raw.data.get(sec) and not isinstance(raw.data[sec], list)
@@ -1094,8 +1097,11 @@ class _Cross:
         """Report a reference ``ref`` to a record of section ``kind`` that does not exist."""
         if kind in self.broken:
             return
-        choices = sorted(self.ids[kind])
-        known = ", ".join(choices[:12]) + (" ..." if len(choices) > 12 else "")
+        if kind not in self._known:  # once per kind: many unknown ids stay linear
+            choices = sorted(self.ids[kind])
+            self._known[kind] = ", ".join(choices[:12]) + (" ..." if len(choices) > 12 else "")
+        known = self._known[kind]
+        choices = self.ids[kind]
         self.add(
             sec,
             index,
