@@ -48,12 +48,16 @@ __all__ = [
 
 _SINGLE_SHEETS = ("site", "tolerance", "risk_matrix", "model")
 
-MAX_FILE_BYTES = 5_000_000
+MAX_FILE_BYTES = 50_000_000
 """Default largest site file read [bytes] (env ``RISKKIT_MAX_FILE_BYTES``)."""
-MAX_RECORDS = 10_000
+MAX_RECORDS = 50_000
 """Default largest number of records over all sections (env ``RISKKIT_MAX_RECORDS``)."""
-NODES_PER_RECORD = 30
+NODES_PER_RECORD = 60
 """A YAML file may hold at most this many values, mappings and lists per allowed record."""
+CELL_RECORDS = 100
+"""Most list items of a YAML value inside one table cell."""
+CELL_VALUES = 3_000
+"""Most values, mappings and lists of a YAML value inside one table cell."""
 MAX_DEPTH = 20
 """Default deepest nesting of mappings and lists, in YAML and in table cells (env
 ``RISKKIT_MAX_DEPTH``)."""
@@ -424,7 +428,8 @@ class _Bounded(_FAST):  # type: ignore[misc,valid-type]
 
 def _bounds(max_records: int | None) -> tuple[int, int]:
     """The record and value limits :func:`_prescan` applies, as ``(records, values)``."""
-    max_records = MAX_RECORDS // 100 if max_records is None else max_records  # a table cell
+    if max_records is None:  # a table cell
+        return CELL_RECORDS, CELL_VALUES
     return max_records, NODES_PER_RECORD * max(max_records, 100)
 
 

@@ -211,7 +211,7 @@ def _records(text):
 
 
 def _values(text):
-    return text.replace("id: tiny", "id: tiny\n  notes: [" + ", ".join(["x"] * 3_100) + "]")
+    return text.replace("id: tiny", "id: tiny\n  notes: [" + ", ".join(["x"] * 6_100) + "]")
 
 
 @pytest.mark.parametrize(
