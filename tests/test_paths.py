@@ -11,6 +11,11 @@ numbers themselves. Common to every site below (``_site``):
 
 A stage (conduit, zone) with levels b_c, b_z crosses with p = 10^-max(b_c, b_z); the stage
 into the target uses FR3: p = 10^-max(t_conduit, t_target).
+
+These hand values are for the SL rule r^-min(L, c) with the stronger of zone and conduit
+counting (``sl_effect: orders``, ``layering: max``, ``fr_roles: frequency``), which ``_site``
+pins explicitly (``ORDERS``); the path composition (products over stages, two-terminal
+reliability) is the same under every SL rule, and ``V2`` checks it under the model-v2 options.
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ from riskkit.paths import (
     substitutes,
 )
 from riskkit.report import schema
+
+# the SL rule of the hand values below, passed explicitly (the defaults are model v2)
+ORDERS = {"sl_effect": "orders", "fr_roles": "frequency", "layering": "max"}
+V2 = {"sl_effect": "capability", "fr_roles": "split", "layering": "independent"}
 
 
 def _v(b: int, t: int = 0) -> list[int]:
@@ -63,7 +72,7 @@ def _site(zones: dict, conduits: list, *, origin="Z-O", entry=None, extra=None, 
         "conduits": [{"id": c, "zones": [a, b], "sl_a": v} for c, a, b, v in conduits],
         "threat_actors": [{"id": "A-X", "capability": 4, "attempt_rate": 10}],
         "scenarios": [scen, *(extra or [])],
-        "model": {"trials": 1000, "seed": 3, **(model or {})},
+        "model": {"trials": 1000, "seed": 3, **ORDERS, **(model or {})},
     }
     return build(d)
 
@@ -191,6 +200,38 @@ def test_an_origin_adjacent_to_the_target_gives_todays_rate():
     assert a == pytest.approx(10 * 1e-2 * 1000, rel=1e-12)
 
 
+def test_path_closed_forms_under_the_v2_options():
+    """Capability-aware SL effect and independent layering: the same composition of stages.
+
+    Each stage is the product of its zone's and conduit's pass probabilities from the
+    capability table T[L, c] (capped at T[4, c]), the worst lateral FR deciding; the paths
+    multiply their stages and two disjoint paths give 1 - (1 - p1)(1 - p2).
+    """
+    t = rules.sl_effect_table(_site(*_parallel(), model=V2).model)[:, 4]
+
+    def stage(a, b):
+        return max(t[a] * t[b], t[4])
+
+    # chain: C1 (2) into Z-A (1), C2 (1) into Z-B (0), C3 into the target in FR3 (0 and 1)
+    chain = _site(*_chain(), model=V2)
+    want = stage(2, 1) * stage(1, 0) * stage(0, 1)
+    assert stage(2, 1) < t[2]  # the second layer counts, unlike under layering: max
+    assert attack_paths(chain)["reach"].iloc[0] == pytest.approx(want, rel=1e-12)
+    # parallel: Z-O -C1- Z-A -C2- Z-T and Z-O -C3- Z-T
+    par = _site(*_parallel(), model=V2)
+    p1, p2 = stage(0, 1) * stage(0, 1), stage(1, 1)
+    reach = 1 - (1 - p1) * (1 - p2)
+    assert attack_paths(par)["reach"].tolist() == pytest.approx([reach, reach], rel=1e-12)
+    assert expected_losses(par).loc["S-P", "ale"] == pytest.approx(10 * reach * 1000, rel=1e-9)
+    # an origin adjacent to the target: exactly the rate without an origin
+    zones = {"Z-O": _v(1), "Z-T": _v(0, 1)}
+    conduits = [("C1", "Z-O", "Z-T", _v(0, 2))]
+    a = expected_losses(_site(zones, conduits, entry="C1", model=V2)).loc["S-P", "ale"]
+    b = expected_losses(_site(zones, conduits, origin=None, entry="C1", model=V2))
+    assert a == pytest.approx(b.loc["S-P", "ale"], rel=1e-12)
+    assert a == pytest.approx(10 * stage(1, 2) * 1000, rel=1e-12)
+
+
 def test_an_entry_keeps_the_paths_through_it():
     # parallel site: with entry C2 only the path over Z-A counts
     site = _site(*_parallel(), entry="C2")
@@ -209,10 +250,11 @@ def test_paths_agree_with_scenario_factors():
     assert attack_paths(site)["reach"].iloc[0] == pytest.approx(f.rate, rel=1e-12)
 
 
-def test_monte_carlo_matches_the_path_closed_form():
+@pytest.mark.parametrize("model", [ORDERS, V2], ids=["orders", "v2"])
+def test_monte_carlo_matches_the_path_closed_form(model):
     from riskkit import simulate
 
-    site = _site(*_parallel())
+    site = _site(*_parallel(), model=model)
     sim = simulate(site, trials=20000, seed=11)
     ale = attack_paths(site)["expected_ale"].sum()
     got = sim.losses("scenario")["S-P"].to_numpy()

@@ -27,6 +27,8 @@ from riskkit.site import FRS, RawSite, build_site
 
 TINY = "tests/data/tiny/site.yaml"
 REFINERY = "data/sites/example-refinery"
+# today's SL rule, r^-min(L, c) with the stronger of zone and conduit (hand values need it)
+ORDERS = {"sl_effect": "orders", "fr_roles": "frequency", "layering": "max"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,9 +254,11 @@ def test_optimize_equals_brute_force(instances, n, kind):
         best = brute.best(budget, kind)
         if best is None:
             with pytest.raises(P.InfeasiblePlan, match="mandatory"):
-                P.optimize(site, budget, kind, simulate=False)
+                P.optimize(site, budget, kind, simulate=False, safety_first=False)
             continue
-        plan = P.optimize(site, budget, kind, simulate=False)
+        # money only: Brute knows no harm constraint (safety first is checked against its own
+        # brute force in test_safety_first.py)
+        plan = P.optimize(site, budget, kind, simulate=False, safety_first=False)
         assert plan.status == "optimal"
         assert close(plan.expected_ale, best), (frac, plan.expected_ale, best)
         assert (plan.annualised_cost if kind == "annualised" else plan.capex) <= budget + 1e-6
@@ -395,6 +399,7 @@ def test_greedy_is_suboptimal_on_a_knapsack_and_the_optimiser_is_not():
 
 def test_greedy_misses_complementary_security_levels():
     # SD needs FR1 and FR2: either SL effect alone is worth nothing, both together 99 %
+    # (r^-min(L, c) with r = 10: the SL rule pinned explicitly, the defaults being model v2)
     site = make_site(
         [scen("SD", 1000.0, frs=("FR1", "FR2"))],
         [
@@ -402,6 +407,7 @@ def test_greedy_misses_complementary_security_levels():
             cm("D2", {"type": "security_level", "zones": ["Z1"], "levels": {"FR2": 2}}, opex=5.0),
             cm("E", freq("SD", 0.5), opex=10.0),
         ],
+        model={"discount_rate": 0.08, "trials": 2000, **ORDERS},
     )
     g = P.greedy(site, 10.0)
     opt = P.optimize(site, 10.0, simulate=False)
@@ -775,7 +781,16 @@ def test_prioritize_matches_closed_form_and_simulation(refinery):
             - after["safety_rate"][after["safety_severity"] >= 3].sum()
         )
         assert row["delta_safety_ge3"] == pytest.approx(d, rel=1e-9, abs=1e-15)
-        assert abs(row["delta_ale_sim"] - row["delta_ale"]) <= 4 * row["delta_ale_se"] + 1e-9
+        if row["delta_ale_se"] > 0:
+            assert abs(row["delta_ale_sim"] - row["delta_ale"]) <= 4 * row["delta_ale_se"] + 1e-9
+        else:
+            # no event of the scenarios it changes in the trials (S-27 under CM-20: 6e-8
+            # events/yr): the estimate and its SE are 0, which the closed form must allow:
+            # zero events in n trials is consistent with an expected count of at most 3
+            # (rule of three, 95 %)
+            changed = (base["ale"] - after["ale"]).abs() > 0
+            assert row["delta_ale_sim"] == 0.0
+            assert 20000 * base.loc[changed, "event_rate"].sum() <= 3.0
     assert {"delta_var99", "delta_es99", "sl_gaps_closed", "npv"} <= set(t.columns)
     assert t["sl_gaps_closed"].sum() > 0
 
@@ -809,12 +824,14 @@ def test_time_limit_reports_bound_and_gap():
     site = P.synthetic_site(200, 150, seed=1)
     problem = P.Problem(site)
     total = P.plan_costs(site)["annualised_cost"].sum()
-    full = P.optimize(site, 0.5 * total, problem=problem)
+    # money only: the time limit of the expected-loss search (safety first would spend it on
+    # the least sufficient budget first)
+    full = P.optimize(site, 0.5 * total, problem=problem, safety_first=False)
     assert full.status == "optimal" and full.gap <= 1e-6
     assert full.expected_ale * (1 - 1e-6) <= full.bound <= full.expected_ale * (1 + 1e-9)
     # a third of the time the full solve took: HiGHS is stopped after its root relaxation
     limit = max(0.5, full.seconds / 3)
-    plan = P.optimize(site, 0.5 * total, time_limit=limit, problem=problem)
+    plan = P.optimize(site, 0.5 * total, time_limit=limit, problem=problem, safety_first=False)
     assert plan.status == "time_limit", (plan.status, full.seconds)
     assert plan.annualised_cost <= 0.5 * total + 1e-6
     assert plan.expected_ale >= full.expected_ale * (1 - 1e-9)
@@ -833,7 +850,7 @@ def test_a_short_time_limit_covers_the_whole_call():
     site = P.synthetic_site(200, 150, seed=1)
     total = P.plan_costs(site)["annualised_cost"].sum()
     t0 = time.perf_counter()
-    plan = P.optimize(site, 0.5 * total, time_limit=0.05)
+    plan = P.optimize(site, 0.5 * total, time_limit=0.05, safety_first=False)
     elapsed = time.perf_counter() - t0
     t1 = time.perf_counter()
     P.Problem(site)

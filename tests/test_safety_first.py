@@ -279,10 +279,19 @@ def test_below_the_least_budget_the_money_plan_is_kept_and_flagged(site, brute, 
         assert b["frequency"] > b["tolerable"]
 
 
-def test_default_is_todays_behaviour(site):
-    plan = P.optimize(site, 400.0, simulate=False)
-    assert plan.safety is None
-    assert "harm_frequency" not in plan.constraints
+def test_default_is_safety_first_and_false_gives_the_money_plan(site, brute):
+    # model v2 (issue 10): safety first is the default of optimize
+    least = brute.least_budget()
+    for budget in (400.0, least):
+        plan = P.optimize(site, budget, simulate=False)
+        on = P.optimize(site, budget, safety_first=True, simulate=False)
+        assert plan.safety == on.safety and plan.members == on.members
+        assert plan.safety is not None
+    assert "harm_frequency" in plan.constraints and plan.safety.met
+    # safety_first=False: the money-only plan of before, without the record
+    off = P.optimize(site, 400.0, safety_first=False, simulate=False)
+    assert off.safety is None
+    assert "harm_frequency" not in off.constraints
 
 
 def test_non_hackable_safeguard_is_bought_only_for_harm():
@@ -300,7 +309,7 @@ def test_non_hackable_safeguard_is_bought_only_for_harm():
     assert "C8" in members
     # it meets S2 for 10 instead of C5's 200 [EUR/yr]
     assert least == pytest.approx(P.least_sufficient_budget(small_site())[0] - 190, rel=1e-12)
-    money = P.optimize(site, least, simulate=False)
+    money = P.optimize(site, least, safety_first=False, simulate=False)
     assert "C8" not in money.members
     safe = P.optimize(site, least, safety_first=True, simulate=False)
     assert "C8" in safe.members and safe.safety.met
@@ -452,7 +461,7 @@ def test_refinery_least_budget_is_the_threshold(refinery):
 
 def test_refinery_buys_the_non_hackable_safeguards_for_s26(refinery):
     problem = P.Problem(refinery)
-    money = P.optimize(refinery, None, simulate=False, problem=problem)
+    money = P.optimize(refinery, None, safety_first=False, simulate=False, problem=problem)
     assert "CM-30" not in money.members  # CM-30 removes no money
     over = P.optimize(refinery, None, safety_first=True, simulate=False, problem=problem)
     # even with every candidate that removes money, S-26 stays above its tolerance
@@ -565,12 +574,15 @@ def test_cli_plan_says_so_first():
         f" is {least:,.0f} EUR/yr ({', '.join(members)})"
     )
     assert want in text
-    off = CliRunner().invoke(cli, args, catch_exceptions=False)
+    off = CliRunner().invoke(cli, [*args, "--no-safety-first"], catch_exceptions=False)
     assert "safety first" not in off.stdout
     on = CliRunner().invoke(
         cli, [*args[:3], str(math.ceil(least)), *args[4:], "--safety-first"], catch_exceptions=False
     )
     assert "safety first: the plan meets every harm tolerance" in " ".join(on.stdout.split())
+    # safety first is the default of plan (model v2)
+    default = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert want in " ".join(default.stdout.split())
 
 
 def test_side_by_side_shows_the_least_budget_plan(site, brute):

@@ -124,15 +124,15 @@ def optimize(
     problem : Problem, optional
         The site's :class:`Problem`, built once and shared between calls (built here if not
         given).
-    safety_first : bool, default False
+    safety_first : bool, default True
         Harm first, then money: the harm tolerance of every scenario that some plan can
         bring within it (``harm_frequency``) is a hard constraint whenever a plan within the
         budget meets them all; money is then optimised among those plans. Where none within
         the budget does, the plan is the best for expected loss within the budget (as
         without the option) and :attr:`Plan.safety` says so, with the least sufficient
         budget. Scenarios no plan can bring within tolerance are named, not constrained.
-        :attr:`Plan.safety` (:class:`SafetyFirst`) is set only with this option. Today's
-        default is False; it becomes True at the merge of issue 10.
+        :attr:`Plan.safety` (:class:`SafetyFirst`) is set only with this option. True since
+        model v2 (issue 10); False gives the money-only plan of before.
     gap : float, default 1e-7
         Relative gap at which the search stops [-]: (exact expected loss of the best plan
         - proven bound) / expected loss. The default asks for the optimum; 0.01 accepts a
@@ -168,7 +168,7 @@ def optimize(
     job = _setup(site, problem, budget_kind, constraints, targets, include, exclude, t0)
     _precheck(job.inst, job.rules, b, job.cost, job.lo, job.hi, job.kind)
     if safety_first:
-        plan = _safety_first(job, b, method, time_limit)
+        plan = _safety_first(job, b, method, time_limit, gap, progress)
     else:
         plan = _best(job, b, method, time_limit, gap, progress)
     if _wants_simulation(simulate, trials, seed):
@@ -252,18 +252,27 @@ def _safety_info(
     )
 
 
-def _safety_first(job: _Setup, budget: float, method: str, time_limit: float | None) -> Plan:
+def _safety_first(
+    job: _Setup,
+    budget: float,
+    method: str,
+    time_limit: float | None,
+    gap: float = MIP_REL_GAP,
+    progress=None,
+) -> Plan:
     """The plan under the safety-first rule (see :func:`optimize`), with its :class:`SafetyFirst`.
 
     1. the harm tolerances some plan can meet become constraints (:func:`_with_harm`);
     2. the least budget meeting them is found exactly (:func:`_least_budget`);
     3. within the budget if it suffices, the best plan among those meeting them; else the
        best plan without them, the record saying which budget would suffice.
+
+    ``gap`` and ``progress`` apply to the solve of the plan returned (step 3).
     """
     hjob, unmeetable = _harm_job(job)
     least = _least_budget(hjob, method, time_limit)
     within = least is not None and least[0] <= budget * (1 + 1e-12) + 1e-9
-    plan = _best(hjob if within else job, budget, method, time_limit)
+    plan = _best(hjob if within else job, budget, method, time_limit, gap, progress)
     least_plan: tuple[str, ...] = ()
     if least is not None:
         same = within and budget <= least[0] * (1 + 1e-12) + 1e-9  # the budget is the least
