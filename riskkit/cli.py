@@ -1061,6 +1061,12 @@ def _print_safety(s, cur: str, unit: str) -> None:
             f" This plan is the best for expected loss within the budget and leaves {over}"
             " above tolerance"
         )
+    elif not s.least_exact:  # the search ran out of time before finding one
+        over = ", ".join(r["scenario"] for r in s.breaches if r["meetable"])
+        text = (
+            "safety first: the time limit ran out before a plan meeting every harm tolerance"
+            f" was found (raise --time-limit); this plan leaves {over} above tolerance"
+        )
     else:
         over = ", ".join(r["scenario"] for r in s.breaches if r["meetable"])
         text = (

@@ -279,6 +279,25 @@ def test_below_the_least_budget_the_money_plan_is_kept_and_flagged(site, brute, 
         assert b["frequency"] > b["tolerable"]
 
 
+def test_least_budget_search_out_of_time_keeps_the_money_plan_and_says_so(site, brute, monkeypatch):
+    # the least-budget search stopped by the time limit before any plan meeting the harm
+    # tolerances was found: optimize still returns the money plan within the budget, and the
+    # record says the least budget is unknown (NaN, not exact) rather than infeasible
+    from riskkit.portfolio import api
+
+    def out_of_time(*args, **kwargs):
+        raise RuntimeError("the least budget meeting the harm tolerances was not found")
+
+    monkeypatch.setattr(api, "_least_budget", out_of_time)
+    budget = brute.least_budget() * (1 - 1e-6)
+    plan = P.optimize(site, budget, safety_first=True, simulate=False)
+    plain = P.optimize(site, budget, safety_first=False, simulate=False)
+    assert plan.members == plain.members
+    s = plan.safety
+    assert math.isnan(s.least_budget) and not s.least_exact and not s.within_budget
+    assert s.least_plan == ()
+
+
 def test_default_is_safety_first_and_false_gives_the_money_plan(site, brute):
     # model v2 (issue 10): safety first is the default of optimize
     least = brute.least_budget()

@@ -270,11 +270,14 @@ def _safety_first(
     ``gap`` and ``progress`` apply to the solve of the plan returned (step 3).
     """
     hjob, unmeetable = _harm_job(job)
-    least = _least_budget(hjob, method, time_limit)
+    try:
+        least = _least_budget(hjob, method, time_limit)
+    except RuntimeError:  # the time limit ran out before any plan meeting them was found
+        least = (math.nan, None, False)  # unknown: NaN and not exact
     within = least is not None and least[0] <= budget * (1 + 1e-12) + 1e-9
     plan = _best(hjob if within else job, budget, method, time_limit, gap, progress)
     least_plan: tuple[str, ...] = ()
-    if least is not None:
+    if least is not None and math.isfinite(least[0]):
         same = within and budget <= least[0] * (1 + 1e-12) + 1e-9  # the budget is the least
         least_plan = plan.members if same else _best(hjob, least[0], method, time_limit).members
     info = _safety_info(hjob, unmeetable, least, least_plan, job.inst.mask(plan.members), within)

@@ -335,6 +335,12 @@ def safety_sentence(A: Assessment, markdown: bool = True) -> str | None:
                 + f" The plan shown is the best for expected loss within the budget and leaves"
                 f" {e(_scenario_list(over))} above the tolerable frequency of harm."
             )
+        elif not s.least_exact:
+            parts.append(
+                b("The time limit ran out before a plan meeting every harm tolerance was found")
+                + f": the plan shown is the best for expected loss and leaves"
+                f" {e(_scenario_list(over))} above the tolerable frequency of harm."
+            )
         else:
             parts.append(
                 b("No plan meets every harm tolerance together")
