@@ -19,7 +19,7 @@ import json
 
 import numpy as np
 
-from riskkit import expected_losses, load_site, simulate, target_levels
+from riskkit import expected_losses, load_site, optimize, simulate, target_levels
 from riskkit.portfolio.constraints import _harm_breaches  # the optimiser's own check
 from riskkit.portfolio.problem import Problem
 from riskkit.report.assessment import Assessment
@@ -63,17 +63,22 @@ def measure(site, cfg: dict, budget: float, loss: float) -> dict:
     out["sl_t_zones"] = {k: [int(v) for v in row] for k, row in T.zones.iterrows()}
     out["sl_t_conduits"] = {k: [int(v) for v in row] for k, row in T.conduits.iterrows()}
     out["flags"] = sorted(set(T.flags["scenario"])) if len(T.flags) else []
+    problem = Problem(site)
     for key, b in (("plan", None), ("plan_budget", budget)):
         A = Assessment(site, fast=True, seed=7, budget=b, safety_first=cfg["safety_first"])
-        P = A.plan
+        if cfg["safety_first"]:
+            P = A.plan
+        else:  # Assessment.plan does not pass safety_first=False on to optimize
+            P = optimize(site, A.budget, safety_first=False, problem=problem)
         out[key] = {
             "members": list(P.members),
             "annualised_cost": float(P.annualised_cost),
             "expected_ale": float(P.expected_ale),
+            "budget": float(A.budget),
             "budget_source": A.budget_source,
-            "harm_breaches": _breaches(P.safety.breaches),
+            "harm_breaches": _breaches(_harm_breaches(problem, problem.mask(P.members))),
         }
-    problem = Problem(site)  # no candidate chosen: the current state
+    # no candidate chosen: the current state
     out["harm_breaches_current"] = _breaches(
         _harm_breaches(problem, np.zeros(problem.n, dtype=bool))
     )
