@@ -124,15 +124,15 @@ def optimize(
     problem : Problem, optional
         The site's :class:`Problem`, built once and shared between calls (built here if not
         given).
-    safety_first : bool, default False
+    safety_first : bool, default True
         Harm first, then money: the harm tolerance of every scenario that some plan can
         bring within it (``harm_frequency``) is a hard constraint whenever a plan within the
         budget meets them all; money is then optimised among those plans. Where none within
         the budget does, the plan is the best for expected loss within the budget (as
         without the option) and :attr:`Plan.safety` says so, with the least sufficient
         budget. Scenarios no plan can bring within tolerance are named, not constrained.
-        :attr:`Plan.safety` (:class:`SafetyFirst`) is set only with this option. Today's
-        default is False; it becomes True at the merge of issue 10.
+        :attr:`Plan.safety` (:class:`SafetyFirst`) is set only with this option. Default
+        True (False before model v2: money alone).
     gap : float, default 1e-7
         Relative gap at which the search stops [-]: (exact expected loss of the best plan
         - proven bound) / expected loss. The default asks for the optimum; 0.01 accepts a

@@ -91,7 +91,7 @@ class Assessment:
         SL gap that a candidate can close is closed; gaps no candidate closes are set aside,
         :func:`riskkit.report.plans.reachable_targets`) and ``meet_tolerance`` (or its parts
         ``zone_ale``, ``harm_frequency``).
-    safety_first : bool, default False
+    safety_first : bool, default True
         The recommended plan meets every harm tolerance that some plan can meet whenever
         the budget allows (:func:`riskkit.optimize` with ``safety_first=True``); without a
         given budget, where the least-total-cost budget does not allow it, the plan is the
