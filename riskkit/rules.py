@@ -19,7 +19,7 @@ Rules and their functions
   from :func:`sl_effect` (:func:`sl_effect_table`, :func:`capability_step`),
   :func:`fr_split`, :func:`barrier_factor`, :func:`response_factor`, :func:`lopa_factor`,
   :func:`target_factors`; the zones and conduits it reads: :func:`scenario_elements`; whether
-  it keeps today's form r^-min(L, c): :func:`separable`;
+  it keeps the form before model v2, r^-min(L, c): :func:`separable`;
 - attack paths: :func:`scenario_paths`, :func:`stage_probabilities`, :func:`path_reach`,
   :func:`path_probabilities`, :func:`reach_probability`;
 - the product of effects prod(1 - d): :func:`effect_product`;
@@ -522,7 +522,7 @@ def _table_key(model):
 def fr_split(model, frs: Iterable[str]) -> tuple[list[str], list[str]]:
     """The scenario's FRs acting on frequency and on consequence under ``model.fr_roles``.
 
-    ``frequency`` (today): every FR prevents, none responds. ``split``: FR1-FR5 prevent,
+    ``frequency`` (before model v2): every FR prevents, none responds. ``split``: FR1-FR5 prevent,
     FR6 (timely response to events) and FR7 (resource availability) shorten and contain.
     """
     frs = list(frs)
@@ -537,7 +537,7 @@ def barrier_factor(model, zone, entry, frs: Sequence[str], capability):
     The weakest FR decides: the factor is the largest over ``frs`` of the FR's pass
     probability. In one FR k, under ``model.layering``:
 
-    - ``max`` (today): sl_effect(max(zone_k, entry_k)), the stronger of the two counts;
+    - ``max`` (before model v2): sl_effect(max(zone_k, entry_k)), the stronger of the two counts;
     - ``independent``: zone and conduit are two barriers in series,
       max(sl_effect(zone_k) x sl_effect(entry_k), sl_effect(4)): the product, capped so that
       no single FR gives more than the model's maximum (the effect of SL 4).
@@ -688,9 +688,9 @@ def scenario_elements(site: Site, scenario: Scenario) -> dict[tuple[str, str], l
 
 
 def separable(site: Site, scenario: Scenario) -> bool:
-    """Whether the scenario's factors have today's form (the optimiser's linear forms).
+    """Whether the scenario's factors have the form before model v2 (the optimiser's linear forms).
 
-    Today's form is r^-min(L, c) with L from its zone and entry and no consequence factor,
+    That form is r^-min(L, c) with L from its zone and entry and no consequence factor,
     which the ``logspace`` and ``product`` formulations of the optimiser linearise; the other
     blocks are formulated by subsets.
     """

@@ -609,8 +609,9 @@ LAYERINGS = ("max", "independent")
 class ModelSettings(_Record):
     """Model parameters (MODEL.md sections 2-5).
 
-    The model options keep today's behaviour by default; the comment beside each names the
-    default it takes at the next release (``docs/model.md`` explains every option).
+    The model options default to the model-v2 rules; the comment beside each names the value
+    that reproduces riskkit before model v2 (``docs/model.md`` explains every option,
+    ``docs/model-options.md`` how to choose them).
     """
 
     sl_reduction_per_level: float = Field(10.0, gt=1, le=MAX_SL_REDUCTION)

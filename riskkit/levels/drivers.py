@@ -21,7 +21,7 @@ from ..site import FRS, Site
 CONDUIT_RULES = ("zones_max", "entry")
 """How a conduit's SL-T is derived (``conduit_rule`` of :func:`riskkit.levels.target_levels`).
 
-``zones_max``: the element-wise max of the SL-T of the two zones it joins (today's rule);
+``zones_max``: the element-wise max of the SL-T of the two zones it joins (before model v2);
 ``entry``: from the scenarios that enter through it, under the rule that credits it (the
 protection of a scenario is the stronger of its zone and its entry conduit in each FR, so the
 conduit alone must carry the scenarios entering through it).

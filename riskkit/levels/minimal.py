@@ -256,7 +256,7 @@ def _members(site: Site, risk: dict, grid: _Grid, kind: str, ident: str, sids) -
 
     The unprotected rate λ_s is the decision statistic of the unmitigated event rate
     (``risk``); a vector's rate is λ_s x F_s(v).rate / F_s(0).rate, F_s(0) the factor with
-    everything at level 0 (1 under today's rules).
+    everything at level 0 (1 where nothing protects).
     """
     out = []
     for sid in sids:

@@ -155,7 +155,7 @@ def constrained_optimize(
     """:func:`riskkit.optimize` with the run's parameters under ``constraints``.
 
     ``close_gaps`` is asked of :func:`reachable_targets`: every gap a candidate can close.
-    ``safety_first`` as for :func:`riskkit.optimize` (default False: today's behaviour).
+    ``safety_first`` as for :func:`riskkit.optimize` (default False here: money alone).
     """
     from ..portfolio import optimize
 
