@@ -503,6 +503,18 @@ def _assessment(site, budget, safety_first):
     return Assessment(site, trials=500, seed=3, budget=budget, fast=True, safety_first=safety_first)
 
 
+def test_assessment_without_safety_first_recommends_the_money_plan(site, brute):
+    # Assessment(safety_first=False) (assess --no-safety-first) must not fall back to the
+    # optimiser's default (safety first): at the least sufficient budget the money plan and
+    # the harm-constrained plan differ on this site
+    least = brute.least_budget()
+    money = P.optimize(site, least, safety_first=False, simulate=False)
+    safe = P.optimize(site, least, safety_first=True, simulate=False)
+    assert money.members != safe.members
+    assert _assessment(site, least, False).plan.members == money.members
+    assert _assessment(site, least, True).plan.members == safe.members
+
+
 def test_summary_first_sentence_names_the_least_budget(site, brute):
     from riskkit.figures import money
     from riskkit.report import views

@@ -381,6 +381,7 @@ class Assessment:
                 budget_kind=self.budget_kind,
                 trials=self.trials,
                 seed=self.seed,
+                safety_first=False,  # this branch is the run without safety first
             ),
         )
 
