@@ -123,6 +123,8 @@ __all__ = [
     "money_terms",
     "reach_probability",
     "reach_probability_mc",
+    "ale_share",
+    "exceedance_share",
 ]
 
 FR_INDEX: dict[str, int] = {f: i for i, f in enumerate(FRS)}
@@ -1232,3 +1234,35 @@ def path_probabilities(site: Site, scenario: Scenario, zones: dict, conduits: di
         return np.zeros(np.shape(zones[scenario.zone])[:-1] + (0,))
     p = stage_probabilities(site, scenario, zones, conduits, stages)
     return np.stack([np.prod(p[..., list(ix)], axis=-1) for ix in index], axis=-1)
+
+
+# --------------------------------------------------------------------------------------------
+# The rrf method's allocation of the money tolerances (MODEL.md section 3)
+# --------------------------------------------------------------------------------------------
+
+
+def ale_share(per_zone_ale: float, n_scenarios: int) -> float:
+    """A scenario's share of its zone's tolerable ALE under the ``rrf`` method [currency/yr].
+
+    The zone's tolerance split equally among its ``n_scenarios`` scenarios with money loss
+    (the allocation that minimises the total orders of magnitude of reduction). The
+    ``minimal`` method checks the zone's total instead and needs no share.
+    """
+    return per_zone_ale / n_scenarios
+
+
+def exceedance_share(p: float, n_scenarios: int) -> tuple[float, float]:
+    """A scenario's share of a site exceedance point under the ``rrf`` method.
+
+    The tolerable probability p of an annual loss >= x is shared equally among the site's
+    ``n_scenarios`` scenarios with money loss, p_s = p / n, and converted to the tolerable
+    rate of single events of loss >= x: P(at least one event) = 1 - exp(-λ) = p_s gives
+    λ = -ln(1 - p_s).
+
+    Returns
+    -------
+    (float, float)
+        p_s [-] and the tolerable rate -ln(1 - p_s) [events/yr] (inf where p_s >= 1).
+    """
+    p_s = p / n_scenarios if n_scenarios else p
+    return p_s, (-math.log1p(-p_s) if p_s < 1 else math.inf)

@@ -90,6 +90,8 @@ import pandas as pd
 from ..exposure import expected_losses
 from ..rules import (
     KIND_PURDUE,
+    ale_share,
+    exceedance_share,
     harm_at_least,
     money_terms,
     protection_levels,
@@ -414,14 +416,13 @@ def risk_reduction(site: Site, risk: pd.DataFrame) -> pd.DataFrame:
     if fin.per_zone_ale is not None and len(money):
         n_zone = money.groupby("zone").size().to_dict()
         for sid, zone, ale in zip(money.index, money["zone"], money["ale"]):
-            share = fin.per_zone_ale / n_zone[zone]
+            share = ale_share(fin.per_zone_ale, n_zone[zone])
             m = float(ale)
             rows.append((sid, "financial:ale", "ale", np.nan, m, share, m / share))
     n_site = len(money)
     rates = [float(v) for v in money["rate"]]
     for x, p in fin.exceedance:
-        p_s = p / n_site if n_site else p
-        denom = -math.log1p(-p_s) if p_s < 1 else np.inf
+        p_s, denom = exceedance_share(p, n_site)
         label = f"financial:P(L>={x:g})"
         for sid, rate, tail in zip(money.index, rates, money[f"tail_{x:g}"]):
             lam_g = rate * float(tail)
