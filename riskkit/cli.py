@@ -1047,6 +1047,8 @@ def _print_safety(s, cur: str, unit: str) -> None:
     """The plan against the harm tolerances under safety first (:class:`SafetyFirst`)."""
     import textwrap
 
+    from .format import number
+
     least = f"{s.least_budget:,.0f} {unit}" if math.isfinite(s.least_budget) else None
     if s.met:
         text = (
@@ -1083,7 +1085,7 @@ def _print_safety(s, cur: str, unit: str) -> None:
         for r in s.breaches:
             click.echo(
                 f"  {r['scenario']} {r['category']} severity {r['severity']}:"
-                f" {r['frequency']:.3g}/yr, tolerable {r['tolerable']:.3g}/yr"
+                f" {number(r['frequency'])}/yr, tolerable {number(r['tolerable'])}/yr"
                 + ("" if r["meetable"] else " (no candidate meets it)")
             )
 

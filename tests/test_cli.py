@@ -90,10 +90,30 @@ def test_validate_missing_file_and_no_argument():
     assert run("validate").exit_code == 2  # usage error
 
 
-def test_validate_checks_option():
-    clean = run("validate", "--checks", TINY)
+def _clean_site(tmp_path):
+    """The tiny site with S-2's safety harm at severity 2: no finding under the default SL-T.
+
+    With severity 3 the minimal SL-T of Z-CTRL is 3 in FR2 and FR5 (S-2's safety>=3 tolerance;
+    under the capability-aware SL effect level 3 is not capped at the actor's capability 2, as
+    the rrf method capped it), against Z-OPS's 1: a conduit-sl-span warning on C-OPS-CTRL.
+    """
+    import yaml
+
+    d = yaml.safe_load(TINY.read_text())
+    d["scenarios"][1]["consequences"]["safety"]["severity"] = 2
+    path = tmp_path / "clean.yaml"
+    path.write_text(yaml.safe_dump(d))
+    return path
+
+
+def test_validate_checks_option(tmp_path):
+    clean = run("validate", "--checks", _clean_site(tmp_path))
     assert clean.exit_code == 0, clean.output
     assert "  checks: no findings" in clean.output and "[error]" not in clean.output
+    span = run("validate", "--checks", TINY)  # the model-v2 SL-T of the tiny site spans 1 vs 3
+    assert span.exit_code == 0, span.output
+    assert "[warning] conduit-sl-span: C-OPS-CTRL" in span.output
+    assert "(FR2 1 vs 3, FR5 1 vs 3)" in span.output
     found = run("validate", "--checks", WATER)
     assert found.exit_code == 1, found.output  # an error finding fails, like a linter
     assert (
@@ -284,10 +304,10 @@ def test_simulate_plan_of_an_implemented_countermeasure_says_so(repo_root):
 
 
 def _warning_only_site(tmp_path):
-    """The tiny site plus an actor no scenario uses: one warning finding, no error."""
+    """The clean tiny site plus an actor no scenario uses: one warning finding, no error."""
     import yaml
 
-    d = yaml.safe_load(TINY.read_text())
+    d = yaml.safe_load(_clean_site(tmp_path).read_text())
     d["threat_actors"].append({"id": "A-IDLE", "capability": 1, "attempt_rate": 1})
     path = tmp_path / "warn.yaml"
     path.write_text(yaml.safe_dump(d))
@@ -315,7 +335,7 @@ def test_validate_checks_warnings_pass_unless_strict(tmp_path):
     assert strict.exit_code == 1, strict.output
     assert "FAILED CHECKS, 0 error(s), 1 warning(s) (--strict)" in strict.output
     assert "OK" not in strict.output.splitlines()[0]
-    clean = run("validate", "--checks", "--strict", TINY)
+    clean = run("validate", "--checks", "--strict", _clean_site(tmp_path))
     assert clean.exit_code == 0 and ": OK  Tiny test site" in clean.output
     usage = run("validate", "--strict", TINY)
     assert usage.exit_code == 2 and "add --checks" in usage.output

@@ -26,6 +26,10 @@ from riskkit.site import RawSite, build_site
 
 FRS = ["FR1", "FR2", "FR3", "FR4", "FR5", "FR6", "FR7"]
 
+# The rrf method with zones_max conduits (the defaults before model v2): the closed forms below
+# are those of this method, so the tests of it name it rather than rely on the default.
+RRF = {"method": "rrf", "conduit_rule": "zones_max"}
+
 
 def build(d):
     return build_site(RawSite(data=copy.deepcopy(d), file="<test>"))
@@ -113,7 +117,7 @@ def test_matrix_class_boundaries():
 
 
 def test_rrf_closed_form_one_zone():
-    t = target_levels(build(base_site()))
+    t = target_levels(build(base_site()), **RRF)
     sc = t.scenarios
     assert sc.loc["S1", "rrf"] == pytest.approx(1000.0)
     assert sc.loc["S1", "dimension"] == "safety>=3"
@@ -133,7 +137,7 @@ def test_rrf_closed_form_one_zone():
 
 
 def test_drivers_trace_each_value_to_a_scenario():
-    t = target_levels(build(base_site()))
+    t = target_levels(build(base_site()), **RRF)
     d = t.driver("Z", "FR1")
     assert (d["scenario"], d["basis"], d["dimension"]) == ("S1", "scenario", "safety>=3")
     assert d["rrf"] == pytest.approx(1000.0)
@@ -149,7 +153,7 @@ def test_drivers_trace_each_value_to_a_scenario():
 def test_r_changes_levels_and_beyond_sl4_is_flagged():
     d = base_site()
     d["model"] = {"sl_reduction_per_level": 2}
-    t = target_levels(build(d))
+    t = target_levels(build(d), **RRF)
     # log2(1000) = 9.97 -> clamp 4; log2(4) = 2
     assert list(t.scenarios["required"]) == [4, 2, 0]
     f = t.flags.set_index("scenario")
@@ -161,7 +165,7 @@ def test_r_changes_levels_and_beyond_sl4_is_flagged():
 def test_capability_cap_binds_and_flags():
     d = base_site()
     d["threat_actors"][0]["capability"] = 2
-    t = target_levels(build(d))
+    t = target_levels(build(d), **RRF)
     s1 = t.scenarios.loc["S1"]
     assert (s1["required"], s1["sl_t"], bool(s1["capped"])) == (3, 2, True)
     assert t.vector("Z") == (2, 1, 2, 1, 1, 1, 1)
@@ -173,7 +177,7 @@ def test_capability_cap_binds_and_flags():
     assert f.loc["S1", "residual_rrf"] == pytest.approx(1000 / 100)
     assert "non-hackable" in f.loc["S1", "message"]
     # without the cap the level stands, the flag remains (it is a property of the risk)
-    u = target_levels(build(d), cap=False)
+    u = target_levels(build(d), cap=False, **RRF)
     assert u.vector("Z") == (3, 1, 3, 1, 1, 1, 1)
     assert not u.scenarios["capped"].any()
     assert list(u.flags["scenario"]) == ["S1"]
@@ -222,7 +226,7 @@ def test_conduit_takes_elementwise_max_of_its_zones():
          "consequences": {"safety": {"severity": 1}}}
     )  # fmt: skip  # RRF 1 / 1e-2 = 100 -> 2
     d["conduits"] = [{"id": "C", "zones": ["Y", "Z"]}]
-    t = target_levels(build(d))
+    t = target_levels(build(d), **RRF)
     assert t.vector("Y") == (1, 2, 1, 1, 2, 1, 1)
     assert t.vector("C") == (3, 2, 3, 1, 2, 1, 1)
     dc = t.drivers[t.drivers["kind"] == "conduit"].set_index("fr")
@@ -234,7 +238,7 @@ def test_conduit_takes_elementwise_max_of_its_zones():
 
 
 def test_summary_and_unknown_options():
-    t = target_levels(build(base_site()))
+    t = target_levels(build(base_site()), **RRF)
     row = t.summary.set_index("id").loc["Z"]
     assert (row["max_sl_t"], row["scenarios"], row["flagged"], row["top_driver"]) == (
         3, 3, 0, "S1")  # fmt: skip
@@ -443,12 +447,17 @@ def test_heinrich_needs_resources_and_knowledge():
 def test_compare_methods_side_by_side():
     d = base_site()
     d["risk_matrix"] = MATRIX
-    c = compare_methods(build(d))
+    three = ("rrf", "matrix", "capability")
+    c = compare_methods(build(d), methods=three, rrf={"conduit_rule": "zones_max"})
     assert list(c.columns) == ["kind", "id", "fr", "rrf", "matrix", "capability"]
     row = c.set_index("fr").loc["FR2"]
     assert (row["rrf"], row["matrix"], row["capability"]) == (1, 2, 4)
-    c2 = compare_methods(build(base_site()))  # no matrix: that column is NA
+    c2 = compare_methods(build(base_site()), methods=three)  # no matrix: that column is NA
     assert c2["matrix"].isna().all()
+    # by default every method runs, minimal (the default SL-T method) included
+    c3 = compare_methods(build(d))
+    assert list(c3.columns) == ["kind", "id", "fr", "rrf", "matrix", "capability", "minimal"]
+    pd.testing.assert_series_equal(c3["rrf"], c["rrf"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -477,7 +486,7 @@ def gap_site():
 
 def test_gaps_current_state():
     s = build(gap_site())
-    t = target_levels(s)  # Z = (3,1,3,1,1,1,1), Y = floor 1, C = Z
+    t = target_levels(s, **RRF)  # Z = (3,1,3,1,1,1,1), Y = floor 1, C = Z
     g = gaps(s, t)
     tab = g.table.set_index(["id", "fr"])
     # Z: SL-A (2,1,1,1,1,1,max(0, CM-I 1) = 1)
@@ -502,7 +511,7 @@ def test_gaps_current_state():
 
 def test_gaps_with_plan_and_unmitigated():
     s = build(gap_site())
-    t = target_levels(s)
+    t = target_levels(s, **RRF)
     g = gaps(s, t, plan=["CM-A", "CM-B"])
     assert g.state == "plan" and g.plan == ("CM-A", "CM-B")
     assert g.zones_meeting.all()
@@ -544,8 +553,14 @@ def lint_site():
     }  # fmt: skip
 
 
-def rules(d):
-    return set(model_checks(build(d))["rule"])
+def checks(d, **levels):
+    """model_checks of site ``d``, its SL-T by ``target_levels(**levels)`` if options are given."""
+    s = build(d)
+    return model_checks(s, target_levels(s, **levels) if levels else None)
+
+
+def rules(d, **levels):
+    return set(checks(d, **levels)["rule"])
 
 
 def test_checks_clean_site_has_no_findings():
@@ -558,9 +573,9 @@ def test_check_conduit_sl_span():
     d = lint_site()
     d["tolerance"] = {"safety": {1: 1e-2}}
     d["scenarios"][2]["consequences"] = {"safety": {"severity": 1}}  # RRF 100 -> CTL 2
-    assert "conduit-sl-span" not in rules(d)  # DMZ 1 vs CTL 2: span 1
+    assert "conduit-sl-span" not in rules(d, **RRF)  # DMZ 1 vs CTL 2: span 1
     d["tolerance"] = {"safety": {1: 1e-3}}  # RRF 1000 -> CTL 3
-    f = model_checks(build(d))
+    f = checks(d, **RRF)
     hit = f[f["rule"] == "conduit-sl-span"]
     assert list(hit["subject"]) == ["C2"] and list(hit["severity"]) == ["warning"]
     assert "FR1 1 vs 3" in hit["message"].iloc[0]
@@ -569,12 +584,12 @@ def test_check_conduit_sl_span():
 def test_check_safety_zone_below_sl3():
     d = lint_site()
     d["zones"][2]["kind"] = "safety"
-    f = model_checks(build(d))
+    f = checks(d, **RRF)
     msg = f.loc[f["rule"] == "safety-zone-below-sl3", "message"].iloc[0]
     assert "FR1 1" in msg and "FR7 1" in msg
     d["tolerance"] = {"safety": {1: 1e-3}}
     d["scenarios"][2]["consequences"] = {"safety": {"severity": 1}}  # SL-T 3 in every FR
-    assert "safety-zone-below-sl3" not in rules(d)
+    assert "safety-zone-below-sl3" not in rules(d, **RRF)
 
 
 def test_check_enterprise_reaches_control():
@@ -655,7 +670,8 @@ def test_cli_levels_prints_tables_and_json(tmp_path):
     assert res.exit_code == 0, res.output
     assert "S1" in res.output and "safety>=3" in res.output
     assert "Security PHA Review" in res.output
-    res = CliRunner().invoke(cli, ["levels", path, "--json"])
+    rrf = ["--method", "rrf", "--conduit-rule", "zones_max"]
+    res = CliRunner().invoke(cli, ["levels", path, "--json", *rrf])
     out = json.loads(res.output)
     assert out["zones"]["Z"] == {"FR1": 2, "FR2": 1, "FR3": 2, "FR4": 1, "FR5": 1, "FR6": 1,
                                  "FR7": 1}  # fmt: skip
@@ -707,7 +723,7 @@ def test_percentile_statistic_uses_the_rate_percentile():
     from scipy import stats
 
     s = build(percentile_site())
-    t = target_levels(s, statistic="p95")
+    t = target_levels(s, statistic="p95", **RRF)
     assert t.statistic == "p95"
     # standard error of the sample 95th percentile of the lognormal rate
     sd = (math.log(50) - math.log(2)) / (2 * stats.norm.ppf(0.95))
@@ -717,7 +733,7 @@ def test_percentile_statistic_uses_the_rate_percentile():
     assert abs(t.scenarios.loc["S1", "rate"] - x95) <= 4 * se
     assert t.scenarios.loc["S1", "required"] == 2
     assert t.vector("Z")[0] == 2
-    m = target_levels(s)  # the site's statistic, mean: closed form
+    m = target_levels(s, **RRF)  # the site's statistic, mean: closed form
     assert m.scenarios.loc["S1", "rate"] == pytest.approx(
         0.05 * math.exp((math.log(2) + math.log(50)) / 2 + sd**2 / 2)
     )

@@ -356,10 +356,14 @@ def test_conduit_rule_entry_and_zones_max(method):
     assert en.options["conduit_rule"] == "entry"
 
 
-def test_defaults_stay_today():
+def test_defaults_are_model_v2():
+    # issue 10: the model-v2 defaults (minimal SL-T, conduits from their entering scenarios)
+    from riskkit.levels import DEFAULT_CONDUIT_RULE, DEFAULT_METHOD
+
+    assert (DEFAULT_METHOD, DEFAULT_CONDUIT_RULE) == ("minimal", "entry")
     site = build(one_zone())
     t = target_levels(site)
-    assert t.method == "rrf" and t.options["conduit_rule"] == "zones_max"
+    assert t.method == "minimal" and t.options["conduit_rule"] == "entry"
 
 
 def test_bad_options_are_refused():

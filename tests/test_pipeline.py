@@ -441,5 +441,5 @@ def test_methods_view_pivots_compare_methods(refinery_site):
             ref = long[(long["kind"] == row["kind"]) & (long["id"] == row["id"])]
             assert row[method] == " ".join(str(int(x)) for x in ref[method])
     rrf = view.set_index("id")["rrf"]
-    T = target_levels(refinery_site)
+    T = target_levels(refinery_site, method="rrf")  # the view's rrf column, not the default
     assert rrf["Z-SIS"] == " ".join(str(int(x)) for x in T.zones.loc["Z-SIS"])

@@ -174,13 +174,17 @@ def test_ten_times_stricter_tolerance_gives_the_sl_t_of_a_hand_edited_copy(water
 
 
 def test_sl_reduction_per_level_replaces_r(water_site):
+    # r acts on the rate under sl_effect 'orders' (r^-min(L, c)); the capability-aware default
+    # does not use it, so the site names the rule whose r is being replaced
     d = site_to_dict(water_site)
-    d.setdefault("model", {})["sl_reduction_per_level"] = 3.0
+    d.setdefault("model", {})["sl_effect"] = "orders"
+    orders = build_site(RawSite(data=copy.deepcopy(d), file="<orders>"))
+    d["model"]["sl_reduction_per_level"] = 3.0
     by_hand = build_site(RawSite(data=d, file="<hand>"))
-    new = what_if(water_site, sl_reduction_per_level=3.0)
+    new = what_if(orders, sl_reduction_per_level=3.0)
     assert new.model.sl_reduction_per_level == 3.0
     np.testing.assert_array_equal(_ale(new), _ale(by_hand))
-    assert not np.allclose(_ale(new), _ale(water_site))
+    assert not np.allclose(_ale(new), _ale(orders))
 
 
 # --------------------------------------------------------------------------------------------
