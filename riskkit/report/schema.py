@@ -29,6 +29,8 @@ __all__ = ["SUMMARY_SCHEMA", "PREVIOUS_SCHEMA", "RUN_FIELDS", "SummaryError", "c
 
 _STATES3 = {"unmitigated": "number?", "current": "number?", "plan": "number?"}
 _STATES2_VEC = {"current": ("list", "int", 7), "plan": ("list", "int", 7)}
+_CI = ("list", "number?", 2)
+_STATES3_CI = {"unmitigated": _CI, "current": _CI, "plan": _CI}
 
 _ZONE = {
     "name": "str",
@@ -39,6 +41,8 @@ _ZONE = {
     "var95": _STATES3,
     "var99": _STATES3,
     "es99": _STATES3,
+    "var99_ci": ("optional", _STATES3_CI),
+    "es99_ci": ("optional", _STATES3_CI),
     "sl_t": ("list", "int", 7),
     "sl_a": _STATES2_VEC,
     "gap": _STATES2_VEC,
@@ -99,6 +103,8 @@ SUMMARY_SCHEMA: dict = {
         "var95": _STATES3,
         "var99": _STATES3,
         "es99": _STATES3,
+        "var99_ci": ("optional", _STATES3_CI),
+        "es99_ci": ("optional", _STATES3_CI),
         "p_zero": _STATES3,
         "harm": ("map", ("map", "number?")),
     },

@@ -180,8 +180,8 @@ def changes(A, previous: str | os.PathLike | Mapping | None) -> pd.DataFrame:
 
 
 def zone_summary(A) -> dict:
-    """Per zone: ALE, its SE, VaR 95/99, ES 99 per state; SL-T, SL-C, SL-A and gaps."""
-    sums = {st: A.simulation(st).summary("zone") for st in STATES}
+    """Per zone: ALE, its SE, VaR 95/99, ES 99 (95 % intervals), SL-T, SL-C, SL-A and gaps."""
+    sums = {st: A.simulation(st).summary("zone", intervals=True) for st in STATES}
     T = A.targets
     gaps = {st: A.gaps(st).table for st in ("current", "plan")}
     meets = {st: A.gaps(st).zones_meeting for st in ("current", "plan")}
@@ -195,6 +195,11 @@ def zone_summary(A) -> dict:
         }
         for col in ("ale", "ale_se", "var95", "var99", "es99"):
             rec[col] = {st: float(sums[st].at[z.id, col]) for st in STATES}
+        for col in ("var99", "es99"):
+            rec[f"{col}_ci"] = {
+                st: [float(sums[st].at[z.id, f"{col}_{e}"]) for e in ("lo", "hi")]
+                for st in STATES
+            }
         rec["sl_t"] = [int(v) for v in T.zones.loc[z.id, list(FRS)]]
         rec["sl_c"] = list(z.sl_c) if z.sl_c is not None else None
         for key in ("sl_a", "gap"):
@@ -327,12 +332,20 @@ def plan_summary(A) -> dict:
 
 
 def site_block(A) -> dict:
-    """Site-level ALE, its SE, VaR 95/99, ES 99, P(no loss) and harm frequencies per state."""
-    sums = {st: A.simulation(st).summary("site").iloc[0] for st in STATES}
+    """Site-level ALE, its SE, VaR 95/99, ES 99, P(no loss) and harm frequencies per state.
+
+    ``var99_ci`` and ``es99_ci`` are the 95 % confidence intervals [low, high] of VaR99 and
+    ES99 from the simulated years (order statistics; plug-in normal).
+    """
+    sums = {st: A.simulation(st).summary("site", intervals=True).iloc[0] for st in STATES}
     block = {
         col: {st: float(sums[st][col]) for st in STATES}
         for col in ("ale", "ale_se", "var95", "var99", "es99", "p_zero")
     }
+    for col in ("var99", "es99"):
+        block[f"{col}_ci"] = {
+            st: [float(sums[st][f"{col}_{e}"]) for e in ("lo", "hi")] for st in STATES
+        }
     block["harm"] = {
         st: {k: float(v) for k, v in sums[st].items() if k.startswith(("safety_", "env"))}
         for st in STATES
