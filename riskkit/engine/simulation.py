@@ -82,9 +82,11 @@ from ..rules import (
     MIN_TRIALS,
     State,
     achieved_levels,
+    effect_index,
+    indexed_effects,
     money_terms,
     resolve_state,
-    scenario_effects,
+    scenario_elements,
     scenario_factors,
 )
 from ..site import HARM_CATEGORIES, Site
@@ -165,13 +167,22 @@ class _ScenarioRun:
 
 def _scenario_runs(site: Site, states: list[State]) -> list[_ScenarioRun]:
     levels = [achieved_levels(site, st) for st in states]
+    index = effect_index(site)  # the effects indexed once: linear in scenarios + effects
     plans = []
     for col, s in enumerate(site.scenarios):
         reductions: dict[str, Any] = {}
         views = []
+        # states that leave the levels of the scenario's elements alike share its factors
+        # (the same call, so the same numbers): one evaluation per distinct set of levels
+        elems = list(scenario_elements(site, s))
+        factors: dict[bytes, Any] = {}
         for st, (zones, conduits) in zip(states, levels):
-            fac = scenario_factors(site, s, zones, conduits)
-            eff = scenario_effects(site, s, st.active)
+            pick = {"zone": zones, "conduit": conduits}
+            key = b"".join(pick[k][i].tobytes() for k, i in elems)
+            fac = factors.get(key)
+            if fac is None:
+                fac = factors[key] = scenario_factors(site, s, zones, conduits)
+            eff = indexed_effects(site, s, st.active, index)
             freq = tuple(_label(site, s.id, cid, spec, reductions) for cid, spec in eff.frequency)
             cons = tuple(
                 (cat, tuple(_label(site, s.id, cid, spec, reductions) for cid, spec in lst))
@@ -478,6 +489,7 @@ def _run(
     rates: bool = False,
     client: Any = None,
     keep: Sequence[int] = (),
+    site_only: bool = False,
 ) -> list[Any]:
     """Simulate ``states``: their :class:`_Totals` (or, for ``events=False``, their rates).
 
@@ -517,7 +529,9 @@ def _run(
             outs = _outputs(plans, len(states), trials, events, rates)
             simulate_group(plans, outs)
             return outs
-        totals = [_Totals(site, trials, keep, _harm_members(plans)) for _ in states]
+        totals = [
+            _Totals(site, trials, keep, _harm_members(plans), site_only=site_only) for _ in states
+        ]
         for group in _groups(plans, trials, len(states), set(keep)):
             cols = [p.col for p in group]
             views = [t.views(cols, _harm_members(group)) for t in totals]
@@ -775,6 +789,7 @@ def simulate_many(
     workers: int | None = 1,
     client: Any = None,
     keep_scenarios: bool | str | Iterable[str] | None = None,
+    site_only: bool = False,
 ) -> dict[str, Simulation]:
     """Simulate several states or plans in one pass, sharing every random draw.
 
@@ -793,6 +808,12 @@ def simulate_many(
     keep_scenarios : bool, str or iterable of str, optional
         As for :func:`simulate`, for every state (the default weighs the tables of all
         states together).
+    site_only : bool, default False
+        Keep only what ranking many plans needs: the site's loss of every trial, its
+        statistics and the harm event counts; no zone losses, no per-scenario statistics
+        and no kept scenario columns (``losses('zone')``, ``summary('zone')`` and
+        ``summary('scenario')`` then raise). Memory is trials x states, not trials x zones x
+        states, and the site numbers are the same as without it.
 
     Returns
     -------
@@ -816,11 +837,23 @@ def simulate_many(
             st = resolve_state(site, "plan", list(spec))
         names.append(str(name))
         states.append(st)
+    if site_only:
+        keep_scenarios = False
     trials, seed, keep = _resolve_run(site, trials, seed, max(len(states), 1), keep_scenarios)
     workers = _resolve_workers(workers)
     if not states:
         return {}
-    outs = _run(site, states, trials, seed, chunk_size, workers, client=client, keep=keep)
+    outs = _run(
+        site,
+        states,
+        trials,
+        seed,
+        chunk_size,
+        workers,
+        client=client,
+        keep=keep,
+        site_only=site_only,
+    )
     return {
         n: Simulation(site, trials, seed, st, o, chunk_size, workers)
         for n, st, o in zip(names, states, outs)

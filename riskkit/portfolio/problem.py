@@ -328,7 +328,7 @@ class Problem:
     # -- construction ------------------------------------------------------------------------
     def _block(self, s, zones, conduits, cand_levels, touched) -> _Block:
         site = self.site
-        cur = expected_scenario(site, s, self.state, (zones, conduits))
+        cur = expected_scenario(site, s, self.state, (zones, conduits), self._index)
         tids = [c for c in touched if c in self.pos]
         idx = np.array([self.pos[c] for c in tids], dtype=int)
 
