@@ -165,9 +165,21 @@ class _ScenarioRun:
         return bool(self.terms or self.harms)
 
 
+def _first_effects(site: Site) -> dict[tuple[str, int], int]:
+    """(countermeasure id, id of a reduction spec) -> position of its first effect with it."""
+    first: dict[tuple[str, int], int] = {}
+    for cm in site.countermeasures:
+        for k, e in enumerate(cm.effects):
+            spec = getattr(e, "reduction", None)
+            if spec is not None:
+                first.setdefault((cm.id, id(spec)), k)
+    return first
+
+
 def _scenario_runs(site: Site, states: list[State]) -> list[_ScenarioRun]:
     levels = [achieved_levels(site, st) for st in states]
     index = effect_index(site)  # the effects indexed once: linear in scenarios + effects
+    first = _first_effects(site)
     plans = []
     for col, s in enumerate(site.scenarios):
         reductions: dict[str, Any] = {}
@@ -183,9 +195,14 @@ def _scenario_runs(site: Site, states: list[State]) -> list[_ScenarioRun]:
             if fac is None:
                 fac = factors[key] = scenario_factors(site, s, zones, conduits)
             eff = indexed_effects(site, s, st.active, index)
-            freq = tuple(_label(site, s.id, cid, spec, reductions) for cid, spec in eff.frequency)
+            freq = tuple(
+                _label(site, s.id, cid, spec, reductions, first) for cid, spec in eff.frequency
+            )
             cons = tuple(
-                (cat, tuple(_label(site, s.id, cid, spec, reductions) for cid, spec in lst))
+                (
+                    cat,
+                    tuple(_label(site, s.id, cid, spec, reductions, first) for cid, spec in lst),
+                )
                 for cat, lst in sorted(eff.consequence.items())
             )
             fixed = tuple(
@@ -208,14 +225,20 @@ def _scenario_runs(site: Site, states: list[State]) -> list[_ScenarioRun]:
     return plans
 
 
-def _label(site: Site, sid: str, cid: str, spec: Any, reductions: dict[str, Any]) -> str:
+def _label(
+    site: Site, sid: str, cid: str, spec: Any, reductions: dict[str, Any], first=None
+) -> str:
     """Stream label of the reduction of effect k of countermeasure ``cid``: ``effect|CM|k``.
 
     One draw per trial and effect, shared by every scenario the effect acts on: how well a
-    countermeasure works is one uncertain quantity, like an actor's attempt rate.
+    countermeasure works is one uncertain quantity, like an actor's attempt rate. ``first``
+    (:func:`_first_effects`) finds k without scanning the countermeasure's effects.
     """
-    effects = site.countermeasure(cid).effects
-    k = next(i for i, e in enumerate(effects) if getattr(e, "reduction", None) is spec)
+    if first is not None:
+        k = first[(cid, id(spec))]
+    else:
+        effects = site.countermeasure(cid).effects
+        k = next(i for i, e in enumerate(effects) if getattr(e, "reduction", None) is spec)
     label = f"effect|{cid}|{k}"
     reductions[label] = spec
     return label
