@@ -923,9 +923,10 @@ def _plan_results(
     progress=None,
 ):
     """The ranking, the optimal plan (simulated) and the greedy plan that ``plan`` prints."""
-    from .portfolio import greedy, optimize, prioritize
+    from .portfolio import Problem, greedy, optimize, prioritize
 
-    ranking = prioritize(site, trials=trials, seed=seed, budget_kind=budget_kind)
+    problem = Problem(site)  # built once, shared by the three calls (issue 16)
+    ranking = prioritize(site, trials=trials, seed=seed, budget_kind=budget_kind, problem=problem)
     best = optimize(
         site,
         budget,
@@ -938,8 +939,9 @@ def _plan_results(
         trials=trials,
         seed=seed,
         safety_first=safety_first,
+        problem=problem,
     )
-    quick = greedy(site, budget, budget_kind, constraints, compare_optimum=False)
+    quick = greedy(site, budget, budget_kind, constraints, compare_optimum=False, problem=problem)
     return ranking, best, quick
 
 

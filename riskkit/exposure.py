@@ -38,6 +38,8 @@ from .rules import (
     annualised_cost,
     base_rate_mean,
     crf,
+    effect_index,
+    indexed_effects,
     money_per_event,
     protection_level,
     resolve_state,
@@ -64,9 +66,17 @@ __all__ = [
 
 
 def expected_scenario(
-    site: Site, scenario: Scenario, state: State, levels: tuple[dict, dict] | None = None
+    site: Site,
+    scenario: Scenario,
+    state: State,
+    levels: tuple[dict, dict] | None = None,
+    index=None,
 ) -> dict:
     """Closed-form expectations for one scenario in one state.
+
+    ``levels`` are the state's :func:`achieved_levels` if already computed, ``index`` the
+    site's :func:`riskkit.rules.effect_index` (optional: the same numbers without scanning
+    every active effect, for many scenarios).
 
     Returns
     -------
@@ -86,7 +96,10 @@ def expected_scenario(
     L = protection_level(scenario, zones, conduits)
     fac = scenario_factors(site, scenario, zones, conduits)
     sl = fac.rate
-    eff = scenario_effects(site, scenario, state.active)
+    if index is None:
+        eff = scenario_effects(site, scenario, state.active)
+    else:  # the same effects read from rules.effect_index (issue 16: no scan per scenario)
+        eff = indexed_effects(site, scenario, state.active, index)
     freq_factor = eff.frequency_factor()
     base = base_rate_mean(site, scenario)
     rate = base * sl * freq_factor
@@ -136,7 +149,8 @@ def expected_losses(
     """
     st = resolve_state(site, state, plan)
     levels = achieved_levels(site, st)
-    rows = {s.id: expected_scenario(site, s, st, levels) for s in site.scenarios}
+    index = effect_index(site)
+    rows = {s.id: expected_scenario(site, s, st, levels, index) for s in site.scenarios}
     df = pd.DataFrame.from_dict(rows, orient="index")
     if not rows:  # no scenarios: the same columns, no rows (sums are 0)
         cols = ["zone", "actor", "base_rate", "protection", "capability", "sl_factor"]

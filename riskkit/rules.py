@@ -1266,3 +1266,103 @@ def exceedance_share(p: float, n_scenarios: int) -> tuple[float, float]:
     """
     p_s = p / n_scenarios if n_scenarios else p
     return p_s, (-math.log1p(-p_s) if p_s < 1 else math.inf)
+
+
+# --------------------------------------------------------------------------------------------
+# The effects of the countermeasures indexed once (issue 16)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EffectIndex:
+    """Where the effects of a site's countermeasures act, indexed once per site.
+
+    Built by :func:`effect_index`; what :func:`touching_all` and :func:`indexed_effects` read
+    instead of scanning every countermeasure's effects for each scenario (time linear in
+    scenarios plus effects, not their product).
+
+    Attributes
+    ----------
+    candidates : tuple of str
+        Candidate ids in site order (the order of :func:`touching`).
+    by_target : dict
+        ``('scenario', id)`` or ``('zone', id)`` -> {countermeasure id: positions of its
+        frequency and consequence effects aimed there, in the order of its effects}.
+    sl : dict
+        ``(kind, id, FR)`` with kind ``'zone'`` or ``'conduit'`` -> sorted positions in
+        ``candidates`` of the candidates with a ``security_level`` effect raising that FR of
+        that zone or conduit.
+    """
+
+    candidates: tuple[str, ...]
+    by_target: dict
+    sl: dict
+
+
+def effect_index(site: Site) -> EffectIndex:
+    """Index the effects of every countermeasure of ``site`` by where they act (one pass)."""
+    cand = tuple(c.id for c in site.candidates)
+    pos = {c: i for i, c in enumerate(cand)}
+    by_target: dict = {}
+    sl: dict = {}
+    for cm in site.countermeasures:
+        for k, eff in enumerate(cm.effects):
+            if isinstance(eff, SecurityLevelEffect):
+                if cm.id not in pos:
+                    continue
+                for kind, ids in (("zone", eff.zones), ("conduit", eff.conduits)):
+                    for rid in ids:
+                        for fr in eff.levels:
+                            sl.setdefault((kind, rid, fr), set()).add(pos[cm.id])
+                continue
+            for key in [("scenario", s) for s in eff.scenarios] + [("zone", z) for z in eff.zones]:
+                lst = by_target.setdefault(key, {}).setdefault(cm.id, [])
+                if not lst or lst[-1] != k:  # an effect naming a scenario twice counts once
+                    lst.append(k)
+    return EffectIndex(cand, by_target, {key: sorted(v) for key, v in sl.items()})
+
+
+def touching_all(site: Site, index: EffectIndex | None = None) -> dict[str, list[str]]:
+    """:func:`touching` of every scenario at once: scenario id -> candidate ids, site order.
+
+    The same lists, in the same order, as ``touching(site, s)`` for each scenario ``s``, in
+    time linear in the scenarios, their elements (:func:`scenario_elements`) and the effects
+    that touch them, instead of scenarios x candidates effects.
+    """
+    ix = effect_index(site) if index is None else index
+    pos = {c: i for i, c in enumerate(ix.candidates)}
+    out: dict[str, list[str]] = {}
+    for s in site.scenarios:
+        hit: set[int] = set()
+        for key in (("scenario", s.id), ("zone", s.zone)):
+            hit.update(pos[c] for c in ix.by_target.get(key, ()) if c in pos)
+        for (kind, rid), frs in scenario_elements(site, s).items():
+            for fr in frs:
+                hit.update(ix.sl.get((kind, rid, fr), ()))
+        out[s.id] = [ix.candidates[i] for i in sorted(hit)]
+    return out
+
+
+def indexed_effects(
+    site: Site, scenario: Scenario, active: Iterable[str], index: EffectIndex
+) -> ScenarioEffects:
+    """:func:`scenario_effects` read from an :func:`effect_index` (same lists, same order).
+
+    Time grows with the ``active`` countermeasures and the effects aimed at the scenario,
+    not with every effect of the active countermeasures.
+    """
+    out = ScenarioEffects()
+    here = [index.by_target.get(("scenario", scenario.id), {})]
+    here.append(index.by_target.get(("zone", scenario.zone), {}))
+    for cid in active:
+        ks = sorted(set(here[0].get(cid, ())) | set(here[1].get(cid, ())))
+        if not ks:
+            continue
+        effects = site.countermeasure(cid).effects
+        for k in ks:
+            eff = effects[k]
+            if isinstance(eff, FrequencyEffect):
+                out.frequency.append((cid, eff.reduction))
+            else:
+                out.consequence.setdefault(eff.category, []).append((cid, eff.reduction))
+    return out

@@ -226,11 +226,19 @@ class _Totals:
     per category; ``loss`` and ``harm`` the kept scenarios' columns.
     """
 
-    def __init__(self, site, trials: int, keep: Sequence[int], harm: dict[str, list[int]]):
+    def __init__(
+        self,
+        site,
+        trials: int,
+        keep: Sequence[int],
+        harm: dict[str, list[int]],
+        site_only: bool = False,
+    ):
         self.trials = trials
+        self.site_only = site_only  # no zone columns, no per-scenario statistics
         zone_pos = {z.id: k for k, z in enumerate(site.zones)}
         self.zone_of = [zone_pos[s.zone] for s in site.scenarios]
-        self.zone = np.zeros((trials, len(site.zones)), order="F")
+        self.zone = np.zeros((trials, 0 if site_only else len(site.zones)), order="F")
         self.site = np.zeros((trials, 1), order="F")
         self.keep = list(keep)  # kept scenario columns, in site order
         self.kept_pos = {c: i for i, c in enumerate(self.keep)}
@@ -272,9 +280,10 @@ class _Totals:
         """
         for col in cols:
             x = out.loss[:, out.pos[col]]
-            if col not in self.kept_pos:
-                self.stats[col] = _column_stats(x, ranks=self.ranks)
-            self.zone[:, self.zone_of[col]] += x  # site order: the sums of a full table
+            if not self.site_only:
+                if col not in self.kept_pos:
+                    self.stats[col] = _column_stats(x, ranks=self.ranks)
+                self.zone[:, self.zone_of[col]] += x  # site order: the sums of a full table
             self.site[:, 0] += x
             kept = self.kept_pos.get(col)
             if kept is not None and not in_place:
@@ -347,6 +356,7 @@ class Simulation:
         self._site = _frozen(out.site)
         self._stats = out.stats  # statistics of the scenarios not kept
         self._harm_sum = out.harm_sum  # category -> column -> harm events of all trials
+        self._site_only = getattr(out, "site_only", False)  # simulate_many(site_only=True)
         self._rates = None
         self._cache: dict[Any, Any] = {}
 
@@ -387,7 +397,15 @@ class Simulation:
             " keep_scenarios=[...] naming them (each costs 12-16 bytes per trial)"
         )
 
+    def _site_only_check(self, level: str) -> None:
+        if self._site_only and level in ("scenario", "zone"):
+            raise ValueError(
+                f"this run kept only the site's losses (site_only=True): no {level} losses or"
+                " statistics; simulate again without site_only"
+            )
+
     def _level_array(self, level: str) -> np.ndarray:
+        self._site_only_check(level)
         if level == "scenario":
             if self.scenarios and not self.kept:
                 raise self._not_kept("losses('scenario')", self.scenarios)
@@ -523,6 +541,7 @@ class Simulation:
         for key in (("rows", level, True), ("rows", level, intervals)):
             if key in self._cache:
                 return self._cache[key]
+        self._site_only_check(level)
         ranks = _interval_ranks(self.trials) if intervals else None
         if level == "scenario":
             kept = {c: i for i, c in enumerate(self._keep)}

@@ -82,9 +82,11 @@ from ..rules import (
     MIN_TRIALS,
     State,
     achieved_levels,
+    effect_index,
+    indexed_effects,
     money_terms,
     resolve_state,
-    scenario_effects,
+    scenario_elements,
     scenario_factors,
 )
 from ..site import HARM_CATEGORIES, Site
@@ -163,18 +165,44 @@ class _ScenarioRun:
         return bool(self.terms or self.harms)
 
 
+def _first_effects(site: Site) -> dict[tuple[str, int], int]:
+    """(countermeasure id, id of a reduction spec) -> position of its first effect with it."""
+    first: dict[tuple[str, int], int] = {}
+    for cm in site.countermeasures:
+        for k, e in enumerate(cm.effects):
+            spec = getattr(e, "reduction", None)
+            if spec is not None:
+                first.setdefault((cm.id, id(spec)), k)
+    return first
+
+
 def _scenario_runs(site: Site, states: list[State]) -> list[_ScenarioRun]:
     levels = [achieved_levels(site, st) for st in states]
+    index = effect_index(site)  # the effects indexed once: linear in scenarios + effects
+    first = _first_effects(site)
     plans = []
     for col, s in enumerate(site.scenarios):
         reductions: dict[str, Any] = {}
         views = []
+        # states that leave the levels of the scenario's elements alike share its factors
+        # (the same call, so the same numbers): one evaluation per distinct set of levels
+        elems = list(scenario_elements(site, s))
+        factors: dict[bytes, Any] = {}
         for st, (zones, conduits) in zip(states, levels):
-            fac = scenario_factors(site, s, zones, conduits)
-            eff = scenario_effects(site, s, st.active)
-            freq = tuple(_label(site, s.id, cid, spec, reductions) for cid, spec in eff.frequency)
+            pick = {"zone": zones, "conduit": conduits}
+            key = b"".join(pick[k][i].tobytes() for k, i in elems)
+            fac = factors.get(key)
+            if fac is None:
+                fac = factors[key] = scenario_factors(site, s, zones, conduits)
+            eff = indexed_effects(site, s, st.active, index)
+            freq = tuple(
+                _label(site, s.id, cid, spec, reductions, first) for cid, spec in eff.frequency
+            )
             cons = tuple(
-                (cat, tuple(_label(site, s.id, cid, spec, reductions) for cid, spec in lst))
+                (
+                    cat,
+                    tuple(_label(site, s.id, cid, spec, reductions, first) for cid, spec in lst),
+                )
                 for cat, lst in sorted(eff.consequence.items())
             )
             fixed = tuple(
@@ -197,14 +225,20 @@ def _scenario_runs(site: Site, states: list[State]) -> list[_ScenarioRun]:
     return plans
 
 
-def _label(site: Site, sid: str, cid: str, spec: Any, reductions: dict[str, Any]) -> str:
+def _label(
+    site: Site, sid: str, cid: str, spec: Any, reductions: dict[str, Any], first=None
+) -> str:
     """Stream label of the reduction of effect k of countermeasure ``cid``: ``effect|CM|k``.
 
     One draw per trial and effect, shared by every scenario the effect acts on: how well a
-    countermeasure works is one uncertain quantity, like an actor's attempt rate.
+    countermeasure works is one uncertain quantity, like an actor's attempt rate. ``first``
+    (:func:`_first_effects`) finds k without scanning the countermeasure's effects.
     """
-    effects = site.countermeasure(cid).effects
-    k = next(i for i, e in enumerate(effects) if getattr(e, "reduction", None) is spec)
+    if first is not None:
+        k = first[(cid, id(spec))]
+    else:
+        effects = site.countermeasure(cid).effects
+        k = next(i for i, e in enumerate(effects) if getattr(e, "reduction", None) is spec)
     label = f"effect|{cid}|{k}"
     reductions[label] = spec
     return label
@@ -478,6 +512,7 @@ def _run(
     rates: bool = False,
     client: Any = None,
     keep: Sequence[int] = (),
+    site_only: bool = False,
 ) -> list[Any]:
     """Simulate ``states``: their :class:`_Totals` (or, for ``events=False``, their rates).
 
@@ -517,7 +552,9 @@ def _run(
             outs = _outputs(plans, len(states), trials, events, rates)
             simulate_group(plans, outs)
             return outs
-        totals = [_Totals(site, trials, keep, _harm_members(plans)) for _ in states]
+        totals = [
+            _Totals(site, trials, keep, _harm_members(plans), site_only=site_only) for _ in states
+        ]
         for group in _groups(plans, trials, len(states), set(keep)):
             cols = [p.col for p in group]
             views = [t.views(cols, _harm_members(group)) for t in totals]
@@ -775,6 +812,7 @@ def simulate_many(
     workers: int | None = 1,
     client: Any = None,
     keep_scenarios: bool | str | Iterable[str] | None = None,
+    site_only: bool = False,
 ) -> dict[str, Simulation]:
     """Simulate several states or plans in one pass, sharing every random draw.
 
@@ -793,6 +831,12 @@ def simulate_many(
     keep_scenarios : bool, str or iterable of str, optional
         As for :func:`simulate`, for every state (the default weighs the tables of all
         states together).
+    site_only : bool, default False
+        Keep only what ranking many plans needs: the site's loss of every trial, its
+        statistics and the harm event counts; no zone losses, no per-scenario statistics
+        and no kept scenario columns (``losses('zone')``, ``summary('zone')`` and
+        ``summary('scenario')`` then raise). Memory is trials x states, not trials x zones x
+        states, and the site numbers are the same as without it.
 
     Returns
     -------
@@ -816,11 +860,23 @@ def simulate_many(
             st = resolve_state(site, "plan", list(spec))
         names.append(str(name))
         states.append(st)
+    if site_only:
+        keep_scenarios = False
     trials, seed, keep = _resolve_run(site, trials, seed, max(len(states), 1), keep_scenarios)
     workers = _resolve_workers(workers)
     if not states:
         return {}
-    outs = _run(site, states, trials, seed, chunk_size, workers, client=client, keep=keep)
+    outs = _run(
+        site,
+        states,
+        trials,
+        seed,
+        chunk_size,
+        workers,
+        client=client,
+        keep=keep,
+        site_only=site_only,
+    )
     return {
         n: Simulation(site, trials, seed, st, o, chunk_size, workers)
         for n, st, o in zip(names, states, outs)

@@ -704,16 +704,18 @@ def _simulated_ranking(inst: Problem, baseline: dict, trials, seed):
     spec = {"__base__": list(base) if base else "current"}
     for c in inst.ids:
         spec[c] = [*base, c]
-    sims = simulate_many(inst.site, spec, trials=trials, seed=seed)
+    # only the site's losses and harm counts of each state are needed: site_only keeps them
+    # (trials x states, not trials x zones x states) with the same numbers
+    sims = simulate_many(inst.site, spec, trials=trials, seed=seed, site_only=True)
     b = sims.pop("__base__")
     bl = b.losses("site")["site"].to_numpy()
-    bs = b.summary("site").iloc[0]
+    bs = _site_measures(b)
     baseline.update({f"sim_{k}": float(bs[k]) for k in ("ale", "ale_se", "var99", "es99")})
     rows = []
     for c in inst.ids:
-        s = sims[c]
+        s = sims.pop(c)  # dropped once read: memory stays that of the run
         diff = bl - s.losses("site")["site"].to_numpy()
-        ss = s.summary("site").iloc[0]
+        ss = _site_measures(s)
         rows.append(
             {
                 "delta_ale_sim": diff.mean(),
@@ -724,6 +726,19 @@ def _simulated_ranking(inst: Problem, baseline: dict, trials, seed):
             }
         )
     return pd.DataFrame(rows), b.trials, b.seed
+
+
+def _site_measures(sim) -> dict:
+    """The site row of ``sim.summary('site')`` without its closed-form ``expected_ale``.
+
+    The same numbers (the simulation's own statistics and harm frequencies), without the
+    closed-form expectations of every scenario that ``summary`` adds, which ranking many
+    candidates does not read.
+    """
+    out = dict(sim._rows("site", False)[0])
+    for cat in HARM_CATEGORIES:
+        out.update(sim.harm_frequency(cat, "site").iloc[0].to_dict())
+    return out
 
 
 def k_best(

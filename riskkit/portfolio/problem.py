@@ -18,17 +18,18 @@ from ..rules import (
     State,
     achieved_levels,
     annualised_cost,
+    effect_index,
     fr_positions,
     fr_protection,
+    indexed_effects,
     lopa_factor,
     money_per_event,
     resolve_state,
-    scenario_effects,
     scenario_elements,
     scenario_factors,
     separable,
     sl_factor,
-    touching,
+    touching_all,
     weakest,
 )
 from ..site import HARM_CATEGORIES, Site
@@ -306,11 +307,16 @@ class Problem:
         cand_levels = {
             c: achieved_levels(site, State("plan", (c,), (c,), baseline=False)) for c in self.ids
         }
+        # the effects indexed once: touching and each candidate's effects on a scenario in
+        # time linear in scenarios + effects (issue 16), not scenarios x candidates
+        self._index = effect_index(site)
+        touched = touching_all(site, self._index)
         self.blocks: list[_Block] = []
         for s in site.scenarios:
-            self.blocks.append(self._block(s, zones, conduits, cand_levels))
+            self.blocks.append(self._block(s, zones, conduits, cand_levels, touched[s.id]))
         self.zones = [z.id for z in site.zones]
-        self.block_zone = np.array([self.zones.index(b.zone) for b in self.blocks], dtype=int)
+        zone_pos = {z: k for k, z in enumerate(self.zones)}
+        self.block_zone = np.array([zone_pos[b.zone] for b in self.blocks], dtype=int)
         self.baseline_ale = float(
             sum(b.table[0] if b.table is not None else 0 for b in self.blocks)
         )
@@ -320,10 +326,10 @@ class Problem:
         self._flat = None
 
     # -- construction ------------------------------------------------------------------------
-    def _block(self, s, zones, conduits, cand_levels) -> _Block:
+    def _block(self, s, zones, conduits, cand_levels, touched) -> _Block:
         site = self.site
-        cur = expected_scenario(site, s, self.state, (zones, conduits))
-        tids = [c for c in touching(site, s) if c in self.pos]
+        cur = expected_scenario(site, s, self.state, (zones, conduits), self._index)
+        tids = [c for c in touched if c in self.pos]
         idx = np.array([self.pos[c] for c in tids], dtype=int)
 
         def per_fr(z, e):
@@ -352,18 +358,20 @@ class Problem:
         if sep:
             money = np.array([cur[f"money_{k}"] for k in cats], dtype=float)
         else:  # without the state's response factors, which _general applies per subset
-            base_money = money_per_event(s, scenario_effects(site, s, self.state.active))
+            base_money = money_per_event(
+                s, indexed_effects(site, s, self.state.active, self._index)
+            )
             money = np.array([base_money[k] for k in cats], dtype=float)
         lopa = {cat: lopa_factor(s, cat) for cat in HARM_CATEGORIES}
         f = np.ones(len(tids))
         g = np.ones((len(tids), len(cats)))
         gh = np.ones((len(tids), 2))
         for j, c in enumerate(tids):
-            eff = scenario_effects(site, s, [c])
+            eff = indexed_effects(site, s, [c], self._index)
             f[j] = eff.frequency_factor()
             g[j] = [eff.consequence_factor(cat) for cat in cats]
             gh[j] = [eff.consequence_factor(cat) for cat in HARM_CATEGORIES]
-        base_eff = scenario_effects(site, s, self.state.active)
+        base_eff = indexed_effects(site, s, self.state.active, self._index)
         harm_p = np.zeros(2)
         harm_sev = np.zeros(2, dtype=int)
         for h, cat in enumerate(HARM_CATEGORIES):
