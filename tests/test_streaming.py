@@ -270,7 +270,7 @@ def test_summary_intervals_bracket_the_estimates_and_keep_the_old_columns(water_
 # --------------------------------------------------------------------------------------------
 
 
-def test_cli_simulate_shows_intervals_only_when_asked(repo_root):
+def test_cli_simulate_shows_intervals_unless_told_not_to(repo_root):
     import json
 
     from click.testing import CliRunner
@@ -279,17 +279,18 @@ def test_cli_simulate_shows_intervals_only_when_asked(repo_root):
 
     site = str(repo_root / "data" / "sites" / "example-water")
     args = ["simulate", site, "--trials", "2000", "--seed", "3"]
-    plain = CliRunner().invoke(cli, args)
+    plain = CliRunner().invoke(cli, [*args, "--no-intervals"])
     assert plain.exit_code == 0, plain.output
     assert "95% CI" not in plain.output
-    text = CliRunner().invoke(cli, [*args, "--intervals"])
+    text = CliRunner().invoke(cli, args)  # on by default (issue 10: precision in reports)
     assert text.exit_code == 0, text.output
     assert "VaR99 95% CI" in text.output and "2,000 simulated years" in text.output
     data = json.loads(CliRunner().invoke(cli, [*args, "--intervals", "--json"]).stdout)
     row = data["summary"]["site"]
     assert row["var99_lo"] <= row["var99"] <= row["var99_hi"]
     assert row["es99_lo"] <= row["es99"] <= row["es99_hi"]
-    old = json.loads(CliRunner().invoke(cli, [*args, "--json"]).stdout)["summary"]["site"]
+    old = json.loads(CliRunner().invoke(cli, [*args, "--no-intervals", "--json"]).stdout)
+    old = old["summary"]["site"]
     assert "var99_lo" not in old and all(old[k] == row[k] for k in old)
 
 
@@ -307,14 +308,14 @@ def test_figures_name_the_simulated_years_behind_them(water_site):
         assert "1,234 simulated years" in fig.layout.title.text
 
 
-def test_risk_table_states_its_trials_and_carries_intervals_on_request(tiny_site):
+def test_risk_table_states_its_trials_and_carries_intervals_by_default(tiny_site):
     from riskkit import report
 
     A = report.Assessment(tiny_site, trials=300, seed=4, budget=10_000)
-    plain = report.risk_table(A, "zone", ["current"])
+    plain = report.risk_table(A, "zone", ["current"], intervals=False)
     assert "var99_lo" not in plain.data.columns
     assert "300 simulated years, seed 4" in plain.to_html()
-    wide = report.risk_table(A, "site", ["unmitigated", "current"], intervals=True)
+    wide = report.risk_table(A, "site", ["unmitigated", "current"])
     got = wide.data.loc[("current", "site")]
     want = A.simulation("current").summary("site", intervals=True).loc["site"]
     for c in ("var99", "var99_lo", "var99_hi", "es99_lo", "es99_hi"):
