@@ -503,31 +503,3 @@ def test_minimal_entry_rule_on_a_single_path():
     assert t.vector("Z") == (3, 1, 1, 1, 1, 1, 1)
     assert t.vector("C-MZ") == (3, 1, 1, 1, 1, 1, 1)
     assert t.vector("C-OM") == (1,) * 7
-
-
-# --------------------------------------------------------------------------------------------
-# speed (issue 16): linear in scenarios; 5,000 scenarios well under 2 s of CPU
-# --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def generated():
-    from riskkit.synthetic import synthetic_site
-
-    return {n: synthetic_site(n, 40, seed=0) for n in (1000, 5000)}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("method", ["rrf", "minimal"])
-def test_target_levels_and_gaps_at_5000_scenarios(method, generated):
-    import time
-
-    from riskkit.levels import gaps
-
-    cpu = {}
-    for n, site in generated.items():
-        t0 = time.process_time()  # CPU time of this process: the machine's load does not inflate it
-        gaps(site, target_levels(site, method=method, conduit_rule="zones_max"))
-        cpu[n] = time.process_time() - t0
-    assert cpu[5000] < 2.0
-    assert cpu[5000] / cpu[1000] < 8  # linear: 5; quadratic would be 25

@@ -11,8 +11,6 @@ the same place as the event pre-scan, and that a generated site loads within 3x 
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -24,7 +22,6 @@ from hypothesis import strategies as st
 
 from riskkit import SiteError, load_site
 from riskkit import io as rio
-from riskkit.synthetic import synthetic_site
 
 REFINERY = REPO_ROOT / "data" / "sites" / "example-refinery" / "site.yaml"
 WATER = REPO_ROOT / "data" / "sites" / "example-water" / "site.yaml"
@@ -232,41 +229,3 @@ def test_a_bound_passed_while_composing_is_refused_as_the_prescan_words_it(tmp_p
         rio._prescan(text, full.max_depth, full.max_records)
     assert p == rio._yaml_syntax_problem(path, pre.value)
     assert "limit" in p.message or "nesting" in p.message
-
-
-# --------------------------------------------------------------------------------------------
-# speed: within 3x of a bare libyaml load of the same file
-# --------------------------------------------------------------------------------------------
-
-
-_TIMER = """
-import sys, time, yaml
-from riskkit import load_site
-
-def cpu(fn, repeat=3):
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
-
-path = sys.argv[1]
-text = open(path, encoding="utf-8").read()
-print(cpu(lambda: yaml.load(text, Loader=yaml.CSafeLoader)), cpu(lambda: load_site(path)))
-"""
-"""Times both loads in a fresh interpreter (a long test session makes garbage collection slow)."""
-
-
-@pytest.mark.skipif(not hasattr(yaml, "CSafeLoader"), reason="libyaml is not installed")
-def test_load_site_is_within_3x_of_a_bare_libyaml_load(tmp_path):
-    """CPU time (the machine is shared), best of 3, on a generated 200-scenario site."""
-    site = synthetic_site(200, 20, seed=3)
-    path = tmp_path / "site.yaml"
-    text = yaml.safe_dump(rio.site_to_dict(site), sort_keys=False, default_flow_style=None)
-    path.write_text(text, encoding="utf-8")
-    out = subprocess.run(
-        [sys.executable, "-c", _TIMER, str(path)], capture_output=True, text=True, check=True
-    )
-    bare, ours = map(float, out.stdout.split())
-    assert ours < 3 * bare, f"load_site {ours:.3f} s, bare CSafeLoader {bare:.3f} s"

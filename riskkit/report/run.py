@@ -465,6 +465,30 @@ def sigterm_as_interrupt():
 
 
 @contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT and SIGTERM until the block ends, then raise them as usual.
+
+    For writes that must not stop half-way (the workbook: an interrupted zip save leaves a
+    ZipFile whose finaliser prints a traceback at exit); the interrupt is only delayed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    old = {
+        s: signal.signal(s, lambda signum, frame: got.append(signum))
+        for s in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if got:
+        raise Terminated() if got[0] == signal.SIGTERM else KeyboardInterrupt()
+
+
+@contextlib.contextmanager
 def _signals_held():
     """Ignore SIGINT and SIGTERM while a failed run is being tidied up."""
     if threading.current_thread() is not threading.main_thread():
@@ -1073,7 +1097,9 @@ def _compute(snap: Path, probe: Assessment, work: Path, previous) -> tuple[list,
         constraints=probe.constraints,
         safety_first=probe.safety_first,
     )
-    names = write_tables(A.tables(previous), work)
+    tables = A.tables(previous)
+    with _signals_deferred():  # a workbook is written whole or not at all
+        names = write_tables(tables, work)
     return names, A.summary(previous=previous)
 
 
