@@ -630,3 +630,19 @@ def test_side_by_side_shows_the_least_budget_plan(site, brute):
     )
     off = plans_side_by_side(_assessment(site, least / 2, False))
     assert col not in off.columns and "Harm tolerances" not in off.index
+
+
+def test_without_a_budget_the_plan_has_the_least_total_cost_among_harm_meeting_plans(
+    refinery_site,
+):
+    # the frontier's least-total-cost budget (a grid, found for money alone) allowed a
+    # harm-meeting plan costing more in total than the exact optimum; the recommended plan is
+    # the exact least total cost of risk among the plans meeting the harm tolerances
+    from riskkit.report import Assessment
+
+    A = Assessment(refinery_site, trials=500, seed=3)
+    T = P.least_total_cost(refinery_site, safety_first=True, simulate=False)
+    plan = A.plan
+    assert plan.safety.met
+    got = plan.annualised_cost + plan.expected_ale
+    assert got == pytest.approx(T.annualised_cost + T.expected_ale, rel=1e-9)

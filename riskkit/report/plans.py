@@ -265,7 +265,10 @@ def safety_first_plan(A: Assessment):
             + (f"{least} {A.site.currency}/yr" if least else "")
         )
     s = P.safety
-    if not given and not s.within_budget and np.isfinite(s.least_budget):
+    if not given and np.isfinite(s.least_budget):
+        # the exact least total cost of risk among the plans meeting the harm tolerances: the
+        # plan within the frontier's budget can cost more in total (the frontier's budgets
+        # are a grid, and its least-total-cost point was found for money alone)
         T = least_total_cost(
             A.site,
             cons,
@@ -275,7 +278,10 @@ def safety_first_plan(A: Assessment):
             seed=A.seed,
             **_gap_extra(A, cons),
         )
-        P = dataclasses.replace(T, safety=dataclasses.replace(T.safety, within_budget=False))
+        total = T.annualised_cost + T.expected_ale
+        if not s.within_budget or total < (P.annualised_cost + P.expected_ale) * (1 - 1e-9):
+            within = bool(s.within_budget)
+            P = dataclasses.replace(T, safety=dataclasses.replace(T.safety, within_budget=within))
     return P
 
 
